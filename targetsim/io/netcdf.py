@@ -1,0 +1,56 @@
+"""Atomic NetCDF output: write to a temporary file beside the target, then rename.
+
+An existing file is never truncated: until the final ``os.replace`` it stays as it was, and
+an interrupted or failed write removes its temporary file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import xarray as xr
+
+from targetsim.errors import OutputError
+
+ENGINE = "h5netcdf"
+
+
+def check_writable(path: str | Path) -> Path:
+    """Fail early (before any simulation) if ``path`` cannot be written; creates its folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory; give a file name such as {path / 'result.nc'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write there ({exc.strerror or exc})") from None
+    return path
+
+
+def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write ``ds`` to ``path`` as NetCDF-4 atomically."""
+    path = check_writable(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        ds.to_netcdf(tmp, engine=ENGINE)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:  # also KeyboardInterrupt: never leave a partial file behind
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputError(f"{path}: writing failed ({exc.strerror or exc})") from exc
+        raise
+    return path
+
+
+def read_dataset(path: str | Path) -> xr.Dataset:
+    """Open a results file fully into memory (the file is closed on return)."""
+    with xr.open_dataset(path, engine=ENGINE) as ds:
+        return ds.load()

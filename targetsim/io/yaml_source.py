@@ -1,0 +1,124 @@
+"""Safe YAML loading that remembers the line of every key, for error messages.
+
+Only ``yaml.SafeLoader`` is used: no Python objects, no code, no includes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from targetsim.errors import Location, ScenarioError
+
+KeyPath = tuple[str | int, ...]
+
+# A document with more nodes than this is refused: it protects against alias "bombs"
+# that expand a few lines into billions of nodes.
+MAX_NODES = 200_000
+
+
+def render_key(path: Iterable[str | int]) -> str:
+    """``('targets', 2, 'threshold')`` → ``targets[2].threshold``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass
+class YamlSource:
+    """Parsed YAML data with the line of every node, addressed by key path."""
+
+    file: str
+    data: Any
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    text: str = ""
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+    def location(self, path: KeyPath) -> Location:
+        return Location(file=self.file, key=render_key(path), line=self.line_of(path))
+
+    def error(self, path: KeyPath, message: str) -> ScenarioError:
+        return ScenarioError(message, self.location(path))
+
+
+def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: str, budget: list[int]) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ScenarioError(
+            f"the document expands to more than {MAX_NODES} nodes (an alias bomb?)",
+            Location(file=file, line=node.start_mark.line + 1),
+        )
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            if key in seen:
+                raise ScenarioError(
+                    f"duplicate key {key!r} (first defined on line {seen[key]})",
+                    Location(file=file, key=render_key((*path, key)), line=key_node.start_mark.line + 1),
+                )
+            seen[key] = key_node.start_mark.line + 1
+            _walk(value_node, (*path, key), lines, file, budget)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), lines, file, budget)
+
+
+def parse_yaml(text: str, file: str) -> YamlSource:
+    """Parse YAML text safely; errors become :class:`ScenarioError` naming the file and line."""
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise ScenarioError("the file is empty", Location(file=file, line=1))
+            lines: dict[KeyPath, int] = {}
+            _walk(node, (), lines, file, [MAX_NODES])
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise ScenarioError(f"invalid YAML: {problem}", Location(file=file, line=line)) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"invalid YAML: {exc}", Location(file=file)) from None
+    return YamlSource(file=file, data=data, lines=lines, text=text)
+
+
+def load_yaml(path: str | Path) -> YamlSource:
+    """Read and parse a YAML file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError("file not found", Location(file=str(path))) from None
+    except IsADirectoryError:
+        raise ScenarioError("is a directory, not a scenario file", Location(file=str(path))) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read: {exc.strerror}", Location(file=str(path))) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ScenarioError("not valid UTF-8", Location(file=str(path), line=line)) from None
+    return parse_yaml(text, str(path))

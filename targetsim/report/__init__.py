@@ -1,0 +1,1 @@
+"""Presentation of results: terminal tables and progress (plots and reports come later)."""

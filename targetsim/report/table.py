@@ -1,0 +1,102 @@
+"""The terminal table of a run and its progress bar (rich)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import xarray as xr
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+# A progress bar appears only once a run has taken this long, so quick runs stay quiet.
+PROGRESS_DELAY_S = 0.5
+
+
+class ProgressBar:
+    """A progress callback ``update(done, total)`` that shows a bar only for runs longer than a moment."""
+
+    def __init__(self, enabled: bool = True, console: Console | None = None):
+        self.enabled = enabled
+        self.console = console or Console(stderr=True)
+        self._progress: Progress | None = None
+        self._task = None
+        self._started = time.perf_counter()
+
+    def __enter__(self) -> "ProgressBar":
+        self._started = time.perf_counter()
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self._progress is None:
+            if time.perf_counter() - self._started < PROGRESS_DELAY_S or done >= total:
+                return
+            self._progress = Progress(
+                TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} paths"),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("paths", total=total)
+        self._progress.update(self._task, completed=done)
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def format_threshold(kind: str, comparator: str, threshold: float, unit: str) -> str:
+    sign = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}[comparator]
+    if kind == "cagr":
+        return f"{sign} {threshold * 100:.1f} %/yr"
+    return f"{sign} {threshold:,.6g} {unit}"
+
+
+def _pct(value: float, digits: int = 1) -> str:
+    return "–" if not math.isfinite(value) else f"{value * 100:.{digits}f} %"
+
+
+def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
+    """Print one row per target: threshold, probability with its interval, required vs simulated pace."""
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # logs and pipes: wide enough for one line per target
+            console = Console(width=160)
+    sel = ds.isel(scenario=0)
+    table = Table(title=f"{ds.attrs['scenario_name']}: {ds.attrs['paths']:,} paths, seed {ds.attrs['seed']}",
+                  title_justify="left")
+    for name, justify in (("target", "left"), ("label", "left"), ("by", "right"), ("threshold", "right"),
+                          ("P(met) [95 % interval]", "right"), ("needs", "right"), ("simulated", "right")):
+        table.add_column(name, justify=justify, no_wrap=name != "label")
+    units = dict(zip(sel["indicator"].values.tolist(), sel["indicator_unit"].values.tolist()))
+    any_assumed = False
+    for k, tid in enumerate(sel["target"].values.tolist()):
+        row = sel.isel(target=k)
+        assumed = bool(row["target_rests_on_assumption"])
+        any_assumed |= assumed
+        table.add_row(
+            tid + (" *" if assumed else ""),
+            str(row["target_label"].values),
+            str(int(row["target_year"])),
+            format_threshold(str(row["target_kind"].values), str(row["target_comparator"].values),
+                             float(row["target_threshold"]), units[str(row["target_indicator"].values)]),
+            f"{_pct(float(row['attainment_probability']))} [{_pct(float(row['attainment_probability_lower']))}"
+            f" – {_pct(float(row['attainment_probability_upper']))}]",
+            _pct(float(row["required_growth"])),
+            _pct(float(row["baseline_growth"])),
+        )
+    console.print(table)
+    joint = float(sel["joint_attainment_probability"])
+    console.print(f"all {sel.sizes['target']} targets met together: {_pct(joint)} "
+                  f"({_pct(float(sel['joint_attainment_probability_lower']))} – "
+                  f"{_pct(float(sel['joint_attainment_probability_upper']))})")
+    if any_assumed:
+        console.print("* the indicator's start value rests on an assumption (see `indicator_start_source`).")
+    console.print("needs: average annual growth the target requires; simulated: median simulated growth.")
+    median = np.asarray(sel["at_least_k_attainment_probability"].values)
+    if median.size > 2:
+        half = int(math.ceil((median.size - 1) / 2))
+        console.print(f"at least {half} of {median.size - 1} targets met: {_pct(float(median[half]))}")
