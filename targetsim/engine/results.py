@@ -26,7 +26,8 @@ def wilson_interval(successes: np.ndarray, n: int, z: float = Z95) -> tuple[np.n
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z / denom * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    # the interval always contains p; rounding near 0 and 1 must not push a bound past it
+    return np.clip(np.minimum(centre - half, p), 0.0, 1.0), np.clip(np.maximum(centre + half, p), 0.0, 1.0)
 
 
 def _quantiles(plan: SimulationPlan, stats: Statistics, qs: np.ndarray) -> np.ndarray:

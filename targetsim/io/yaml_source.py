@@ -98,7 +98,10 @@ def parse_yaml(text: str, file: str) -> YamlSource:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        context = exc.context or ""
+        if context and exc.context_mark is not None and exc.context_mark is not mark:
+            context += f" (started on line {exc.context_mark.line + 1})"
+        problem = ": ".join(p for p in (context, exc.problem) if p)
         raise ScenarioError(f"invalid YAML: {problem}", Location(file=file, line=line)) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"invalid YAML: {exc}", Location(file=file)) from None

@@ -1,0 +1,51 @@
+"""Baseline files: every value has a source or a stated assumption."""
+
+from __future__ import annotations
+
+import pytest
+
+from targetsim.errors import BaselineError
+from targetsim.io.baselines import load_baselines
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "baselines").glob("*.csv")),
+                         ids=lambda p: p.name)
+def test_shipped_baselines_have_provenance(path):
+    if path.name == "seed_facts.csv":  # a verbatim copy of the seed catalog's facts, with its own columns
+        header = path.read_text(encoding="utf-8").splitlines()[0]
+        assert "seed_file" in header and "quote_zh" in header
+        return
+    table = load_baselines(path)
+    assert table.rows
+    for row in table.rows:
+        assert row.source or row.assumption, (row.indicator, row.year)
+
+
+def test_missing_source_is_rejected(tmp_path):
+    path = tmp_path / "b.csv"
+    path.write_text("indicator,year,value,unit,source,assumption\na,2024,1,x,,\n", encoding="utf-8")
+    with pytest.raises(BaselineError, match=r"b.csv:2: .*needs a source"):
+        load_baselines(path)
+
+
+@pytest.mark.parametrize("row,words", [
+    ("a,20x4,1,x,src,", "year must be a whole number"),
+    ("a,2024,abc,x,src,", "value must be a number"),
+    ("a,2024,nan,x,src,", "finite"),
+])
+def test_bad_rows(tmp_path, row, words):
+    path = tmp_path / "b.csv"
+    path.write_text(f"indicator,year,value,unit,source,assumption\n{row}\n", encoding="utf-8")
+    with pytest.raises(BaselineError, match=words):
+        load_baselines(path)
+
+
+def test_duplicates_and_missing_columns(tmp_path):
+    path = tmp_path / "b.csv"
+    path.write_text("indicator,year,value,unit,source\na,2024,1,x,s\na,2024,2,x,s\n", encoding="utf-8")
+    with pytest.raises(BaselineError, match="appears twice"):
+        load_baselines(path)
+    path.write_text("indicator,year,value\na,2024,1\n", encoding="utf-8")
+    with pytest.raises(BaselineError, match="missing column"):
+        load_baselines(path)
