@@ -8,9 +8,9 @@ either and would still hold for most other keys.
 import math
 import time
 
+import numba
 import numpy as np
 import pytest
-import numba
 from numba import njit, prange
 from scipy import stats
 
