@@ -39,4 +39,20 @@ def run(scenario: Scenario | str | Path, *, paths: int | None = None, seed: int 
     plan = build_plan(scenario)
     stats = simulate(plan, paths=n_paths, seed=use_seed, threads=threads, block_size=block_size,
                      progress=progress)
+    check_statistics(scenario, stats)
     return build_dataset(scenario, plan, stats, seed=use_seed, version=__version__)
+
+
+def check_statistics(scenario: Scenario, stats) -> None:
+    """Refuse results that would be silently wrong: non-finite values, or no weight left."""
+    from targetsim.errors import TargetsimError
+
+    bad = [(ind.id, int(n)) for ind, n in zip(scenario.indicators, stats.nonfinite) if n]
+    if bad:
+        detail = ", ".join(f"{name} on {n:,} paths" for name, n in bad)
+        raise TargetsimError(f"non-finite values (overflow, or a zero denominator) in {detail}; "
+                             "check growth rates, horizon and ratio denominators")
+    if stats.weight_total == 0:
+        raise TargetsimError("the observations are impossible under the model: every path has likelihood 0 "
+                             "(e.g. an observed count below the start, or an exact observation of a "
+                             "process with volatility 0)")

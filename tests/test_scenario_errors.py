@@ -80,7 +80,9 @@ CASES = [
     ("paths: 1000", "paths: 0", "paths", 4, "at least 1"),
     ("paths: 1000", "paths: true", "paths", 4, "boolean"),
     ("start: {value: 50, assumption: test}", "start: {value: -50, assumption: test}",
-     "indicators.b.start.value", 16, "greater than 0"),
+     "indicators.b.start.value", 16, "at least 0"),
+    ("start: {value: 50, assumption: test}", "start: {value: 0, assumption: test}",
+     "indicators.b.start", 16, "positive start value"),
     ("start: {value: 50, assumption: test}", "start: {value: 50}", "indicators.b.start", 16,
      "needs a 'source' or an 'assumption'"),
 ]

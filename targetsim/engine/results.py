@@ -20,9 +20,9 @@ from targetsim.model.scenario import Scenario
 Z95 = 1.959963984540054
 
 
-def wilson_interval(successes: np.ndarray, n: int, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a binomial proportion (well behaved near 0 and 1)."""
-    p = np.asarray(successes, dtype=np.float64) / n
+def wilson_interval(p: np.ndarray, n: float, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a proportion ``p`` from ``n`` (effective) observations."""
+    p = np.asarray(p, dtype=np.float64)
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z / denom * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
@@ -30,66 +30,85 @@ def wilson_interval(successes: np.ndarray, n: int, z: float = Z95) -> tuple[np.n
     return np.clip(np.minimum(centre - half, p), 0.0, 1.0), np.clip(np.maximum(centre + half, p), 0.0, 1.0)
 
 
-def _quantiles(plan: SimulationPlan, stats: Statistics, qs: np.ndarray) -> np.ndarray:
+def _quantiles(plan: SimulationPlan, stats: Statistics, qs: np.ndarray, count_rows: np.ndarray) -> np.ndarray:
     n_ind, n_steps1 = stats.log_min.shape
     out = np.empty((n_ind, n_steps1, qs.shape[0]))
     for i in range(n_ind):
         for t in range(n_steps1):
             sketch_quantile(stats.sketch[i, t], plan.sketch_lo[i], plan.sketch_width[i], qs,
                             math.exp(stats.log_min[i, t]), math.exp(stats.log_max[i, t]), out[i, t])
+            if count_rows[i]:
+                # a count's grid starts at 0.5, so its underflow bin holds exactly the zeros
+                cum = np.cumsum(stats.sketch[i, t]) / max(stats.sketch[i, t].sum(), 1)
+                zero = np.isnan(out[i, t]) & (qs <= cum[0] + 1e-15)
+                out[i, t][zero] = 0.0
+                out[i, t] = np.round(out[i, t])  # counts are whole numbers: the nearest one is within the bound
     return out
+
+
+def _growth(value: float, start: float, steps: int) -> float:
+    if not (start > 0 and value > 0 and steps > 0):
+        return math.nan
+    return (value / start) ** (1.0 / steps) - 1.0
 
 
 def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *,
                   seed: int, version: str) -> xr.Dataset:
-    n = stats.paths
     years = np.arange(scenario.base_year, scenario.horizon + 1)
     qs = np.asarray(scenario.quantiles, dtype=np.float64)
     targets, inds = scenario.targets, scenario.indicators
     index = {ind.id: i for i, ind in enumerate(inds)}
+    total_w = stats.weight_total
+    ess = stats.effective_sample_size
 
-    p = stats.attained / n
-    lower, upper = wilson_interval(stats.attained, n)
-    se = np.sqrt(p * (1 - p) / n)
-    joint_p = stats.joint / n
-    joint_lower, joint_upper = wilson_interval(np.array([stats.joint]), n)
+    p = stats.attained / total_w
+    lower, upper = wilson_interval(p, ess)
+    se = np.sqrt(p * (1 - p) / ess)
+    joint_p = stats.joint / total_w
+    joint_lower, joint_upper = wilson_interval(np.array([joint_p]), ess)
 
-    by_year = stats.attained_by_year / n
+    by_year = stats.attained_by_year / total_w
     for k, t in enumerate(targets):
-        if t.kind == "cagr":
-            by_year[k, 0] = np.nan  # growth since the base year is undefined in the base year
+        if t.kind not in ("level", "share", "count_stock", "first_passage"):
+            by_year[k, 0] = np.nan  # growth, per-year and cumulative rules need a period
     # at least k of the targets: a reverse cumulative sum of "exactly m"
-    at_least = np.cumsum(stats.n_met[::-1])[::-1] / n
+    at_least = np.cumsum(stats.n_met[::-1])[::-1] / total_w
+    fail = 1.0 - p
+    both_fail = np.triu(stats.pair_fail, 1)
+    both_fail = (both_fail + both_fail.T) / total_w
+    np.fill_diagonal(both_fail, fail)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dependence = both_fail / np.outer(fail, fail)
+    np.fill_diagonal(dependence, np.nan)
 
-    quant = _quantiles(plan, stats, qs)
-    mean = stats.total / n
+    count_rows = np.array([ind.process.kind == "count" for ind in inds])
+    quant = _quantiles(plan, stats, qs, count_rows)
+    mean = stats.total / stats.weight_sum
+    start_values = mean[:, 0]  # the base year is deterministic: the mean is the value
 
     required = np.empty(len(targets))
     simulated = np.empty(len(targets))
-    median_pos = int(np.argmin(np.abs(qs - 0.5))) if np.any(qs == 0.5) else None
     median_q = np.array([0.5])
     for k, t in enumerate(targets):
         i = index[t.indicator]
         steps = t.by - scenario.base_year
-        start = inds[i].start.value
-        if t.kind == "cagr":
+        start = start_values[i]
+        if t.kind in ("cagr", "growth_each_year"):
             required[k] = t.threshold
+        elif t.kind in ("level", "share", "count_stock", "first_passage"):
+            required[k] = _growth(t.threshold, start, steps)
         else:
-            required[k] = (t.threshold / start) ** (1.0 / steps) - 1.0 if t.threshold > 0 else -1.0
-        if median_pos is not None:
-            median = quant[i, steps, median_pos]
-        else:
-            tmp = np.empty(1)
-            sketch_quantile(stats.sketch[i, steps], plan.sketch_lo[i], plan.sketch_width[i], median_q,
-                            math.exp(stats.log_min[i, steps]), math.exp(stats.log_max[i, steps]), tmp)
-            median = tmp[0]
-        simulated[k] = (median / start) ** (1.0 / steps) - 1.0
+            required[k] = np.nan  # per-year and cumulative rules have no single pace
+        median = np.empty(1)
+        sketch_quantile(stats.sketch[i, steps], plan.sketch_lo[i], plan.sketch_width[i], median_q,
+                        math.exp(stats.log_min[i, steps]), math.exp(stats.log_max[i, steps]), median)
+        simulated[k] = _growth(float(median[0]), start, steps)
 
     def target_var(values, long_name, units="1", **extra):
         return (("scenario", "target"), np.asarray(values, dtype=np.float64)[None, :],
                 {"long_name": long_name, "units": units, **extra})
 
-    start_assumed = np.array([ind.start.is_assumption for ind in inds], dtype=np.int8)
+    start_assumed = _assumed(inds)
     target_assumed = np.array([start_assumed[index[t.indicator]] for t in targets], dtype=np.int8)
     flag = {"flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "observed assumption"}
 
@@ -108,6 +127,15 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "at_least_k_attainment_probability": (("scenario", "k"), at_least[None, :],
                                               {"long_name": "probability that at least k targets are met",
                                                "units": "1"}),
+        "joint_failure_probability": (("scenario", "target", "other_target"), both_fail[None],
+                                      {"long_name": "probability that both targets are missed "
+                                                    "(diagonal: the target is missed)", "units": "1"}),
+        "failure_dependence": (("scenario", "target", "other_target"), dependence[None],
+                               {"long_name": "P(both missed) / (P(target missed)·P(other missed)); "
+                                             "above 1: they tend to fail together", "units": "1"}),
+        "effective_sample_size": (("scenario",), np.array([ess]),
+                                  {"long_name": "Kish effective sample size of the weighted paths "
+                                                "(the number of paths when no observations weight them)"}),
         "attainment_by_year": (("scenario", "target", "year"), by_year[None],
                                {"long_name": "probability that the target's rule holds in each year "
                                              "(the rule evaluated with that year in place of its own)",
@@ -129,6 +157,7 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "year": ("year", years.astype(np.int64)),
         "quantile": ("quantile", qs),
         "k": ("k", np.arange(len(targets) + 1, dtype=np.int64)),
+        "other_target": ("other_target", [t.id for t in targets]),
         "target_indicator": ("target", [t.indicator for t in targets]),
         "target_kind": ("target", [t.kind for t in targets]),
         "target_comparator": ("target", [t.comparator for t in targets]),
@@ -141,8 +170,9 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "target_rests_on_assumption": ("target", target_assumed, flag),
         "indicator_label": ("indicator", [ind.label for ind in inds]),
         "indicator_unit": ("indicator", [ind.unit for ind in inds]),
-        "indicator_start": ("indicator", np.array([ind.start.value for ind in inds], dtype=np.float64)),
-        "indicator_start_source": ("indicator", [ind.start.provenance() for ind in inds]),
+        "target_tolerance": ("target", np.array([t.tolerance if t.comparator == "~" else np.nan for t in targets])),
+        "indicator_start": ("indicator", start_values),
+        "indicator_start_source": ("indicator", [_start_source(ind) for ind in inds]),
         "indicator_start_is_assumption": ("indicator", start_assumed, flag),
         "indicator_process": ("indicator", [_describe_process(ind) for ind in inds]),
     }
@@ -158,7 +188,11 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "scenario_file": str(scenario.file) if scenario.file else "",
         "scenario_sha256": scenario.sha256,
         "seed": int(seed),
-        "paths": int(n),
+        "paths": int(stats.paths),
+        "effective_sample_size": float(ess),
+        "shocks": scenario.shocks.distribution,
+        "observations": "; ".join(f"{ind}: " + ", ".join(f"{y}={v:g}" for y, v in vals)
+                                  for ind, vals in scenario.observations),
         "base_year": int(scenario.base_year),
         "horizon": int(scenario.horizon),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -167,7 +201,45 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
     return ds
 
 
+def _assumed(inds) -> np.ndarray:
+    """1 where an indicator's start rests on an assumption (a derived one: where any part does)."""
+    by_id = {ind.id: ind for ind in inds}
+
+    def assumed(ind) -> bool:
+        proc = ind.process
+        if ind.start is not None:
+            return ind.start.is_assumption
+        refs = (proc.numerator, proc.denominator) if proc.kind == "ratio" else proc.terms
+        return any(assumed(by_id[r]) for r in refs)
+
+    return np.array([assumed(ind) for ind in inds], dtype=np.int8)
+
+
+def _start_source(ind) -> str:
+    if ind.start is not None:
+        return ind.start.provenance()
+    proc = ind.process
+    if proc.kind == "ratio":
+        return f"derived: {proc.numerator} / {proc.denominator}"
+    return "derived: " + " + ".join(proc.terms)
+
+
 def _describe_process(ind) -> str:
     proc = ind.process
-    return (f"lognormal: growth ~ N({proc.growth.mean:g}, {proc.growth.sd:g}), "
-            f"volatility {proc.volatility:g}")
+    g = lambda x: f"N({x.mean:g}, {x.sd:g})" if x.sd else f"{x.mean:g}"  # noqa: E731
+    if proc.kind == "lognormal":
+        return f"lognormal: growth {g(proc.growth)}, volatility {proc.volatility:g}"
+    if proc.kind == "ar1_growth":
+        return (f"ar1_growth: long-run growth {g(proc.long_run_growth)}, persistence {proc.persistence:g}, "
+                f"volatility {proc.volatility:g}, initial growth {proc.initial_growth:g}")
+    if proc.kind == "logit_share":
+        return f"logit_share: drift {g(proc.drift)}, volatility {proc.volatility:g}"
+    if proc.kind == "buildout":
+        projects = "; ".join(f"{p.name}: {p.size:g} with p={p.probability:g} in {p.earliest}–{p.latest}"
+                             for p in proc.projects)
+        return (f"buildout: organic growth {g(proc.organic.growth)}, volatility {proc.organic.volatility:g}; "
+                f"projects: {projects or 'none'}")
+    if proc.kind == "count":
+        extra = f", dispersion {proc.dispersion:g}" if proc.dispersion else ""
+        return f"count: additions {proc.distribution} mean {proc.mean:g}{extra}"
+    return _start_source(ind)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from targetsim.engine.plan import SimulationPlan
+from targetsim.engine.plan import KERNEL_INPUTS, SimulationPlan
 from targetsim.errors import TargetsimError
 
 # Float sums are formed over CHUNK consecutive paths; block sizes must be multiples of it.
@@ -20,23 +20,46 @@ CHUNK = 256
 DEFAULT_BLOCK_SIZE = 8192
 # Paths per kernel call: the granularity of progress reports.
 BATCH_PATHS = 1 << 18
+# Fixed-point unit of path weights (see kernels.paths.WEIGHT_ONE).
+WEIGHT_ONE = 2**32
 
 ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass
 class Statistics:
-    """Merged reductions over all paths; nothing here grows with the number of paths."""
+    """Merged reductions over all paths; nothing here grows with the number of paths.
+
+    Counts are sums of path weights: 1 per path, or ``WEIGHT_ONE`` × the likelihood of the
+    observations when the plan is weighted; ``weight_total`` is their sum.
+    """
 
     paths: int
-    attained: np.ndarray          # (target,) paths meeting each target
-    attained_by_year: np.ndarray  # (target, step) paths for which the rule holds in that step
-    joint: int                    # paths meeting every target
-    n_met: np.ndarray             # (n_targets + 1,) paths meeting exactly m targets
+    weighted: bool
+    weight_total: int
+    weight_sq_total: float        # sum of squared weights, each in [0, 1] (effective sample size)
+    attained: np.ndarray          # (target,)
+    attained_by_year: np.ndarray  # (target, step)
+    joint: int
+    n_met: np.ndarray             # (n_targets + 1,) weight of paths meeting exactly m targets
+    pair_fail: np.ndarray         # (target, target) weight of paths missing both (upper triangle)
+    nonfinite: np.ndarray         # (indicator,) paths where the indicator was NaN or infinite
     sketch: np.ndarray            # (indicator, step, n_bins + 2) log-histograms
     log_min: np.ndarray           # (indicator, step)
     log_max: np.ndarray           # (indicator, step)
-    total: np.ndarray             # (indicator, step) sum of X over paths
+    total: np.ndarray             # (indicator, step) weighted sum of X
+
+    @property
+    def weight_sum(self) -> float:
+        """Sum of the weights as probabilities' denominator (paths when unweighted)."""
+        return self.weight_total / WEIGHT_ONE if self.weighted else float(self.weight_total)
+
+    @property
+    def effective_sample_size(self) -> float:
+        """Kish's effective sample size ``(Σw)² / Σw²`` (``paths`` when unweighted)."""
+        if not self.weighted:
+            return float(self.paths)
+        return self.weight_sum**2 / self.weight_sq_total if self.weight_sq_total > 0 else 0.0
 
 
 @contextmanager
@@ -62,16 +85,19 @@ def numba_threads(threads: int | None):
 def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None = None,
              block_size: int = DEFAULT_BLOCK_SIZE, progress: ProgressCallback | None = None) -> Statistics:
     """Simulate ``paths`` paths of ``plan`` with ``seed``; bit-identical for any threads and block size."""
-    from targetsim.kernels.lognormal import simulate_batch
+    from targetsim.kernels.paths import simulate_batch
     from targetsim.kernels.rng import key_from_seed
 
     if block_size <= 0 or block_size % CHUNK:
         raise TargetsimError(f"block size must be a positive multiple of {CHUNK}, got {block_size}")
     if paths < 1:
         raise TargetsimError(f"paths must be at least 1, got {paths}")
+    if plan.weighted and paths >= 2**31:
+        raise TargetsimError(f"with observations at most {2**31 - 1} paths, got {paths}")
     key = key_from_seed(seed)
     n_ind, n_t, n_steps1 = plan.n_indicators, plan.n_targets, plan.n_steps + 1
     n_blocks_total = -(-paths // block_size)
+    inputs = [plan.arrays[name] for name in KERNEL_INPUTS]
 
     with numba_threads(threads) as n_slots:
         blocks_per_batch = max(n_slots, BATCH_PATHS // block_size)
@@ -79,34 +105,39 @@ def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None
         by_year = np.zeros((n_slots, n_t, n_steps1), dtype=np.int64)
         joint = np.zeros(n_slots, dtype=np.int64)
         n_met = np.zeros((n_slots, n_t + 1), dtype=np.int64)
+        pair_fail = np.zeros((n_slots, n_t, n_t), dtype=np.int64)
+        weight_total = np.zeros(n_slots, dtype=np.int64)
+        nonfinite = np.zeros((n_slots, n_ind), dtype=np.int64)
         sketch = np.zeros((n_slots, n_ind, n_steps1, plan.n_bins + 2), dtype=np.int64)
         vmin = np.full((n_slots, n_ind, n_steps1), np.inf)
         vmax = np.full((n_slots, n_ind, n_steps1), -np.inf)
-        chunk_sums = np.zeros((blocks_per_batch * block_size // CHUNK, n_ind, n_steps1))
+        n_chunks_batch = blocks_per_batch * block_size // CHUNK
+        chunk_sums = np.zeros((n_chunks_batch, n_ind, n_steps1))
+        chunk_w2 = np.zeros(n_chunks_batch)
         total = np.zeros((n_ind, n_steps1))
+        w2_total = 0.0
         inv_width = 1.0 / plan.sketch_width
 
         for first in range(0, n_blocks_total, blocks_per_batch):
             n_blocks = min(blocks_per_batch, n_blocks_total - first)
             simulate_batch(
-                key, first, n_blocks, block_size, paths, CHUNK,
-                plan.log_start, plan.growth_mean, plan.growth_sd, plan.volatility, plan.chol,
-                plan.correlated,
-                plan.target_indicator, plan.target_kind, plan.target_comparator, plan.target_step,
-                plan.target_log_threshold,
+                key, first, n_blocks, block_size, paths, CHUNK, plan.weighted, *inputs,
                 plan.sketch_lo, inv_width, plan.n_bins,
-                attained, by_year, joint, n_met, sketch, vmin, vmax, chunk_sums,
+                attained, by_year, joint, n_met, pair_fail, weight_total, nonfinite,
+                sketch, vmin, vmax, chunk_sums, chunk_w2,
             )
             done = min((first + n_blocks) * block_size, paths)
             n_chunks = -(-(done - first * block_size) // CHUNK)
             # add chunk sums in path order: the same float operations whatever the batching
             for c in range(n_chunks):
                 total += chunk_sums[c]
+                w2_total += chunk_w2[c]
             if progress is not None:
                 progress(done, paths)
 
     return Statistics(
-        paths=paths, attained=attained.sum(axis=0), attained_by_year=by_year.sum(axis=0),
-        joint=int(joint.sum()), n_met=n_met.sum(axis=0), sketch=sketch.sum(axis=0),
-        log_min=vmin.min(axis=0), log_max=vmax.max(axis=0), total=total,
+        paths=paths, weighted=plan.weighted, weight_total=int(weight_total.sum()), weight_sq_total=w2_total,
+        attained=attained.sum(axis=0), attained_by_year=by_year.sum(axis=0), joint=int(joint.sum()),
+        n_met=n_met.sum(axis=0), pair_fail=pair_fail.sum(axis=0), nonfinite=nonfinite.sum(axis=0),
+        sketch=sketch.sum(axis=0), log_min=vmin.min(axis=0), log_max=vmax.max(axis=0), total=total,
     )

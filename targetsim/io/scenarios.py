@@ -3,62 +3,88 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 
 from targetsim.io.baselines import Baselines, load_baselines
-from targetsim.io.yaml_source import YamlSource, load_yaml
-from targetsim.model.parse import parse_scenario
-from targetsim.model.scenario import Indicator, Scenario
+from targetsim.io.extends import load_chain
+from targetsim.io.yaml_source import YamlSource
+from targetsim.model.parse import check_start, parse_scenario
+from targetsim.model.scenario import Ar1GrowthProcess, Indicator, LogitShareProcess, Scenario
 
 
 def load_scenario(path: str | Path) -> Scenario:
     """Load and validate a scenario YAML file, with its baselines.
 
+    A scenario may start with ``extends: other.yaml`` (relative to the file): it is then
+    deep-merged over that file, transitively (see :mod:`targetsim.io.extends` for the rule),
+    and the merged document is validated. ``Scenario.sha256`` is the SHA-256 over the bytes
+    of every file of the ``extends`` chain concatenated in chain order, the loaded file first
+    and then its parent, its parent's parent, ...; for a file without ``extends`` this is
+    the SHA-256 of that file alone, as before. So editing any file of the chain changes it.
+
     Raises :class:`targetsim.errors.ScenarioError` naming the file, key and line of any
-    problem in the scenario, and :class:`targetsim.errors.BaselineError` for one in the
-    baselines file.
+    problem in the scenario (for an inherited value: the file, key and line that supplied
+    it), and :class:`targetsim.errors.BaselineError` for one in the baselines file.
     """
     path = Path(path)
-    source = load_yaml(path)
-    sha256 = hashlib.sha256(source.text.encode("utf-8")).hexdigest()
-    scenario = parse_scenario(source.data, source, file=path, sha256=sha256)
+    chain = load_chain(path)
+    source = chain.merged
+    scenario = parse_scenario(source.data, source, file=path, sha256=chain.sha256)
     return _resolve_starts(scenario, source)
 
 
 def _resolve_starts(scenario: Scenario, src: YamlSource) -> Scenario:
-    needs_baselines = [ind for ind in scenario.indicators if ind.start.from_baseline]
-    if not needs_baselines:
-        return scenario
-    if scenario.baselines is None:
-        ind = needs_baselines[0]
-        raise src.error(("indicators", ind.id, "start"),
-                        "'start: baseline' needs a 'baselines' file at the top of the scenario")
-    if not scenario.baselines.is_file():
-        raise src.error(("baselines",), f"baselines file not found: {scenario.baselines}")
-    table = load_baselines(scenario.baselines)
+    """Fill start values (and default AR(1) initial growth) from the baselines, then check them."""
+    needs_table = [ind for ind in scenario.indicators
+                   if (ind.start is not None and ind.start.from_baseline)
+                   or (isinstance(ind.process, Ar1GrowthProcess) and ind.process.initial_growth is None)]
+    table = None
+    if needs_table:
+        ind = needs_table[0]
+        key = ("indicators", ind.id, "start" if ind.start.from_baseline else "process")
+        if scenario.baselines is None:
+            raise src.error(key, "'start: baseline' (and an ar1_growth without initial_growth) needs a "
+                            "'baselines' file at the top of the scenario")
+        if not scenario.baselines.is_file():
+            raise src.error(("baselines",), f"baselines file not found: {scenario.baselines}")
+        table = load_baselines(scenario.baselines)
     indicators = tuple(_resolve_one(ind, table, scenario, src) for ind in scenario.indicators)
     return dataclasses.replace(scenario, indicators=indicators)
 
 
-def _resolve_one(ind: Indicator, table: Baselines, scenario: Scenario, src: YamlSource) -> Indicator:
-    if not ind.start.from_baseline:
+def _resolve_one(ind: Indicator, table: Baselines | None, scenario: Scenario, src: YamlSource) -> Indicator:
+    if ind.start is None:  # derived
         return ind
-    row = table.get(ind.id, scenario.base_year)
-    if row is None:
-        years = [r.year for r in table.history(ind.id)]
-        have = f"it has {', '.join(map(str, years))}" if years else "it has no rows for this indicator"
-        raise src.error(("indicators", ind.id, "start"),
-                        f"no baseline value for {ind.id} in base year {scenario.base_year} "
-                        f"in {table.file} ({have})")
-    if row.value <= 0:
-        raise src.error(("indicators", ind.id, "start"),
-                        f"the baseline value {row.value:g} ({table.file}, line {row.line}) must be positive "
-                        f"for a {ind.process.kind} process")
-    unit = ind.unit
-    if unit and row.unit and unit != row.unit:
-        raise src.error(("indicators", ind.id, "unit"),
-                        f"unit {unit!r} differs from the baseline's {row.unit!r} ({table.file}, line {row.line})")
-    start = dataclasses.replace(ind.start, value=row.value, assumption=row.assumption or None,
-                                source=row.source)
-    return dataclasses.replace(ind, unit=unit or row.unit, start=start)
+    if ind.start.from_baseline:
+        row = table.get(ind.id, scenario.base_year)
+        if row is None:
+            years = [r.year for r in table.history(ind.id)]
+            have = f"it has {', '.join(map(str, years))}" if years else "it has no rows for this indicator"
+            raise src.error(("indicators", ind.id, "start"),
+                            f"no baseline value for {ind.id} in base year {scenario.base_year} "
+                            f"in {table.file} ({have})")
+        value = row.value
+        unit = ind.unit
+        if isinstance(ind.process, LogitShareProcess) and row.unit == "percent":
+            value = row.value / 100.0  # shares are simulated as fractions
+        elif unit and row.unit and unit != row.unit:
+            raise src.error(("indicators", ind.id, "unit"),
+                            f"unit {unit!r} differs from the baseline's {row.unit!r} ({table.file}, line {row.line})")
+        start = dataclasses.replace(ind.start, value=value, assumption=row.assumption or None, source=row.source)
+        ind = dataclasses.replace(ind, unit=unit or row.unit, start=start)
+    check_start(src, ind, ind.start.value, ("indicators", ind.id, "start"))
+    if isinstance(ind.process, Ar1GrowthProcess) and ind.process.initial_growth is None:
+        ind = dataclasses.replace(ind, process=dataclasses.replace(
+            ind.process, initial_growth=_last_growth(ind, table, scenario, src)))
+    return ind
+
+
+def _last_growth(ind: Indicator, table: Baselines, scenario: Scenario, src: YamlSource) -> float:
+    """The last observed growth, ``X(base_year) / X(base_year − 1) − 1``, from the baselines."""
+    now = table.get(ind.id, scenario.base_year)
+    before = table.get(ind.id, scenario.base_year - 1)
+    if now is None or before is None or before.value <= 0:
+        raise src.error(("indicators", ind.id, "process"),
+                        f"ar1_growth needs 'initial_growth', or baseline values of {ind.id} for "
+                        f"{scenario.base_year - 1} and {scenario.base_year} in {table.file} to compute it")
+    return now.value / before.value - 1.0

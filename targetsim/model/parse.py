@@ -19,16 +19,31 @@ import numpy as np
 from targetsim.errors import ScenarioError
 from targetsim.model.scenario import (
     COMPARATORS,
+    COUNT_DISTRIBUTIONS,
     DEFAULT_QUANTILES,
+    DEFAULT_TOLERANCE,
+    DERIVED_KINDS,
     PROCESS_KINDS,
+    SHARE_KINDS,
+    SHOCK_DISTRIBUTIONS,
     TARGET_KINDS,
+    Ar1GrowthProcess,
+    BuildoutProcess,
     Correlation,
+    CountProcess,
     Growth,
     Indicator,
+    Jump,
+    LogitShareProcess,
     LognormalProcess,
+    Process,
+    Project,
+    RatioProcess,
     Scenario,
+    Shocks,
     Source,
     Start,
+    SumProcess,
     Target,
 )
 
@@ -36,16 +51,35 @@ KeyPath = tuple[str | int, ...]
 
 TOP_KEYS = (
     "name", "description", "base_year", "horizon", "paths", "seed", "baselines",
-    "indicators", "correlations", "targets", "quantiles",
+    "indicators", "correlations", "targets", "quantiles", "shocks", "jumps", "observations",
 )
 INDICATOR_KEYS = ("label", "unit", "start", "process")
-TARGET_KEYS = ("id", "indicator", "kind", "threshold", "by", "comparator", "source", "label", "tier")
+TARGET_KEYS = ("id", "indicator", "kind", "threshold", "by", "comparator", "source", "label", "tier",
+               "tolerance")
 SOURCE_KEYS = ("seed", "clause", "quote", "document", "url")
-LOGNORMAL_KEYS = ("kind", "growth", "volatility")
+PROCESS_KEYS = {
+    "lognormal": ("kind", "growth", "volatility"),
+    "ar1_growth": ("kind", "long_run_growth", "persistence", "volatility", "initial_growth"),
+    "logit_share": ("kind", "drift", "volatility"),
+    "buildout": ("kind", "organic", "projects"),
+    "count": ("kind", "additions"),
+    "ratio": ("kind", "numerator", "denominator"),
+    "sum": ("kind", "terms"),
+}
+ORGANIC_KEYS = ("growth", "volatility")
+PROJECT_KEYS = ("name", "size", "probability", "earliest", "latest")
+ADDITIONS_KEYS = ("distribution", "mean", "dispersion")
+SHOCKS_KEYS = ("distribution", "dof", "skew")
+JUMP_KEYS = ("name", "probability", "years", "effects")
 GROWTH_KEYS = ("mean", "sd")
+# processes driven by the yearly shocks ε (and so open to jumps and observations)
+SHOCKED_KINDS = ("lognormal", "ar1_growth", "logit_share", "buildout")
+OBSERVABLE_KINDS = ("lognormal", "ar1_growth", "logit_share", "count")
 START_KEYS = ("value", "assumption", "source")
 
 MAX_PATHS = 10**10
+# path weights are fixed-point integers with 32 fractional bits, summed in int64
+MAX_WEIGHTED_PATHS = 2**31 - 1
 MAX_YEARS = 100
 # ln(1+g) needs 1+g > 0 on every path: the growth distribution must keep 8 s.d. clear of -100 %.
 GROWTH_SD_MARGIN = 8.0
@@ -151,21 +185,26 @@ def parse_scenario(data: Any, src: ErrorSource, *, file: Path | None = None, sha
         if not baselines.is_absolute() and file is not None:
             baselines = file.parent / baselines
 
-    indicators = _parse_indicators(r, top)
-    ids = {ind.id for ind in indicators}
+    indicators = _parse_indicators(r, top, base_year)
     correlations = _parse_correlations(r, top.get("correlations"), indicators)
-    targets = _parse_targets(r, top, ids, base_year, horizon)
+    targets = _parse_targets(r, top, indicators, base_year, horizon)
     quantiles = _parse_quantiles(r, top.get("quantiles"))
+    shocks = _parse_shocks(r, top.get("shocks"))
+    kinds = {ind.id: ind.process.kind for ind in indicators}
+    jumps = _parse_jumps(r, top.get("jumps"), kinds, base_year, horizon)
+    observations = _parse_observations(r, top.get("observations"), kinds, base_year, horizon, shocks)
+    if observations and paths > MAX_WEIGHTED_PATHS:
+        raise r.fail(("paths",), f"with observations at most {MAX_WEIGHTED_PATHS} paths, got {paths}")
 
     return Scenario(
         name=name, description=description, base_year=base_year, horizon=horizon,
         paths=paths, seed=seed, baselines=baselines, indicators=indicators,
-        correlations=correlations, targets=targets, quantiles=quantiles,
-        file=file, sha256=sha256,
+        correlations=correlations, targets=targets, quantiles=quantiles, shocks=shocks, jumps=jumps,
+        observations=observations, file=file, sha256=sha256,
     )
 
 
-def _parse_indicators(r: _Reader, top: Mapping[str, Any]) -> tuple[Indicator, ...]:
+def _parse_indicators(r: _Reader, top: Mapping[str, Any], base_year: int) -> tuple[Indicator, ...]:
     raw = r.required(top, "indicators", ())
     if not isinstance(raw, Mapping) or not raw:
         raise r.fail(("indicators",), f"expected a non-empty mapping of indicator ids, got {_type_name(raw)}")
@@ -177,10 +216,57 @@ def _parse_indicators(r: _Reader, top: Mapping[str, Any]) -> tuple[Indicator, ..
         spec = r.mapping(spec, path, INDICATOR_KEYS)
         label = r.string(spec.get("label", ind_id), (*path, "label"))
         unit = r.string(spec.get("unit", "") or "", (*path, "unit"), allow_empty=True)
-        start = _parse_start(r, r.required(spec, "start", path), (*path, "start"))
-        process = _parse_process(r, r.required(spec, "process", path), (*path, "process"))
+        process = _parse_process(r, r.required(spec, "process", path), (*path, "process"), base_year)
+        if process.kind in DERIVED_KINDS:
+            if spec.get("start") is not None:
+                raise r.fail((*path, "start"), f"a {process.kind} is computed from other indicators; remove 'start'")
+            start = None
+        else:
+            start = _parse_start(r, r.required(spec, "start", path), (*path, "start"))
         out.append(Indicator(id=ind_id, label=label, unit=unit, start=start, process=process))
-    return tuple(out)
+    indicators = tuple(out)
+    _check_derived(r, indicators)
+    return indicators
+
+
+def _check_derived(r: _Reader, indicators: tuple[Indicator, ...]) -> None:
+    """Derived indicators must name known, different indicators, without cycles."""
+    ids = [ind.id for ind in indicators]
+    deps: dict[str, tuple[str, ...]] = {}
+    for ind in indicators:
+        proc = ind.process
+        path: KeyPath = ("indicators", ind.id, "process")
+        if isinstance(proc, RatioProcess):
+            refs = (("numerator", proc.numerator), ("denominator", proc.denominator))
+            if proc.numerator == proc.denominator:
+                raise r.fail((*path, "denominator"), "numerator and denominator must differ")
+        elif isinstance(proc, SumProcess):
+            refs = tuple(((("terms", k)), t) for k, t in enumerate(proc.terms))
+        else:
+            continue
+        for key, ref in refs:
+            key_path = (*path, *key) if isinstance(key, tuple) else (*path, key)
+            if ref not in ids:
+                hint = difflib.get_close_matches(ref, ids, n=1)
+                extra = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise r.fail(key_path, f"unknown indicator {ref!r}{extra}")
+        deps[ind.id] = tuple(ref for _, ref in refs)
+    # depth-first search for a cycle among derived indicators
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        if state.get(node) == 2 or node not in deps:
+            return
+        if state.get(node) == 1:
+            cycle = trail[trail.index(node):] + [node]
+            raise r.fail(("indicators", node, "process"), f"derived indicators form a cycle: {' → '.join(cycle)}")
+        state[node] = 1
+        for ref in deps[node]:
+            visit(ref, trail + [node])
+        state[node] = 2
+
+    for node in deps:
+        visit(node, [])
 
 
 def _parse_start(r: _Reader, value: Any, path: KeyPath) -> Start:
@@ -188,7 +274,7 @@ def _parse_start(r: _Reader, value: Any, path: KeyPath) -> Start:
         return Start(from_baseline=True)
     if isinstance(value, Mapping):
         spec = r.mapping(value, path, START_KEYS)
-        number = r.number(r.required(spec, "value", path), (*path, "value"), low=0.0, low_open=True)
+        number = r.number(r.required(spec, "value", path), (*path, "value"), low=0.0)
         assumption = spec.get("assumption")
         if assumption is not None:
             assumption = r.string(assumption, (*path, "assumption"))
@@ -198,10 +284,39 @@ def _parse_start(r: _Reader, value: Any, path: KeyPath) -> Start:
         return Start(from_baseline=False, value=number, assumption=assumption, source=source)
     if isinstance(value, str):
         raise r.fail(path, f"expected a number, 'baseline' or {{value, assumption}}, got {_type_name(value)}")
-    return Start(from_baseline=False, value=r.number(value, path, low=0.0, low_open=True))
+    return Start(from_baseline=False, value=r.number(value, path, low=0.0))
 
 
-def _parse_process(r: _Reader, value: Any, path: KeyPath) -> LognormalProcess:
+def check_start(r_or_src: Any, ind: Indicator, value: float, path: KeyPath) -> None:
+    """The start value must suit the process: positive for levels, a fraction for shares, a whole count."""
+    r = r_or_src if isinstance(r_or_src, _Reader) else _Reader(r_or_src)
+    kind = ind.process.kind
+    if kind == "logit_share" and not 0.0 < value < 1.0:
+        raise r.fail(path, f"a share starts strictly between 0 and 1 (a fraction: 0.45 means 45 %), got {value:g}")
+    if kind == "count" and (value < 0 or value != int(value)):
+        raise r.fail(path, f"a count starts at a whole number ≥ 0, got {value:g}")
+    if kind in ("lognormal", "ar1_growth", "buildout") and not value > 0:
+        raise r.fail(path, f"a {kind} indicator needs a positive start value, got {value:g}")
+
+
+def _parse_growth(r: _Reader, raw: Any, path: KeyPath, *, rate: bool) -> Growth:
+    """A number, or ``{mean, sd}`` for a parameter drawn once per path."""
+    low = -1.0 if rate else None
+    what = "a growth rate is a fraction: 0.3 means +30 %/yr" if rate else ""
+    if isinstance(raw, Mapping):
+        g = r.mapping(raw, path, GROWTH_KEYS)
+        mean = r.number(r.required(g, "mean", path), (*path, "mean"), low=low, low_open=True, what=what)
+        sd = r.number(g.get("sd", 0.0), (*path, "sd"), low=0.0)
+    else:
+        mean = r.number(raw, path, low=low, low_open=True, what=what)
+        sd = 0.0
+    if rate and mean - GROWTH_SD_MARGIN * sd <= -1.0:
+        raise r.fail((*path, "sd"), f"mean - {GROWTH_SD_MARGIN:g}·sd must stay above -1 "
+                     f"(a fall of 100 %), got {mean:g} - {GROWTH_SD_MARGIN:g}·{sd:g}")
+    return Growth(mean=mean, sd=sd)
+
+
+def _parse_process(r: _Reader, value: Any, path: KeyPath, base_year: int) -> Process:
     if not isinstance(value, Mapping):
         raise r.fail(path, f"expected a mapping with a 'kind', got {_type_name(value)}")
     kind = r.required(value, "kind", path)
@@ -209,22 +324,77 @@ def _parse_process(r: _Reader, value: Any, path: KeyPath) -> LognormalProcess:
         hint = difflib.get_close_matches(str(kind), PROCESS_KINDS, n=1)
         extra = f"; did you mean {hint[0]!r}?" if hint else ""
         raise r.fail((*path, "kind"), f"unknown process kind {kind!r} (known: {', '.join(PROCESS_KINDS)}){extra}")
-    spec = r.mapping(value, path, LOGNORMAL_KEYS)
-    growth_raw = r.required(spec, "growth", path)
-    gpath = (*path, "growth")
-    if isinstance(growth_raw, Mapping):
-        g = r.mapping(growth_raw, gpath, GROWTH_KEYS)
-        mean = r.number(r.required(g, "mean", gpath), (*gpath, "mean"), low=-1.0, low_open=True,
-                        what="a growth rate is a fraction: 0.3 means +30 %/yr")
-        sd = r.number(g.get("sd", 0.0), (*gpath, "sd"), low=0.0)
-    else:
-        mean = r.number(growth_raw, gpath, low=-1.0, low_open=True)
-        sd = 0.0
-    if mean - GROWTH_SD_MARGIN * sd <= -1.0:
-        raise r.fail((*gpath, "sd"), f"growth.mean - {GROWTH_SD_MARGIN:g}·growth.sd must stay above -1 "
-                     f"(a fall of 100 %), got {mean:g} - {GROWTH_SD_MARGIN:g}·{sd:g}")
-    volatility = r.number(r.required(spec, "volatility", path), (*path, "volatility"), low=0.0, high=5.0)
-    return LognormalProcess(growth=Growth(mean=mean, sd=sd), volatility=volatility)
+    spec = r.mapping(value, path, PROCESS_KEYS[kind])
+
+    def volatility(sp: Mapping[str, Any], p: KeyPath) -> float:
+        return r.number(r.required(sp, "volatility", p), (*p, "volatility"), low=0.0, high=5.0)
+
+    if kind == "lognormal":
+        return LognormalProcess(growth=_parse_growth(r, r.required(spec, "growth", path), (*path, "growth"), rate=True),
+                                volatility=volatility(spec, path))
+    if kind == "ar1_growth":
+        initial = spec.get("initial_growth")
+        if initial is not None:
+            initial = r.number(initial, (*path, "initial_growth"), low=-1.0, low_open=True,
+                               what="a growth rate is a fraction: 0.3 means +30 %/yr")
+        return Ar1GrowthProcess(
+            long_run_growth=_parse_growth(r, r.required(spec, "long_run_growth", path), (*path, "long_run_growth"),
+                                          rate=True),
+            persistence=r.number(r.required(spec, "persistence", path), (*path, "persistence"), low=-1.0,
+                                 low_open=True, high=0.999999, what="must lie in (-1, 1)"),
+            volatility=volatility(spec, path), initial_growth=initial)
+    if kind == "logit_share":
+        return LogitShareProcess(drift=_parse_growth(r, r.required(spec, "drift", path), (*path, "drift"), rate=False),
+                                 volatility=volatility(spec, path))
+    if kind == "ratio":
+        return RatioProcess(numerator=r.string(r.required(spec, "numerator", path), (*path, "numerator")),
+                            denominator=r.string(r.required(spec, "denominator", path), (*path, "denominator")))
+    if kind == "sum":
+        terms = r.required(spec, "terms", path)
+        if not isinstance(terms, list) or len(terms) < 2:
+            raise r.fail((*path, "terms"), f"expected a list of at least two indicators, got {_type_name(terms)}")
+        names = tuple(r.string(t, (*path, "terms", k)) for k, t in enumerate(terms))
+        if len(set(names)) != len(names):
+            raise r.fail((*path, "terms"), "an indicator appears twice in the sum")
+        return SumProcess(terms=names)
+    if kind == "buildout":
+        opath = (*path, "organic")
+        organic = r.mapping(r.required(spec, "organic", path), opath, ORGANIC_KEYS)
+        organic_process = LognormalProcess(
+            growth=_parse_growth(r, r.required(organic, "growth", opath), (*opath, "growth"), rate=True),
+            volatility=volatility(organic, opath))
+        raw_projects = spec.get("projects") or []
+        if not isinstance(raw_projects, list):
+            raise r.fail((*path, "projects"), f"expected a list of projects, got {_type_name(raw_projects)}")
+        projects = []
+        for k, item in enumerate(raw_projects):
+            ppath = (*path, "projects", k)
+            proj = r.mapping(item, ppath, PROJECT_KEYS)
+            earliest = r.integer(r.required(proj, "earliest", ppath), (*ppath, "earliest"), low=base_year + 1,
+                                 high=2200)
+            latest = r.integer(proj.get("latest", earliest), (*ppath, "latest"), low=earliest, high=2200)
+            projects.append(Project(
+                name=r.string(proj.get("name", f"project {k + 1}"), (*ppath, "name")),
+                size=r.number(r.required(proj, "size", ppath), (*ppath, "size"), low=0.0, low_open=True),
+                probability=r.number(r.required(proj, "probability", ppath), (*ppath, "probability"), low=0.0, high=1.0),
+                earliest=earliest, latest=latest))
+        return BuildoutProcess(organic=organic_process, projects=tuple(projects))
+    # count
+    apath = (*path, "additions")
+    add = r.mapping(r.required(spec, "additions", path), apath, ADDITIONS_KEYS)
+    dist = r.required(add, "distribution", apath)
+    if dist not in COUNT_DISTRIBUTIONS:
+        hint = difflib.get_close_matches(str(dist), COUNT_DISTRIBUTIONS, n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise r.fail((*apath, "distribution"), f"unknown distribution {dist!r} "
+                     f"(known: {', '.join(COUNT_DISTRIBUTIONS)}){extra}")
+    mean = r.number(r.required(add, "mean", apath), (*apath, "mean"), low=0.0, high=1e9)
+    dispersion = None
+    if dist == "negative_binomial":
+        dispersion = r.number(r.required(add, "dispersion", apath), (*apath, "dispersion"), low=0.0, low_open=True)
+    elif add.get("dispersion") is not None:
+        raise r.fail((*apath, "dispersion"), "only a negative_binomial has a dispersion")
+    return CountProcess(distribution=dist, mean=mean, dispersion=dispersion)
 
 
 def _parse_correlations(r: _Reader, raw: Any, indicators: tuple[Indicator, ...]) -> tuple[Correlation, ...]:
@@ -270,10 +440,12 @@ def _parse_correlations(r: _Reader, raw: Any, indicators: tuple[Indicator, ...])
     return tuple(out)
 
 
-def _parse_targets(r: _Reader, top: Mapping[str, Any], ids: set[str], base_year: int, horizon: int) -> tuple[Target, ...]:
+def _parse_targets(r: _Reader, top: Mapping[str, Any], indicators: tuple[Indicator, ...],
+                   base_year: int, horizon: int) -> tuple[Target, ...]:
     raw = r.required(top, "targets", ())
     if not isinstance(raw, list) or not raw:
         raise r.fail(("targets",), f"expected a non-empty list of targets, got {_type_name(raw)}")
+    kinds = {ind.id: ind.process.kind for ind in indicators}
     seen: dict[str, int] = {}
     out = []
     for k, item in enumerate(raw):
@@ -284,8 +456,8 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], ids: set[str], base_year:
             raise r.fail((*path, "id"), f"duplicate target id {tid!r} (also targets[{seen[tid]}])")
         seen[tid] = k
         indicator = r.string(r.required(spec, "indicator", path), (*path, "indicator"))
-        if indicator not in ids:
-            hint = difflib.get_close_matches(indicator, sorted(ids), n=1)
+        if indicator not in kinds:
+            hint = difflib.get_close_matches(indicator, sorted(kinds), n=1)
             extra = f"; did you mean {hint[0]!r}?" if hint else ""
             raise r.fail((*path, "indicator"), f"unknown indicator {indicator!r}{extra}")
         kind = r.required(spec, "kind", path)
@@ -293,17 +465,39 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], ids: set[str], base_year:
             hint = difflib.get_close_matches(str(kind), TARGET_KINDS, n=1)
             extra = f"; did you mean {hint[0]!r}?" if hint else ""
             raise r.fail((*path, "kind"), f"unknown target kind {kind!r} (known: {', '.join(TARGET_KINDS)}){extra}")
-        if kind == "cagr":
-            threshold = r.number(r.required(spec, "threshold", path), (*path, "threshold"), low=-1.0, low_open=True,
-                                 high=10.0, what="a growth rate is a fraction: 0.3 means +30 %/yr")
+        process_kind = kinds[indicator]
+        tpath = (*path, "threshold")
+        raw_threshold = r.required(spec, "threshold", path)
+        if kind in ("cagr", "growth_each_year"):
+            threshold = r.number(raw_threshold, tpath, low=-1.0, low_open=True, high=10.0,
+                                 what="a growth rate is a fraction: 0.3 means +30 %/yr")
+        elif kind == "share":
+            if process_kind not in SHARE_KINDS:
+                raise r.fail((*path, "kind"), f"a share target needs a share indicator ({', '.join(SHARE_KINDS)}); "
+                             f"{indicator} is a {process_kind}")
+            threshold = r.number(raw_threshold, tpath, low=0.0, high=1.0,
+                                 what="a share is a fraction: 0.47 means 47 %")
+        elif kind == "count_stock":
+            if process_kind != "count":
+                raise r.fail((*path, "kind"), f"a count_stock target needs a count indicator; {indicator} is a "
+                             f"{process_kind} (use 'level')")
+            threshold = r.number(raw_threshold, tpath, low=0.0)
         else:
-            threshold = r.number(r.required(spec, "threshold", path), (*path, "threshold"))
+            threshold = r.number(raw_threshold, tpath)
         by = r.integer(r.required(spec, "by", path), (*path, "by"))
         if not base_year < by <= horizon:
             raise r.fail((*path, "by"), f"must lie after base_year {base_year} and at most horizon {horizon}, got {by}")
         comparator = spec.get("comparator", ">=")
         if comparator not in COMPARATORS:
             raise r.fail((*path, "comparator"), f"unknown comparator {comparator!r} (known: {', '.join(COMPARATORS)})")
+        tolerance = DEFAULT_TOLERANCE
+        if spec.get("tolerance") is not None:
+            if comparator != "~":
+                raise r.fail((*path, "tolerance"), "a tolerance only applies to the comparator '~' (about)")
+            tolerance = r.number(spec["tolerance"], (*path, "tolerance"), low=0.0, low_open=True, high=1.0,
+                                 what="relative to the threshold: 0.1 means within ±10 % of it")
+        if comparator == "~" and threshold == 0:
+            raise r.fail(tpath, "'~' (about) needs a non-zero threshold: its tolerance is relative to it")
         source = _parse_source(r, spec.get("source"), (*path, "source"))
         label = spec.get("label")
         if label is not None:
@@ -312,7 +506,107 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], ids: set[str], base_year:
         if tier is not None:
             tier = r.integer(tier, (*path, "tier"), low=1, high=9)
         out.append(Target(id=tid, indicator=indicator, kind=kind, threshold=threshold, by=by,
-                          comparator=comparator, source=source, label=label, tier=tier))
+                          comparator=comparator, source=source, label=label, tier=tier, tolerance=tolerance))
+    return tuple(out)
+
+
+def _parse_shocks(r: _Reader, raw: Any) -> Shocks:
+    if raw is None:
+        return Shocks()
+    spec = r.mapping(raw, ("shocks",), SHOCKS_KEYS)
+    dist = spec.get("distribution", "normal")
+    if dist not in SHOCK_DISTRIBUTIONS:
+        hint = difflib.get_close_matches(str(dist), SHOCK_DISTRIBUTIONS, n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise r.fail(("shocks", "distribution"), f"unknown shock distribution {dist!r} "
+                     f"(known: {', '.join(SHOCK_DISTRIBUTIONS)}){extra}")
+    dof = None
+    if dist == "student_t":
+        dof = r.number(r.required(spec, "dof", ("shocks",)), ("shocks", "dof"), low=2.0, low_open=True, high=1e6,
+                       what="the variance exists only for dof > 2")
+    elif spec.get("dof") is not None:
+        raise r.fail(("shocks", "dof"), "only student_t shocks have 'dof'")
+    skew = 0.0
+    if dist == "two_piece":
+        skew = r.number(r.required(spec, "skew", ("shocks",)), ("shocks", "skew"), low=-0.99, high=0.99)
+    elif spec.get("skew") is not None:
+        raise r.fail(("shocks", "skew"), "only two_piece shocks have 'skew'")
+    return Shocks(distribution=dist, dof=dof, skew=skew)
+
+
+def _parse_jumps(r: _Reader, raw: Any, kinds: dict[str, str], base_year: int, horizon: int) -> tuple[Jump, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise r.fail(("jumps",), f"expected a list of jumps, got {_type_name(raw)}")
+    out = []
+    for k, item in enumerate(raw):
+        path: KeyPath = ("jumps", k)
+        spec = r.mapping(item, path, JUMP_KEYS)
+        name = r.string(spec.get("name", f"jump {k + 1}"), (*path, "name"))
+        prob = r.number(r.required(spec, "probability", path), (*path, "probability"), low=0.0, high=1.0)
+        raw_years = spec.get("years")
+        if raw_years is None:
+            years = tuple(range(base_year + 1, horizon + 1))
+        else:
+            if not isinstance(raw_years, list) or not raw_years:
+                raise r.fail((*path, "years"), f"expected a non-empty list of years, got {_type_name(raw_years)}")
+            years = tuple(r.integer(y, (*path, "years", j), low=base_year + 1, high=horizon)
+                          for j, y in enumerate(raw_years))
+            if len(set(years)) != len(years):
+                raise r.fail((*path, "years"), "a year appears twice")
+        effects_raw = r.required(spec, "effects", path)
+        if not isinstance(effects_raw, Mapping) or not effects_raw:
+            raise r.fail((*path, "effects"), f"expected a mapping indicator: log-size, got {_type_name(effects_raw)}")
+        effects = []
+        for ind, size in effects_raw.items():
+            epath = (*path, "effects", str(ind))
+            if ind not in kinds:
+                hint = difflib.get_close_matches(str(ind), list(kinds), n=1)
+                extra = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise r.fail(epath, f"unknown indicator {ind!r}{extra}")
+            if kinds[ind] not in SHOCKED_KINDS:
+                raise r.fail(epath, f"a jump moves the log level (or logit) of {', '.join(SHOCKED_KINDS)} "
+                             f"indicators; {ind} is a {kinds[ind]}")
+            effects.append((str(ind), r.number(size, epath, low=-20.0, high=20.0, what="a log-size: -0.1 ≈ -10 %")))
+        out.append(Jump(name=name, probability=prob, years=years, effects=tuple(effects)))
+    return tuple(out)
+
+
+def _parse_observations(r: _Reader, raw: Any, kinds: dict[str, str], base_year: int, horizon: int,
+                        shocks: Shocks) -> tuple[tuple[str, tuple[tuple[int, float], ...]], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise r.fail(("observations",), f"expected a mapping indicator: {{year: value}}, got {_type_name(raw)}")
+    if raw and shocks.distribution != "normal":
+        raise r.fail(("observations",), "observations need normal shocks (the likelihood of other shock "
+                     "distributions is not implemented)")
+    out = []
+    for ind, years in raw.items():
+        path: KeyPath = ("observations", str(ind))
+        if ind not in kinds:
+            hint = difflib.get_close_matches(str(ind), list(kinds), n=1)
+            extra = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise r.fail(path, f"unknown indicator {ind!r}{extra}")
+        if kinds[ind] not in OBSERVABLE_KINDS:
+            raise r.fail(path, f"observations of a {kinds[ind]} indicator are not supported "
+                         f"(observable: {', '.join(OBSERVABLE_KINDS)}); observe its parts instead")
+        if not isinstance(years, Mapping) or not years:
+            raise r.fail(path, f"expected a mapping year: value, got {_type_name(years)}")
+        values = []
+        for year, value in years.items():
+            ypath = (*path, str(year))
+            y = r.integer(year, ypath, low=base_year + 1, high=horizon)
+            v = r.number(value, ypath)
+            if kinds[ind] == "logit_share" and not 0 < v < 1:
+                raise r.fail(ypath, f"an observed share lies strictly between 0 and 1, got {v:g}")
+            if kinds[ind] in ("lognormal", "ar1_growth") and not v > 0:
+                raise r.fail(ypath, f"an observed {kinds[ind]} value must be positive, got {v:g}")
+            if kinds[ind] == "count" and (v < 0 or v != int(v)):
+                raise r.fail(ypath, f"an observed count is a whole number ≥ 0, got {v:g}")
+            values.append((y, v))
+        out.append((str(ind), tuple(sorted(values))))
     return tuple(out)
 
 

@@ -11,18 +11,27 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-TargetKind = Literal["level", "cagr"]
-Comparator = Literal[">=", ">", "<=", "<"]
+TargetKind = Literal["level", "cagr", "first_passage", "share", "growth_each_year",
+                     "count_stock", "count_per_year", "cumulative"]
+Comparator = Literal[">=", ">", "<=", "<", "~"]
 
-TARGET_KINDS: tuple[str, ...] = ("level", "cagr")
-COMPARATORS: tuple[str, ...] = (">=", ">", "<=", "<")
-PROCESS_KINDS: tuple[str, ...] = ("lognormal",)
+TARGET_KINDS: tuple[str, ...] = ("level", "cagr", "first_passage", "share", "growth_each_year",
+                                 "count_stock", "count_per_year", "cumulative")
+COMPARATORS: tuple[str, ...] = (">=", ">", "<=", "<", "~")
+PROCESS_KINDS: tuple[str, ...] = ("lognormal", "ar1_growth", "logit_share", "buildout", "count", "ratio", "sum")
+# processes whose value is a share in (0, 1): `share` targets need one of these
+SHARE_KINDS: tuple[str, ...] = ("logit_share", "ratio")
+# processes computed from other indicators: no start value, no shocks of their own
+DERIVED_KINDS: tuple[str, ...] = ("ratio", "sum")
+SHOCK_DISTRIBUTIONS: tuple[str, ...] = ("normal", "student_t", "two_piece")
+COUNT_DISTRIBUTIONS: tuple[str, ...] = ("poisson", "negative_binomial")
 DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+DEFAULT_TOLERANCE = 0.1
 
 
 @dataclass(frozen=True)
 class Growth:
-    """Annual growth rate as a fraction: ``g ~ Normal(mean, sd)``, drawn once per path."""
+    """An uncertain parameter: ``Normal(mean, sd)``, drawn once per path (``sd = 0``: fixed)."""
 
     mean: float
     sd: float = 0.0
@@ -37,7 +46,108 @@ class LognormalProcess:
     kind: Literal["lognormal"] = "lognormal"
 
 
-Process = LognormalProcess
+@dataclass(frozen=True)
+class Ar1GrowthProcess:
+    """Log-growth ``r(t) = m + persistence·(r(t−1) − m) + volatility·ε(t)``, ``m = ln(1 + long_run_growth)``.
+
+    ``r(base_year) = ln(1 + initial_growth)``; ``initial_growth`` None means: the last observed
+    growth in the baselines (filled in when the scenario is loaded).
+    """
+
+    long_run_growth: Growth
+    persistence: float
+    volatility: float
+    initial_growth: float | None = None
+    kind: Literal["ar1_growth"] = "ar1_growth"
+
+
+@dataclass(frozen=True)
+class LogitShareProcess:
+    """A share in (0, 1): ``logit s(t+1) = logit s(t) + drift + volatility·ε(t)``."""
+
+    drift: Growth
+    volatility: float
+    kind: Literal["logit_share"] = "logit_share"
+
+
+@dataclass(frozen=True)
+class RatioProcess:
+    """Derived: ``numerator / denominator`` of two simulated indicators."""
+
+    numerator: str
+    denominator: str
+    kind: Literal["ratio"] = "ratio"
+
+
+@dataclass(frozen=True)
+class SumProcess:
+    """Derived: the sum of simulated indicators."""
+
+    terms: tuple[str, ...]
+    kind: Literal["sum"] = "sum"
+
+
+@dataclass(frozen=True)
+class Project:
+    """A build-out project: done with ``probability``, in a year uniform on ``earliest..latest``."""
+
+    name: str
+    size: float
+    probability: float
+    earliest: int
+    latest: int
+
+
+@dataclass(frozen=True)
+class BuildoutProcess:
+    """``X(t) = organic(t) + Σ sizes of projects completed by t``; ``organic`` is log-normal from the start."""
+
+    organic: LognormalProcess
+    projects: tuple[Project, ...]
+    kind: Literal["buildout"] = "buildout"
+
+
+@dataclass(frozen=True)
+class CountProcess:
+    """Integer stock ``S(t) = S(t−1) + A(t)``; ``A(t)`` Poisson or negative binomial.
+
+    Negative binomial: variance ``mean + mean²/dispersion``.
+    """
+
+    distribution: Literal["poisson", "negative_binomial"]
+    mean: float
+    dispersion: float | None = None
+    kind: Literal["count"] = "count"
+
+
+Process = (LognormalProcess | Ar1GrowthProcess | LogitShareProcess | RatioProcess | SumProcess
+           | BuildoutProcess | CountProcess)
+
+
+@dataclass(frozen=True)
+class Shocks:
+    """Distribution of the yearly shocks ε (always mean 0, variance 1).
+
+    ``student_t``: a multivariate t with ``dof`` degrees of freedom (one scale draw per year shared
+    by all indicators). ``two_piece``: a two-piece normal with ``skew`` in (−1, 1): the right
+    half's s.d. over the left half's is ``(1 + skew) / (1 − skew)``; applied to each indicator's
+    correlated normal through its rank (a Gaussian copula).
+    """
+
+    distribution: Literal["normal", "student_t", "two_piece"] = "normal"
+    dof: float | None = None
+    skew: float = 0.0
+
+
+@dataclass(frozen=True)
+class Jump:
+    """A rare common event: in each of ``years`` it happens with ``probability`` and then adds
+    ``effects[indicator]`` to that indicator's log level (logit, for a share)."""
+
+    name: str
+    probability: float
+    years: tuple[int, ...]
+    effects: tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True)
@@ -71,8 +181,12 @@ class Indicator:
     id: str
     label: str
     unit: str
-    start: Start
+    start: Start | None
     process: Process
+
+    @property
+    def is_derived(self) -> bool:
+        return self.process.kind in DERIVED_KINDS
 
 
 @dataclass(frozen=True)
@@ -95,10 +209,11 @@ class Source:
 
 @dataclass(frozen=True)
 class Target:
-    """A rule on one indicator's path, evaluated in year ``by``.
+    """A rule on one indicator's path, evaluated in year ``by`` (see the README for each kind).
 
     ``level``: ``X(by) <comparator> threshold``.
     ``cagr``: ``(X(by)/X(base_year))^(1/(by-base_year)) - 1 <comparator> threshold``.
+    Comparator ``~`` (about, 左右): within ``tolerance`` × |threshold| of the threshold.
     """
 
     id: str
@@ -110,6 +225,7 @@ class Target:
     source: Source = field(default_factory=Source)
     label: str | None = None
     tier: int | None = None
+    tolerance: float = DEFAULT_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -132,6 +248,10 @@ class Scenario:
     baselines: Path | None = None
     correlations: tuple[Correlation, ...] = ()
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
+    shocks: Shocks = field(default_factory=Shocks)
+    jumps: tuple[Jump, ...] = ()
+    # observed values after the base year: ((indicator, ((year, value), ...)), ...)
+    observations: tuple[tuple[str, tuple[tuple[int, float], ...]], ...] = ()
     file: Path | None = None
     sha256: str = ""
 
