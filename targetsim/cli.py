@@ -63,18 +63,26 @@ def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None
 
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--show-merged", is_flag=True,
+              help="Also print the scenario as YAML after merging its 'extends' chain.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
-def validate(scenario: Path, debug: bool) -> None:
+def validate(scenario: Path, show_merged: bool, debug: bool) -> None:
     """Check SCENARIO (and its baselines) without running it."""
+    from targetsim.io.extends import load_chain
     from targetsim.io.scenarios import load_scenario
 
     with user_errors(debug):
         sc = load_scenario(scenario)
-    assumed = [ind.id for ind in sc.indicators if ind.start.is_assumption]
+        merged = load_chain(scenario).merged.data if show_merged else None
+    assumed = [ind.id for ind in sc.indicators if ind.start is not None and ind.start.is_assumption]
     click.echo(f"ok: {scenario}: '{sc.name}', {len(sc.indicators)} indicators, {len(sc.targets)} targets, "
                f"{sc.base_year}–{sc.horizon}, {sc.paths:,} paths, seed {sc.seed}")
     if assumed:
         click.echo(f"start values resting on assumptions: {', '.join(assumed)}")
+    if show_merged:
+        import yaml
+
+        click.echo(yaml.safe_dump(merged, allow_unicode=True, sort_keys=False), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,6 +1,13 @@
 """Safe YAML loading that remembers the line of every key, for error messages.
 
-Only ``yaml.SafeLoader`` is used: no Python objects, no code, no includes.
+Only ``yaml.SafeLoader`` is used: no Python objects, no code, no includes (``extends:``
+between scenario files is handled one level up, in :mod:`targetsim.io.extends`, which loads
+each file through :func:`load_yaml`, so every file gets its own alias-bomb node budget).
+
+A :class:`YamlSource` for one file maps key paths to that file's lines. A source merged
+from several files (see :mod:`targetsim.io.extends`) also carries ``origins``: for every key
+path of the merged data, the file that supplied the value, the value's key path in that
+file and its line; ``location``/``line_of``/``error`` then point into that file.
 """
 
 from __future__ import annotations
@@ -8,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -32,18 +39,47 @@ def render_key(path: Iterable[str | int]) -> str:
     return out
 
 
+class Origin(NamedTuple):
+    """Where a value of a merged document was written: file, key path in that file, line."""
+
+    file: str
+    key: KeyPath
+    line: int | None
+
+
 @dataclass
 class YamlSource:
-    """Parsed YAML data with the line of every node, addressed by key path."""
+    """Parsed YAML data with the line of every node, addressed by key path.
+
+    ``lines`` maps the key paths of ``data`` to lines of ``file``. ``origins`` is empty for a
+    single file; for data merged from an ``extends`` chain it maps every key path of ``data``
+    to the :class:`Origin` of its value, and locations are taken from it (``lines`` then
+    holds each origin's line, whichever file it is in; ``file`` and ``text`` are those of the
+    file that was loaded, the first of the chain).
+    """
 
     file: str
     data: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
     text: str = ""
+    origins: dict[KeyPath, Origin] = field(default_factory=dict)
 
-    def line_of(self, path: KeyPath) -> int | None:
-        """The line of ``path``, or of its nearest ancestor that has one."""
+    def origin_of(self, path: KeyPath) -> Origin:
+        """File, key path (as written in that file) and line of ``path``, or of its nearest
+        ancestor that has one (the rest of ``path`` is appended to that ancestor's key path)."""
         path = tuple(path)
+        if not self.origins:
+            return Origin(self.file, path, self._own_line(path))
+        prefix = path
+        while True:
+            origin = self.origins.get(prefix)
+            if origin is not None:
+                return Origin(origin.file, (*origin.key, *path[len(prefix):]), origin.line)
+            if not prefix:
+                return Origin(self.file, path, None)
+            prefix = prefix[:-1]
+
+    def _own_line(self, path: KeyPath) -> int | None:
         while True:
             if path in self.lines:
                 return self.lines[path]
@@ -51,8 +87,13 @@ class YamlSource:
                 return None
             path = path[:-1]
 
+    def line_of(self, path: KeyPath) -> int | None:
+        """The line of ``path``, or of its nearest ancestor that has one (in the file that supplied it)."""
+        return self.origin_of(path).line
+
     def location(self, path: KeyPath) -> Location:
-        return Location(file=self.file, key=render_key(path), line=self.line_of(path))
+        origin = self.origin_of(path)
+        return Location(file=origin.file, key=render_key(origin.key), line=origin.line)
 
     def error(self, path: KeyPath, message: str) -> ScenarioError:
         return ScenarioError(message, self.location(path))
