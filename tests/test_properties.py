@@ -73,8 +73,15 @@ def scenarios(draw):
     targets = []
     for k in range(draw(st.integers(1, 4))):
         ind = f"x{draw(st.integers(0, n_ind - 1))}"
-        kind = draw(st.sampled_from(TARGET_KINDS))
-        thr = draw(st.floats(-0.2, 0.6)) if kind in ("cagr", "growth_each_year") else draw(st.floats(0.01, 3e4))
+        process_kind = inds[ind]["process"]["kind"]
+        special = {"logit_share": ["share"], "ratio": ["share"], "count": ["count_stock"]}.get(process_kind, [])
+        kind = draw(st.sampled_from(TARGET_KINDS + special))
+        if kind in ("cagr", "growth_each_year"):
+            thr = draw(st.floats(-0.2, 0.6))
+        elif kind == "share":
+            thr = draw(st.floats(0.0, 1.0))
+        else:
+            thr = draw(st.floats(0.01, 3e4))
         comparator = draw(comparators)
         target = {"id": f"t{k}", "indicator": ind, "kind": kind, "threshold": thr,
                   "by": draw(st.integers(2025, horizon)), "comparator": comparator}
