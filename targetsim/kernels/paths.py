@@ -51,7 +51,7 @@ def compare(value, threshold, low, high, comparator):
     return low <= value <= high
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _count_log_pmf(k, mean, dispersion):
     """log P(A = k) for Poisson(mean) (dispersion 0) or NB(mean, dispersion)."""
     if k < 0:
@@ -67,7 +67,9 @@ def _count_log_pmf(k, mean, dispersion):
             + r * math.log(r / (r + mean)) + k * math.log(mean / (r + mean)))
 
 
-@njit(cache=True)
+# _nrt=False: the function allocates nothing, and without it numba wraps every array argument
+# in atomic reference-count updates, which cost more than the simulation itself.
+@njit(cache=True, _nrt=False)
 def simulate_path(key, path, kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                   ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
                   chol, correlated, shock_kind, dof, tp,
@@ -221,7 +223,7 @@ def simulate_path(key, path, kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_dis
     return log_w
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False)
 def _derive(t, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order):
     """Ratios and sums, in dependency order."""
     for n in range(derived_order.shape[0]):
@@ -307,23 +309,21 @@ def simulate_batch(
                 chunk_w2[c] += w * w
                 if w_int == 0:
                     continue
-                # indicator distributions
+                # indicator distributions (branch-free where the data decide: random data
+                # mispredict branches, which would cost more than the arithmetic)
                 for i in range(n_ind):
                     lo = sketch_lo[i]
                     inv_w = sketch_inv_width[i]
-                    bad = False
+                    check = 0.0
                     for t in range(n_steps1):
                         x = val[i, t]
-                        if not math.isfinite(x):
-                            bad = True
+                        check += x - x  # NaN iff x is NaN or infinite
                         lx = lg[i, t]
                         sketch[s, i, t, sketch_bin(lx, lo, inv_w, n_bins)] += w_int
-                        if lx < vmin[s, i, t]:
-                            vmin[s, i, t] = lx
-                        if lx > vmax[s, i, t]:
-                            vmax[s, i, t] = lx
+                        vmin[s, i, t] = min(vmin[s, i, t], lx)
+                        vmax[s, i, t] = max(vmax[s, i, t], lx)
                         chunk_sums[c, i, t] += w * x
-                    if bad:
+                    if check != 0.0:
                         nonfinite[s, i] += 1
                 # targets
                 n_met = 0
@@ -334,49 +334,57 @@ def simulate_batch(
                     thr = t_thr[k]
                     lo_k = t_lo[k]
                     hi_k = t_hi[k]
-                    met = False
-                    running = tk != T_FIRST_PASSAGE  # AND for every-year kinds, OR for first passage
-                    total = 0.0
-                    for t in range(n_steps1):
-                        if t == 0:
-                            if tk == T_LEVEL:
-                                hold = compare(val[i, 0], thr, lo_k, hi_k, cmp)
-                            elif tk == T_FIRST_PASSAGE:
-                                running = compare(val[i, 0], thr, lo_k, hi_k, cmp)
-                                hold = running
-                            else:
-                                continue  # growth, per-year and cumulative rules need a period
-                        elif tk == T_LEVEL:
-                            hold = compare(val[i, t], thr, lo_k, hi_k, cmp)
-                        elif tk == T_CAGR:
-                            hold = compare((lg[i, t] - lg[i, 0]) / t, thr, lo_k, hi_k, cmp)
-                        elif tk == T_FIRST_PASSAGE:
-                            running = running or compare(val[i, t], thr, lo_k, hi_k, cmp)
-                            hold = running
-                        elif tk == T_GROWTH_EACH_YEAR:
-                            running = running and compare(lg[i, t] - lg[i, t - 1], thr, lo_k, hi_k, cmp)
-                            hold = running
-                        elif tk == T_PER_YEAR:
-                            flow = val[i, t] - val[i, t - 1] if kind[i] == COUNT else val[i, t]
-                            running = running and compare(flow, thr, lo_k, hi_k, cmp)
-                            hold = running
-                        else:  # T_CUMULATIVE
-                            total += val[i, t] - val[i, t - 1] if kind[i] == COUNT else val[i, t]
+                    step = t_step[k]
+                    if tk == T_LEVEL:
+                        for t in range(n_steps1):
+                            attained_by_year[s, k, t] += w_int * compare(val[i, t], thr, lo_k, hi_k, cmp)
+                        met = compare(val[i, step], thr, lo_k, hi_k, cmp)
+                    elif tk == T_CAGR:
+                        for t in range(1, n_steps1):
+                            attained_by_year[s, k, t] += w_int * compare((lg[i, t] - lg[i, 0]) / t, thr, lo_k, hi_k, cmp)
+                        met = compare((lg[i, step] - lg[i, 0]) / step, thr, lo_k, hi_k, cmp)
+                    elif tk == T_FIRST_PASSAGE:
+                        hold = False
+                        met = False
+                        for t in range(n_steps1):
+                            hold = hold | compare(val[i, t], thr, lo_k, hi_k, cmp)
+                            attained_by_year[s, k, t] += w_int * hold
+                            if t == step:
+                                met = hold
+                    elif tk == T_GROWTH_EACH_YEAR:
+                        hold = True
+                        met = False
+                        for t in range(1, n_steps1):
+                            hold = hold & compare(lg[i, t] - lg[i, t - 1], thr, lo_k, hi_k, cmp)
+                            attained_by_year[s, k, t] += w_int * hold
+                            if t == step:
+                                met = hold
+                    elif tk == T_PER_YEAR:
+                        hold = True
+                        met = False
+                        is_count = kind[i] == COUNT
+                        for t in range(1, n_steps1):
+                            flow = val[i, t] - val[i, t - 1] if is_count else val[i, t]
+                            hold = hold & compare(flow, thr, lo_k, hi_k, cmp)
+                            attained_by_year[s, k, t] += w_int * hold
+                            if t == step:
+                                met = hold
+                    else:  # T_CUMULATIVE
+                        total = 0.0
+                        met = False
+                        is_count = kind[i] == COUNT
+                        for t in range(1, n_steps1):
+                            total += val[i, t] - val[i, t - 1] if is_count else val[i, t]
                             hold = compare(total, thr, lo_k, hi_k, cmp)
-                        if hold:
-                            attained_by_year[s, k, t] += w_int
-                        if t == t_step[k]:
-                            met = hold
+                            attained_by_year[s, k, t] += w_int * hold
+                            if t == step:
+                                met = hold
                     failed[k] = not met
-                    if met:
-                        attained[s, k] += w_int
-                        n_met += 1
+                    attained[s, k] += w_int * met
+                    n_met += met
                 n_met_hist[s, n_met] += w_int
-                if n_met == n_targets:
-                    joint[s] += w_int
-                else:
-                    for a in range(n_targets):
-                        if failed[a]:
-                            for b2 in range(a + 1, n_targets):
-                                if failed[b2]:
-                                    pair_fail[s, a, b2] += w_int
+                joint[s] += w_int * (n_met == n_targets)
+                for a in range(n_targets):
+                    fa = failed[a]
+                    for b2 in range(a + 1, n_targets):
+                        pair_fail[s, a, b2] += w_int * (fa & failed[b2])
