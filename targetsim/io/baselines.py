@@ -8,6 +8,7 @@ the value is assumed rather than observed): no number may pose as observed witho
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import math
 from dataclasses import dataclass
@@ -58,32 +59,84 @@ class Baselines:
         return sorted((r for r in self.rows if r.indicator == indicator), key=lambda r: r.year)
 
 
+# A year outside this range is a typo (20244 for 2024); scenarios use the same range.
+YEAR_RANGE = (1900, 2200)
+
+
+def _number_hint(text: str) -> str:
+    cleaned = text.replace(",", "").replace("，", "")
+    try:
+        if text.endswith(("%", "％")):
+            float(text[:-1])
+            return "; write the number without '%' and give the unit (e.g. percent)"
+        if cleaned != text:
+            float(cleaned)
+            return f"; write it without thousands separators: {cleaned}"
+    except ValueError:
+        pass
+    return ""
+
+
 def load_baselines(path: str | Path) -> Baselines:
-    """Read and validate a baselines CSV file."""
+    """Read and validate a baselines CSV file.
+
+    Errors (:class:`BaselineError`) name the file and line: a missing column, an empty file, a
+    malformed CSV line (an unclosed quote), a year that is not a whole number in 1900–2200, a value
+    that is not a finite number, a row without a source or assumption, an (indicator, year) pair
+    given twice, and an indicator's years not in increasing order.
+    """
+    from targetsim.io.yaml_source import decode_text
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise BaselineError("baselines file not found", path) from None
-    except UnicodeDecodeError:
-        raise BaselineError("not valid UTF-8", path) from None
+    except IsADirectoryError:
+        raise BaselineError("is a directory, not a baselines CSV file", path) from None
     except OSError as exc:
         raise BaselineError(f"cannot read: {exc.strerror}", path) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
+    text = decode_text(raw, path, BaselineError).removeprefix("\ufeff")
+    if "\x00" in text:
+        raise BaselineError("contains NUL bytes: not a text CSV file (a spreadsheet saved in another "
+                            "format?)", path, text[: text.index("\x00")].count("\n") + 1)
+    if not text.strip():
+        raise BaselineError(f"the file is empty; the first line must be the header "
+                            f"{','.join(REQUIRED_COLUMNS)}", path, 1)
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = [(h or "").strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise BaselineError(f"malformed CSV header: {exc}", path, 1) from None
+    reader.fieldnames = header
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise BaselineError(f"missing column(s) {', '.join(missing)}; the header must include "
+        hints = []
+        for column in missing:
+            close = difflib.get_close_matches(column, [h for h in header if h not in REQUIRED_COLUMNS], n=1)
+            if close:
+                hints.append(f"{close[0]!r} for {column!r}?")
+        hint = f" (did you mean {', '.join(hints)})" if hints else ""
+        raise BaselineError(f"missing column(s) {', '.join(missing)}{hint}; the header must include "
                             f"{', '.join(REQUIRED_COLUMNS)}", path, 1)
     rows: list[BaselineValue] = []
     seen: dict[tuple[str, int], int] = {}
-    for raw in reader:
-        line = reader.line_num
-        if None in raw:
-            raise BaselineError("more fields than the header has columns", path, line)
-        cells = {k: (v or "").strip() for k, v in raw.items()}
-        if not any(cells.values()):
-            continue
+    last: dict[str, tuple[int, int]] = {}
+    while True:
+        line = reader.line_num + 1  # where the record starts (a quoted field may span lines)
+        try:
+            raw_row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise BaselineError(f"malformed CSV ({exc}); a quoted field must end with a quote followed by "
+                                "a comma or the end of the line", path, line) from None
+        if None not in raw_row and not any((v or "").strip() for v in raw_row.values()):
+            continue  # a blank row (",,,,")
+        if None in raw_row:
+            raise BaselineError("more fields than the header has columns (a number with a thousands "
+                                "separator must be quoted, or written without it)", path, line)
+        cells = {k: (v or "").strip() for k, v in raw_row.items()}
         indicator = cells["indicator"]
         if not indicator:
             raise BaselineError("empty indicator", path, line)
@@ -91,10 +144,14 @@ def load_baselines(path: str | Path) -> Baselines:
             year = int(cells["year"])
         except ValueError:
             raise BaselineError(f"year must be a whole number, got {cells['year']!r}", path, line) from None
+        if not YEAR_RANGE[0] <= year <= YEAR_RANGE[1]:
+            raise BaselineError(f"year must lie between {YEAR_RANGE[0]} and {YEAR_RANGE[1]}, got {year}",
+                                path, line)
         try:
             value = float(cells["value"])
         except ValueError:
-            raise BaselineError(f"value must be a number, got {cells['value']!r}", path, line) from None
+            raise BaselineError(f"value must be a number, got {cells['value']!r}{_number_hint(cells['value'])}",
+                                path, line) from None
         if not math.isfinite(value):
             raise BaselineError(f"value must be finite, got {cells['value']!r}", path, line)
         if not cells["source"] and not cells.get("assumption"):
@@ -104,6 +161,11 @@ def load_baselines(path: str | Path) -> Baselines:
         if key in seen:
             raise BaselineError(f"{indicator} {year} appears twice (also line {seen[key]})", path, line)
         seen[key] = line
+        if indicator in last and year < last[indicator][0]:
+            before, before_line = last[indicator]
+            raise BaselineError(f"{indicator}: year {year} comes after {before} (line {before_line}); list "
+                                "each indicator's years in increasing order", path, line)
+        last[indicator] = (year, line)
         rows.append(BaselineValue(
             indicator=indicator, year=year, value=value, unit=cells["unit"], source=cells["source"],
             quote=cells.get("quote", ""), assumption=cells.get("assumption", ""),

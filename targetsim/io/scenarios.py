@@ -8,7 +8,8 @@ from pathlib import Path
 from targetsim.io.baselines import Baselines, load_baselines
 from targetsim.io.extends import load_chain
 from targetsim.io.yaml_source import YamlSource
-from targetsim.model.parse import check_start, parse_scenario
+from targetsim.errors import ScenarioError
+from targetsim.model.parse import MAX_RATE, check_start, parse_scenario
 from targetsim.model.scenario import Ar1GrowthProcess, Indicator, LogitShareProcess, Scenario
 
 
@@ -34,20 +35,26 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def _resolve_starts(scenario: Scenario, src: YamlSource) -> Scenario:
-    """Fill start values (and default AR(1) initial growth) from the baselines, then check them."""
+    """Fill start values (and default AR(1) initial growth) from the baselines, then check them.
+
+    A ``baselines`` file named by the scenario is read and validated even when no indicator
+    uses it, so a typo in its name or a malformed row never passes unnoticed.
+    """
     needs_table = [ind for ind in scenario.indicators
                    if (ind.start is not None and ind.start.from_baseline)
                    or (isinstance(ind.process, Ar1GrowthProcess) and ind.process.initial_growth is None)]
     table = None
-    if needs_table:
+    if scenario.baselines is not None:
+        if not scenario.baselines.exists():
+            raise src.error(("baselines",), f"baselines file not found: {scenario.baselines}")
+        if not scenario.baselines.is_file():
+            raise src.error(("baselines",), f"not a file: {scenario.baselines}")
+        table = load_baselines(scenario.baselines)
+    elif needs_table:
         ind = needs_table[0]
         key = ("indicators", ind.id, "start" if ind.start.from_baseline else "process")
-        if scenario.baselines is None:
-            raise src.error(key, "'start: baseline' (and an ar1_growth without initial_growth) needs a "
-                            "'baselines' file at the top of the scenario")
-        if not scenario.baselines.is_file():
-            raise src.error(("baselines",), f"baselines file not found: {scenario.baselines}")
-        table = load_baselines(scenario.baselines)
+        raise src.error(key, "'start: baseline' (and an ar1_growth without initial_growth) needs a "
+                        "'baselines' file at the top of the scenario")
     indicators = tuple(_resolve_one(ind, table, scenario, src) for ind in scenario.indicators)
     return dataclasses.replace(scenario, indicators=indicators)
 
@@ -55,6 +62,7 @@ def _resolve_starts(scenario: Scenario, src: YamlSource) -> Scenario:
 def _resolve_one(ind: Indicator, table: Baselines | None, scenario: Scenario, src: YamlSource) -> Indicator:
     if ind.start is None:  # derived
         return ind
+    row = None
     if ind.start.from_baseline:
         row = table.get(ind.id, scenario.base_year)
         if row is None:
@@ -72,7 +80,13 @@ def _resolve_one(ind: Indicator, table: Baselines | None, scenario: Scenario, sr
                             f"unit {unit!r} differs from the baseline's {row.unit!r} ({table.file}, line {row.line})")
         start = dataclasses.replace(ind.start, value=value, assumption=row.assumption or None, source=row.source)
         ind = dataclasses.replace(ind, unit=unit or row.unit, start=start)
-    check_start(src, ind, ind.start.value, ("indicators", ind.id, "start"))
+    try:
+        check_start(src, ind, ind.start.value, ("indicators", ind.id, "start"))
+    except ScenarioError as exc:
+        if row is None:
+            raise
+        raise src.error(("indicators", ind.id, "start"),
+                        f"{exc.reason} (the baseline value in {table.file}, line {row.line})") from None
     if isinstance(ind.process, Ar1GrowthProcess) and ind.process.initial_growth is None:
         ind = dataclasses.replace(ind, process=dataclasses.replace(
             ind.process, initial_growth=_last_growth(ind, table, scenario, src)))
@@ -87,4 +101,11 @@ def _last_growth(ind: Indicator, table: Baselines, scenario: Scenario, src: Yaml
         raise src.error(("indicators", ind.id, "process"),
                         f"ar1_growth needs 'initial_growth', or baseline values of {ind.id} for "
                         f"{scenario.base_year - 1} and {scenario.base_year} in {table.file} to compute it")
-    return now.value / before.value - 1.0
+    growth = now.value / before.value - 1.0
+    if not growth <= MAX_RATE:
+        raise src.error(("indicators", ind.id, "process"),
+                        f"the last observed growth of {ind.id}, {before.value:g} ({scenario.base_year - 1}, "
+                        f"{table.file} line {before.line}) to {now.value:g} ({scenario.base_year}, line {now.line}), "
+                        f"is {growth:.4g} (over +{MAX_RATE * 100:.0f} %/yr): check the two values' units, or "
+                        "set 'initial_growth'")
+    return growth

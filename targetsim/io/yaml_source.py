@@ -99,40 +99,119 @@ class YamlSource:
         return ScenarioError(message, self.location(path))
 
 
-def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: str, budget: list[int]) -> None:
+# Nesting deeper than this is refused (with its line) before the document is built: no scenario
+# needs more than a handful of levels, and deep nesting would exhaust Python's recursion limit.
+MAX_DEPTH = 64
+
+# Full-width punctuation typed with a Chinese input method, where YAML needs the ASCII character.
+FULL_WIDTH = {"：": ":", "，": ",", "［": "[", "］": "]", "｛": "{", "｝": "}", "＃": "#", "－": "-",
+              "＂": '"', "＇": "'", "　": "a space"}
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` whose value errors (``2024-13-45`` read as a date, ``!!int abc``) are
+    YAML errors with the value's line, instead of a bare ``ValueError`` from deep inside PyYAML."""
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - any constructor failure is a malformed value
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            what = "a date" if tag == "timestamp" else f"a {tag}" if tag in ("int", "float", "bool") else tag
+            value = node.value if isinstance(node, yaml.ScalarNode) else f"<{type(node).__name__}>"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {value!r} as {what} ({exc}); put it in quotes if it is text",
+                node.start_mark) from None
+
+
+def _key_part(loader: yaml.SafeLoader, key_node: yaml.Node) -> tuple[Any, str]:
+    """The key as Python sees it (``1.0`` and ``1`` are the same key; ``yes`` is ``True``) and its
+    key-path element (``str`` of it, as :mod:`targetsim.model.parse` names non-string keys)."""
+    if isinstance(key_node, yaml.ScalarNode):
+        if key_node.tag in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"):
+            return key_node.value, key_node.value
+        key = loader.construct_object(key_node)
+        return key, key if isinstance(key, str) else str(key)
+    return None, str(key_node.value)
+
+
+def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: str,
+          budget: list[int], depth: int = 0) -> None:
     budget[0] -= 1
     if budget[0] < 0:
         raise ScenarioError(
             f"the document expands to more than {MAX_NODES} nodes (an alias bomb?)",
             Location(file=file, line=node.start_mark.line + 1),
         )
+    if depth > MAX_DEPTH:
+        raise ScenarioError(
+            f"nested more than {MAX_DEPTH} levels deep (or an alias refers to itself)",
+            Location(file=file, key=render_key(path[:8]) + ("…" if len(path) > 8 else ""),
+                     line=node.start_mark.line + 1),
+        )
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            if key in seen:
+            key, part = _key_part(loader, key_node)
+            try:
+                hash(key)
+            except TypeError:
+                key = part
+            if key is not None and key in seen:
                 raise ScenarioError(
-                    f"duplicate key {key!r} (first defined on line {seen[key]})",
-                    Location(file=file, key=render_key((*path, key)), line=key_node.start_mark.line + 1),
+                    f"duplicate key {part!r} (first defined on line {seen[key]})",
+                    Location(file=file, key=render_key((*path, part)), line=key_node.start_mark.line + 1),
                 )
-            seen[key] = key_node.start_mark.line + 1
-            _walk(value_node, (*path, key), lines, file, budget)
+            if key is not None:
+                seen[key] = key_node.start_mark.line + 1
+            # a value is located at its key (a block mapping's value starts on the next line)
+            lines.setdefault((*path, part), key_node.start_mark.line + 1)
+            _walk(loader, value_node, (*path, part), lines, file, budget, depth + 1)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, (*path, i), lines, file, budget)
+            _walk(loader, item, (*path, i), lines, file, budget, depth + 1)
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Refuse deep nesting from the event stream (PyYAML's parser is not recursive; its composer is)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ScenarioError(f"nested more than {MAX_DEPTH} levels deep",
+                                    Location(file=file, line=event.start_mark.line + 1))
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _full_width_hint(text: str, first: int, last: int) -> str:
+    """A hint when lines ``first..last`` (1-based) hold full-width punctuation outside quotes."""
+    lines = text.splitlines()
+    for number in range(max(1, first), min(last, len(lines)) + 1):
+        # only where a key or list marker is written: a full-width character in a value is text
+        line = lines[number - 1].split("#", 1)[0].split(": ", 1)[0]
+        for char, ascii_char in FULL_WIDTH.items():
+            if char in line:
+                return (f"; line {number} has a full-width {char!r} where YAML needs {ascii_char!r} "
+                        f"(switch the input method to half-width)")
+    return ""
 
 
 def parse_yaml(text: str, file: str) -> YamlSource:
     """Parse YAML text safely; errors become :class:`ScenarioError` naming the file and line."""
     try:
-        loader = yaml.SafeLoader(text)
+        _check_depth(text, file)
+        loader = _SafeLoader(text)
         try:
             node = loader.get_single_node()
             if node is None:
                 raise ScenarioError("the file is empty", Location(file=file, line=1))
             lines: dict[KeyPath, int] = {}
-            _walk(node, (), lines, file, [MAX_NODES])
+            _walk(loader, node, (), lines, file, [MAX_NODES])
             data = loader.construct_document(node)
         finally:
             loader.dispose()
@@ -143,10 +222,37 @@ def parse_yaml(text: str, file: str) -> YamlSource:
         if context and exc.context_mark is not None and exc.context_mark is not mark:
             context += f" (started on line {exc.context_mark.line + 1})"
         problem = ": ".join(p for p in (context, exc.problem) if p)
-        raise ScenarioError(f"invalid YAML: {problem}", Location(file=file, line=line)) from None
+        hint = ""
+        if line is not None and not isinstance(exc, yaml.constructor.ConstructorError):
+            first = line - 2
+            if exc.context_mark is not None:
+                first = min(first, exc.context_mark.line + 1)
+            hint = _full_width_hint(text, first, line)
+        raise ScenarioError(f"invalid YAML: {problem}{hint}", Location(file=file, line=line)) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"invalid YAML: {exc}", Location(file=file)) from None
+    except RecursionError:
+        raise ScenarioError("the document is nested too deeply to read", Location(file=file)) from None
     return YamlSource(file=file, data=data, lines=lines, text=text)
+
+
+def decode_text(raw: bytes, file: str | Path, error: type = ScenarioError) -> str:
+    """UTF-8 text of a user file (a byte-order mark is dropped by YAML and CSV readers); a file in
+    another encoding is an error at its first undecodable line, naming GBK when it looks like it."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        hint = ""
+        try:
+            if any("\u4e00" <= ch <= "\u9fff" for ch in raw.decode("gb18030")):
+                hint = " (it looks like GBK/GB18030, a Chinese Windows encoding)"
+        except UnicodeDecodeError:
+            pass
+        message = f"not valid UTF-8{hint}; save the file as UTF-8"
+        if error is ScenarioError:
+            raise ScenarioError(message, Location(file=str(file), line=line)) from None
+        raise error(message, file, line) from None
 
 
 def load_yaml(path: str | Path) -> YamlSource:
@@ -160,9 +266,4 @@ def load_yaml(path: str | Path) -> YamlSource:
         raise ScenarioError("is a directory, not a scenario file", Location(file=str(path))) from None
     except OSError as exc:
         raise ScenarioError(f"cannot read: {exc.strerror}", Location(file=str(path))) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ScenarioError("not valid UTF-8", Location(file=str(path), line=line)) from None
-    return parse_yaml(text, str(path))
+    return parse_yaml(decode_text(raw, path), str(path))

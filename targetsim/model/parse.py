@@ -35,6 +35,7 @@ from targetsim.model.scenario import (
     Indicator,
     Jump,
     LogitShareProcess,
+    NotModelled,
     LognormalProcess,
     Process,
     Project,
@@ -51,8 +52,9 @@ KeyPath = tuple[str | int, ...]
 
 TOP_KEYS = (
     "name", "description", "base_year", "horizon", "paths", "seed", "baselines",
-    "indicators", "correlations", "targets", "quantiles", "shocks", "jumps", "observations",
+    "indicators", "correlations", "targets", "quantiles", "shocks", "jumps", "observations", "not_modelled",
 )
+NOT_MODELLED_KEYS = ("id", "kind", "reason", "source")
 INDICATOR_KEYS = ("label", "unit", "start", "process")
 TARGET_KEYS = ("id", "indicator", "kind", "threshold", "by", "comparator", "source", "label", "tier",
                "tolerance")
@@ -81,6 +83,14 @@ MAX_PATHS = 10**10
 # path weights are fixed-point integers with 32 fractional bits, summed in int64
 MAX_WEIGHTED_PATHS = 2**31 - 1
 MAX_YEARS = 100
+# A yearly growth rate above this (+1000 %/yr) is taken for a percentage written as a number.
+MAX_RATE = 10.0
+# The yearly shocks' s.d. of the log level: 1.0 is already a factor e ≈ 2.7 up or down in a typical
+# year; a larger value is taken for a percentage written as a number (3 for 3 %).
+MAX_VOLATILITY = 1.0
+# A logit drift per year beyond this moves any share to within 1e-4 of 0 or 1 in one year.
+MAX_LOGIT_DRIFT = 10.0
+RATE_HINT = "a growth rate is a fraction: 0.3 means +30 %/yr"
 # ln(1+g) needs 1+g > 0 on every path: the growth distribution must keep 8 s.d. clear of -100 %.
 GROWTH_SD_MARGIN = 8.0
 ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -102,6 +112,29 @@ def _type_name(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return f"{type(value).__name__} {value!r}"
+
+
+def _text_hint(value: Any) -> str:
+    """Why a number written as text was not read as one, and how to write it."""
+    if not isinstance(value, str):
+        return ""
+    text = value.strip()
+    try:
+        if text.endswith(("%", "％")):
+            number = float(text[:-1])
+            return f"; write a percentage as a fraction: {number / 100:g} for {text}"
+        if "," in text or "，" in text:
+            number = float(text.replace(",", "").replace("，", ""))
+            return f"; write numbers without thousands separators: {number:g}"
+        number = float(text)
+    except ValueError:
+        return ""
+    if not math.isfinite(number):
+        return "; YAML writes these as .nan and .inf (which are not allowed here either)"
+    if text.isascii() and re.fullmatch(r"[+-]?\d+", text):
+        return "; remove the quotes around the number"
+    return (f"; YAML reads {text!r} as text: write it as a plain number "
+            f"({number:.17g}, or with a dot before the exponent: 1.0e+10)")
 
 
 class _Reader:
@@ -135,7 +168,7 @@ class _Reader:
 
     def integer(self, value: Any, path: KeyPath, *, low: int | None = None, high: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(path, f"expected a whole number, got {_type_name(value)}")
+            raise self.fail(path, f"expected a whole number, got {_type_name(value)}{_text_hint(value)}")
         if isinstance(value, float):
             if not math.isfinite(value) or value != int(value):
                 raise self.fail(path, f"expected a whole number, got {value!r}")
@@ -149,8 +182,11 @@ class _Reader:
     def number(self, value: Any, path: KeyPath, *, low: float | None = None, high: float | None = None,
                low_open: bool = False, what: str = "") -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(path, f"expected a number, got {_type_name(value)}")
-        value = float(value)
+            raise self.fail(path, f"expected a number, got {_type_name(value)}{_text_hint(value)}")
+        try:
+            value = float(value)
+        except OverflowError:
+            raise self.fail(path, f"the number is too large ({len(str(abs(value)))} digits)") from None
         if not math.isfinite(value):
             raise self.fail(path, f"must be a finite number, got {value!r}")
         suffix = f" ({what})" if what else ""
@@ -196,7 +232,9 @@ def parse_scenario(data: Any, src: ErrorSource, *, file: Path | None = None, sha
     if observations and paths > MAX_WEIGHTED_PATHS:
         raise r.fail(("paths",), f"with observations at most {MAX_WEIGHTED_PATHS} paths, got {paths}")
 
+    not_modelled = _parse_not_modelled(r, top.get("not_modelled"), {t.id for t in targets})
     return Scenario(
+        not_modelled=not_modelled,
         name=name, description=description, base_year=base_year, horizon=horizon,
         paths=paths, seed=seed, baselines=baselines, indicators=indicators,
         correlations=correlations, targets=targets, quantiles=quantiles, shocks=shocks, jumps=jumps,
@@ -301,14 +339,15 @@ def check_start(r_or_src: Any, ind: Indicator, value: float, path: KeyPath) -> N
 
 def _parse_growth(r: _Reader, raw: Any, path: KeyPath, *, rate: bool) -> Growth:
     """A number, or ``{mean, sd}`` for a parameter drawn once per path."""
-    low = -1.0 if rate else None
-    what = "a growth rate is a fraction: 0.3 means +30 %/yr" if rate else ""
+    low = -1.0 if rate else -MAX_LOGIT_DRIFT
+    high = MAX_RATE if rate else MAX_LOGIT_DRIFT
+    what = RATE_HINT if rate else "a logit change per year: 0.1 moves a share near 50 % by about 2.5 points"
     if isinstance(raw, Mapping):
         g = r.mapping(raw, path, GROWTH_KEYS)
-        mean = r.number(r.required(g, "mean", path), (*path, "mean"), low=low, low_open=True, what=what)
-        sd = r.number(g.get("sd", 0.0), (*path, "sd"), low=0.0)
+        mean = r.number(r.required(g, "mean", path), (*path, "mean"), low=low, low_open=rate, high=high, what=what)
+        sd = r.number(g.get("sd", 0.0), (*path, "sd"), low=0.0, high=high, what=what)
     else:
-        mean = r.number(raw, path, low=low, low_open=True, what=what)
+        mean = r.number(raw, path, low=low, low_open=rate, high=high, what=what)
         sd = 0.0
     if rate and mean - GROWTH_SD_MARGIN * sd <= -1.0:
         raise r.fail((*path, "sd"), f"mean - {GROWTH_SD_MARGIN:g}·sd must stay above -1 "
@@ -327,7 +366,8 @@ def _parse_process(r: _Reader, value: Any, path: KeyPath, base_year: int) -> Pro
     spec = r.mapping(value, path, PROCESS_KEYS[kind])
 
     def volatility(sp: Mapping[str, Any], p: KeyPath) -> float:
-        return r.number(r.required(sp, "volatility", p), (*p, "volatility"), low=0.0, high=5.0)
+        return r.number(r.required(sp, "volatility", p), (*p, "volatility"), low=0.0, high=MAX_VOLATILITY,
+                        what="the s.d. of the yearly change of the log level, a fraction: 0.1 means about ±10 % a year")
 
     if kind == "lognormal":
         return LognormalProcess(growth=_parse_growth(r, r.required(spec, "growth", path), (*path, "growth"), rate=True),
@@ -335,8 +375,8 @@ def _parse_process(r: _Reader, value: Any, path: KeyPath, base_year: int) -> Pro
     if kind == "ar1_growth":
         initial = spec.get("initial_growth")
         if initial is not None:
-            initial = r.number(initial, (*path, "initial_growth"), low=-1.0, low_open=True,
-                               what="a growth rate is a fraction: 0.3 means +30 %/yr")
+            initial = r.number(initial, (*path, "initial_growth"), low=-1.0, low_open=True, high=MAX_RATE,
+                               what=RATE_HINT)
         return Ar1GrowthProcess(
             long_run_growth=_parse_growth(r, r.required(spec, "long_run_growth", path), (*path, "long_run_growth"),
                                           rate=True),
@@ -469,8 +509,7 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], indicators: tuple[Indicat
         tpath = (*path, "threshold")
         raw_threshold = r.required(spec, "threshold", path)
         if kind in ("cagr", "growth_each_year"):
-            threshold = r.number(raw_threshold, tpath, low=-1.0, low_open=True, high=10.0,
-                                 what="a growth rate is a fraction: 0.3 means +30 %/yr")
+            threshold = r.number(raw_threshold, tpath, low=-1.0, low_open=True, high=MAX_RATE, what=RATE_HINT)
         elif kind == "share":
             if process_kind not in SHARE_KINDS:
                 raise r.fail((*path, "kind"), f"a share target needs a share indicator ({', '.join(SHARE_KINDS)}); "
@@ -483,7 +522,11 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], indicators: tuple[Indicat
                              f"{process_kind} (use 'level')")
             threshold = r.number(raw_threshold, tpath, low=0.0)
         else:
-            threshold = r.number(raw_threshold, tpath)
+            # every process is non-negative, so a negative threshold is always met or never met
+            threshold = r.number(raw_threshold, tpath, low=0.0,
+                                 what=f"{indicator} is never negative; for a decline use a 'cagr' target "
+                                      "with a negative rate" if kind in ("level", "first_passage") else
+                                      f"{indicator} is never negative")
         by = r.integer(r.required(spec, "by", path), (*path, "by"))
         if not base_year < by <= horizon:
             raise r.fail((*path, "by"), f"must lie after base_year {base_year} and at most horizon {horizon}, got {by}")
@@ -507,6 +550,26 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], indicators: tuple[Indicat
             tier = r.integer(tier, (*path, "tier"), low=1, high=9)
         out.append(Target(id=tid, indicator=indicator, kind=kind, threshold=threshold, by=by,
                           comparator=comparator, source=source, label=label, tier=tier, tolerance=tolerance))
+    return tuple(out)
+
+
+def _parse_not_modelled(r: _Reader, raw: Any, target_ids: set[str]) -> tuple[NotModelled, ...]:
+    """Targets of the plan that cannot honestly be simulated: listed with the reason, not run."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise r.fail(("not_modelled",), f"expected a list of {{id, reason, source}}, got {_type_name(raw)}")
+    out = []
+    for k, item in enumerate(raw):
+        path: KeyPath = ("not_modelled", k)
+        spec = r.mapping(item, path, NOT_MODELLED_KEYS)
+        tid = r.string(r.required(spec, "id", path), (*path, "id"))
+        if tid in target_ids or tid in {n.id for n in out}:
+            raise r.fail((*path, "id"), f"target {tid!r} is listed twice")
+        out.append(NotModelled(
+            id=tid, kind=r.string(spec.get("kind", "other"), (*path, "kind")),
+            reason=r.string(r.required(spec, "reason", path), (*path, "reason")),
+            source=_parse_source(r, spec.get("source"), (*path, "source"))))
     return tuple(out)
 
 

@@ -229,6 +229,16 @@ class Target:
 
 
 @dataclass(frozen=True)
+class NotModelled:
+    """A target of the plan that cannot honestly be simulated (e.g. a delivery-time promise)."""
+
+    id: str
+    reason: str
+    kind: str = "other"
+    source: Source = field(default_factory=Source)
+
+
+@dataclass(frozen=True)
 class Correlation:
     a: str
     b: str
@@ -252,6 +262,7 @@ class Scenario:
     jumps: tuple[Jump, ...] = ()
     # observed values after the base year: ((indicator, ((year, value), ...)), ...)
     observations: tuple[tuple[str, tuple[tuple[int, float], ...]], ...] = ()
+    not_modelled: tuple[NotModelled, ...] = ()
     file: Path | None = None
     sha256: str = ""
 

@@ -1,0 +1,207 @@
+"""Resource guard: a run's peak memory and duration, estimated before it starts.
+
+Memory does not grow with the number of paths, but it does grow with threads × indicators ×
+years: every worker slot keeps its own quantile sketch of ``SKETCH_BINS + 2`` int64 counters per
+(indicator, year) cell. :func:`estimate` mirrors the allocations of
+:func:`targetsim.engine.simulate.simulate` and the dataset built from them; :func:`check_memory`
+refuses (a :class:`~targetsim.errors.TargetsimError` with the numbers) a run that cannot fit in
+the memory available now. The duration is a rough rule (about ``NS_PER_CELL`` ns per path ×
+indicator × year on one thread); the CLI says it up front when a run will take long.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from targetsim.engine.simulate import BATCH_PATHS, CHUNK, DEFAULT_BLOCK_SIZE
+from targetsim.errors import TargetsimError
+
+__all__ = ["RunEstimate", "estimate", "estimate_for_plan", "estimate_for_scenario", "available_memory",
+           "check_memory", "estimate_output_bytes", "LONG_RUN_S", "NS_PER_CELL"]
+
+#: Rough cost of one path × indicator × year on one thread, in nanoseconds.
+NS_PER_CELL = 50.0
+#: A run expected to take longer than this (seconds) is announced by the CLI.
+LONG_RUN_S = 10.0
+#: Interpreter, numba and scratch space not counted cell by cell.
+OVERHEAD_BYTES = 64 * 2**20
+F8 = 8  # bytes of an int64 or float64
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """Peak memory (bytes, with its largest parts) and expected duration (seconds) of a run."""
+
+    paths: int
+    threads: int
+    n_indicators: int
+    n_years: int
+    n_targets: int
+    n_bins: int
+    memory_bytes: int
+    parts: tuple[tuple[str, int], ...]
+    seconds: float
+
+    @property
+    def sketch_bytes(self) -> int:
+        return dict(self.parts)["quantile sketches"]
+
+    def memory_detail(self) -> str:
+        """The quantile sketches' product, which dominates: indicators × years × bins × threads × 8 bytes."""
+        return (f"quantile sketches {self.n_indicators:,} indicators × {self.n_years:,} years × "
+                f"{self.n_bins:,} bins × {self.threads:,} threads × {F8} bytes = {format_bytes(self.sketch_bytes)}")
+
+    def long_run_notice(self) -> str:
+        """One line saying how long the run is expected to take."""
+        minutes = f" ({self.seconds / 60:.0f} min)" if self.seconds >= 120 else ""
+        return (f"this run is expected to take about {self.seconds:,.0f} s{minutes}: {self.paths:,} paths × "
+                f"{self.n_indicators:,} indicators × {self.n_years:,} years on {self.threads:,} "
+                f"thread{'s' if self.threads != 1 else ''}")
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def resolve_threads(threads: int | None) -> int:
+    """The worker slots :func:`~targetsim.engine.simulate.simulate` will use (an out-of-range
+    request is left for it to refuse; here it is clamped to what can run)."""
+    import numba
+
+    limit = max(1, int(numba.config.NUMBA_NUM_THREADS))
+    if threads is None:
+        return max(1, int(numba.get_num_threads()))
+    return max(1, min(int(threads), limit))
+
+
+def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, paths: int,
+             threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE, n_quantiles: int = 7,
+             plan_bytes: int = 0) -> RunEstimate:
+    """Estimate from a plan's dimensions (``n_steps`` years after the base year; ``n_bins`` sketch bins)."""
+    slots = resolve_threads(threads)
+    n_y = n_steps + 1
+    cells = n_indicators * n_y
+    sketch_cells = cells * (n_bins + 2)
+    block = max(CHUNK, block_size)
+    blocks_per_batch = max(slots, BATCH_PATHS // block)
+    n_chunks = blocks_per_batch * block // CHUNK
+    parts = {
+        # per worker slot, then merged into one more copy (and the merge's temporary)
+        "quantile sketches": slots * sketch_cells * F8,
+        "merged sketches": 2 * sketch_cells * F8,
+        "per-slot counters": (slots + 2) * F8 * (n_targets * (n_y + n_targets + 2) + 3 * cells + n_indicators),
+        "chunk sums": n_chunks * (cells + 1) * F8,
+        "results": 4 * F8 * (cells * (n_quantiles + 2) + n_targets * (n_y + 2 * n_targets + 8)),
+        "plan": int(plan_bytes),
+        "overhead": OVERHEAD_BYTES,
+    }
+    seconds = paths * n_indicators * n_y * NS_PER_CELL * 1e-9 / slots
+    ordered = tuple(sorted(parts.items(), key=lambda kv: -kv[1]))
+    return RunEstimate(paths=paths, threads=slots, n_indicators=n_indicators, n_years=n_y, n_targets=n_targets,
+                       n_bins=n_bins + 2, memory_bytes=sum(parts.values()), parts=ordered, seconds=seconds)
+
+
+def estimate_for_plan(plan, *, paths: int, threads: int | None = None,
+                      block_size: int = DEFAULT_BLOCK_SIZE, n_quantiles: int = 7) -> RunEstimate:
+    import numpy as np
+
+    plan_bytes = sum(a.nbytes for a in plan.arrays.values() if isinstance(a, np.ndarray))
+    return estimate(n_indicators=plan.n_indicators, n_steps=plan.n_steps, n_targets=plan.n_targets,
+                    n_bins=plan.n_bins, paths=paths, threads=threads, block_size=block_size,
+                    n_quantiles=n_quantiles, plan_bytes=plan_bytes)
+
+
+def estimate_for_scenario(scenario, *, paths: int | None = None, threads: int | None = None,
+                          block_size: int = DEFAULT_BLOCK_SIZE) -> RunEstimate:
+    """The same from a validated scenario, without building its plan."""
+    from targetsim.engine.plan import SKETCH_BINS
+
+    n = len(scenario.indicators)
+    n_steps = scenario.horizon - scenario.base_year
+    # observation conditioning: three n × n matrices per observed year, plus the correlation factor
+    obs_years = len({y for _, values in scenario.observations for y, _ in values}) or 1
+    plan_bytes = F8 * (3 * obs_years * n * n + n * n + 2 * n * (n_steps + 1))
+    return estimate(n_indicators=n, n_steps=n_steps, n_targets=len(scenario.targets), n_bins=SKETCH_BINS,
+                    paths=scenario.paths if paths is None else paths, threads=threads, block_size=block_size,
+                    n_quantiles=len(scenario.quantiles), plan_bytes=plan_bytes)
+
+
+def _meminfo_available(path: str = "/proc/meminfo") -> int | None:
+    try:
+        with open(path, encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _cgroup_available(root: str = "/sys/fs/cgroup") -> int | None:
+    """What a cgroup-v2 memory limit (a container's) leaves, if one is set."""
+    try:
+        limit = Path(root, "memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        used = int(Path(root, "memory.current").read_text().strip())
+        return max(0, int(limit) - used)
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now, or None when it cannot be told.
+
+    Linux: ``MemAvailable`` from ``/proc/meminfo`` (and a container's cgroup limit, if lower);
+    elsewhere the free physical pages, where the platform reports them.
+    """
+    found = [v for v in (_meminfo_available(), _cgroup_available()) if v is not None]
+    if found:
+        return min(found)
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(est: RunEstimate, available: int | None = None) -> None:
+    """Refuse a run whose estimated peak memory exceeds the memory available now."""
+    if available is None:
+        available = available_memory()
+    if available is None or est.memory_bytes <= available:
+        return
+    advice = []
+    per_slot = est.sketch_bytes / est.threads
+    fixed = est.memory_bytes - est.sketch_bytes
+    fits = int((available - fixed) // per_slot) if per_slot > 0 else 0
+    if 1 <= fits < est.threads:
+        advice.append(f"--threads {fits} would fit")
+    advice.append("fewer indicators or a shorter horizon")
+    raise TargetsimError(
+        f"not enough memory: this run needs about {format_bytes(est.memory_bytes)} "
+        f"({est.memory_detail()}) but only {format_bytes(available)} is available; "
+        f"{'; '.join(advice)}")
+
+
+def estimate_output_bytes(scenario) -> int:
+    """A generous estimate of the NetCDF file's size (data, strings and HDF5 metadata)."""
+    n_i = len(scenario.indicators)
+    n_t = len(scenario.targets)
+    n_y = scenario.horizon - scenario.base_year + 1
+    n_q = len(scenario.quantiles)
+    numbers = F8 * (n_i * n_y * (n_q + 1) + n_t * (n_y + 2 * n_t + 12) + n_i * 4 + 16)
+    text = 0
+    for t in scenario.targets:
+        text += len(t.id) + len(t.indicator) + len(t.kind) + len(t.label or "") + len(t.source.render())
+    for ind in scenario.indicators:
+        text += len(ind.id) + len(ind.label) + len(ind.unit) + 200
+        if ind.start is not None:
+            text += len(ind.start.provenance())
+    # UTF-8 (up to 4 bytes a character for Chinese), variable-length string heaps, ~50 variables of metadata
+    return int(2 * numbers + 8 * text + 512 * 1024)

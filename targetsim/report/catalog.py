@@ -1,0 +1,96 @@
+"""Which scenario models each catalog target, and the baselines behind the indicators.
+
+Functions return plain rows; the CLI prints them with rich.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from targetsim.errors import TargetsimError
+from targetsim.io.baselines import BaselineValue, load_baselines
+from targetsim.io.scenarios import load_scenario
+from targetsim.model.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    target_id: str
+    plan: str
+    kind: str
+    tier: str
+    scenario: str          # file that lists it ('' when none)
+    status: str            # 'modelled', 'not modelled: <reason>', or 'missing'
+    assumption: bool       # the target's indicator start rests on an assumption
+
+
+def read_catalog(path: Path) -> list[dict[str, str]]:
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise TargetsimError(f"{path}: catalog not found") from None
+
+
+def load_all_scenarios(folder: Path) -> dict[Path, Scenario]:
+    """Every scenario in ``folder`` (``*.yaml``), keyed by file."""
+    return {path: load_scenario(path) for path in sorted(folder.glob("*.yaml"))}
+
+
+def own_targets(path: Path, scenario: Scenario, scenarios: dict[Path, Scenario]) -> tuple[set[str], set[str]]:
+    """Target ids written in this file (not inherited through ``extends``), and its not-modelled ids."""
+    from targetsim.io.extends import load_chain
+
+    parents = load_chain(path).files[1:]
+    inherited: set[str] = set()
+    inherited_nm: set[str] = set()
+    for parent in parents:
+        parent_sc = scenarios.get(Path(parent)) or load_scenario(parent)
+        inherited |= {t.id for t in parent_sc.targets}
+        inherited_nm |= {n.id for n in parent_sc.not_modelled}
+    return ({t.id for t in scenario.targets} - inherited,
+            {n.id for n in scenario.not_modelled} - inherited_nm)
+
+
+def catalog_rows(catalog: Path, folder: Path) -> list[CatalogRow]:
+    scenarios = load_all_scenarios(folder)
+    where: dict[str, list[tuple[Path, str, bool]]] = {}
+    for path, sc in scenarios.items():
+        mine, not_modelled = own_targets(path, sc, scenarios)
+        assumed = {ind.id: bool(ind.start is not None and ind.start.is_assumption) for ind in sc.indicators}
+        reasons = {n.id: n.reason for n in sc.not_modelled}
+        for t in sc.targets:
+            if t.id in mine:
+                where.setdefault(t.id, []).append((path, "modelled", assumed.get(t.indicator, False)))
+        for tid in not_modelled:
+            where.setdefault(tid, []).append((path, f"not modelled: {reasons[tid]}", False))
+    rows = []
+    for entry in read_catalog(catalog):
+        places = where.get(entry["target_id"], [])
+        if not places:
+            rows.append(CatalogRow(entry["target_id"], entry["plan_zh"], entry["kind"], entry["tier"], "",
+                                   "missing", False))
+            continue
+        for path, status, assumed in places:
+            rows.append(CatalogRow(entry["target_id"], entry["plan_zh"], entry["kind"], entry["tier"],
+                                   path.name, status, assumed))
+    return rows
+
+
+def baseline_rows(files: list[Path], indicator: str | None) -> list[tuple[Path, BaselineValue]]:
+    rows = []
+    for path in files:
+        table = load_baselines(path)
+        for row in table.rows:
+            if indicator is None or row.indicator == indicator:
+                rows.append((path, row))
+    if indicator is not None and not rows:
+        known = sorted({r.indicator for path in files for r in load_baselines(path).rows})
+        import difflib
+
+        hint = difflib.get_close_matches(indicator, known, n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise TargetsimError(f"no baseline rows for {indicator!r}{extra}")
+    return sorted(rows, key=lambda pr: (pr[1].indicator, pr[1].year))
