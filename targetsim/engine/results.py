@@ -109,7 +109,11 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
                 {"long_name": long_name, "units": units, **extra})
 
     start_assumed = _assumed(inds)
-    target_assumed = np.array([start_assumed[index[t.indicator]] for t in targets], dtype=np.int8)
+    any_assumed = _assumed(inds, parameters=True)
+    params_assumed = np.array([ind.start is not None and ind.parameters.is_assumption for ind in inds],
+                              dtype=np.int8)
+    # a target rests on an assumption when its indicator's start or parameters (or a part's) do
+    target_assumed = np.array([any_assumed[index[t.indicator]] for t in targets], dtype=np.int8)
     flag = {"flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "observed assumption"}
 
     data_vars = {
@@ -175,6 +179,8 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "indicator_start_source": ("indicator", [_start_source(ind) for ind in inds]),
         "indicator_start_is_assumption": ("indicator", start_assumed, flag),
         "indicator_process": ("indicator", [_describe_process(ind) for ind in inds]),
+        "indicator_parameters_source": ("indicator", [_parameters_source(ind) for ind in inds]),
+        "indicator_parameters_are_assumption": ("indicator", params_assumed, flag),
     }
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
     for i, ind in enumerate(inds):
@@ -201,18 +207,25 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
     return ds
 
 
-def _assumed(inds) -> np.ndarray:
-    """1 where an indicator's start rests on an assumption (a derived one: where any part does)."""
+def _assumed(inds, *, parameters: bool = False) -> np.ndarray:
+    """1 where an indicator's start (or, with ``parameters``, its start or process parameters)
+    rests on an assumption; a derived indicator inherits from any of its parts."""
     by_id = {ind.id: ind for ind in inds}
 
     def assumed(ind) -> bool:
         proc = ind.process
         if ind.start is not None:
-            return ind.start.is_assumption
+            return ind.start.is_assumption or (parameters and ind.parameters.is_assumption)
         refs = (proc.numerator, proc.denominator) if proc.kind == "ratio" else proc.terms
         return any(assumed(by_id[r]) for r in refs)
 
     return np.array([assumed(ind) for ind in inds], dtype=np.int8)
+
+
+def _parameters_source(ind) -> str:
+    if ind.start is None:
+        return "derived: the parts' parameters"
+    return ind.parameters.provenance()
 
 
 def _start_source(ind) -> str:

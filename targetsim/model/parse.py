@@ -36,6 +36,7 @@ from targetsim.model.scenario import (
     Jump,
     LogitShareProcess,
     NotModelled,
+    Parameters,
     LognormalProcess,
     Process,
     Project,
@@ -55,7 +56,8 @@ TOP_KEYS = (
     "indicators", "correlations", "targets", "quantiles", "shocks", "jumps", "observations", "not_modelled",
 )
 NOT_MODELLED_KEYS = ("id", "kind", "reason", "source")
-INDICATOR_KEYS = ("label", "unit", "start", "process")
+INDICATOR_KEYS = ("label", "unit", "start", "process", "parameters")
+PARAMETERS_KEYS = ("source", "assumption")
 TARGET_KEYS = ("id", "indicator", "kind", "threshold", "by", "comparator", "source", "label", "tier",
                "tolerance")
 SOURCE_KEYS = ("seed", "clause", "quote", "document", "url")
@@ -261,7 +263,9 @@ def _parse_indicators(r: _Reader, top: Mapping[str, Any], base_year: int) -> tup
             start = None
         else:
             start = _parse_start(r, r.required(spec, "start", path), (*path, "start"))
-        out.append(Indicator(id=ind_id, label=label, unit=unit, start=start, process=process))
+        parameters = _parse_parameters(r, spec.get("parameters"), (*path, "parameters"))
+        out.append(Indicator(id=ind_id, label=label, unit=unit, start=start, process=process,
+                             parameters=parameters))
     indicators = tuple(out)
     _check_derived(r, indicators)
     return indicators
@@ -305,6 +309,19 @@ def _check_derived(r: _Reader, indicators: tuple[Indicator, ...]) -> None:
 
     for node in deps:
         visit(node, [])
+
+
+def _parse_parameters(r: _Reader, value: Any, path: KeyPath) -> Parameters:
+    """Where the process parameters come from: ``{source, assumption}`` (either or both)."""
+    if value is None:
+        return Parameters()
+    spec = r.mapping(value, path, PARAMETERS_KEYS)
+    source = r.string(spec.get("source", "") or "", (*path, "source"), allow_empty=True)
+    assumption = r.string(spec.get("assumption", "") or "", (*path, "assumption"), allow_empty=True)
+    if not source and not assumption:
+        raise r.fail(path, "give the parameters' 'source' (the history they are estimated from), or an "
+                           "'assumption' saying why they are assumed")
+    return Parameters(source=source, assumption=assumption)
 
 
 def _parse_start(r: _Reader, value: Any, path: KeyPath) -> Start:

@@ -177,12 +177,35 @@ class Start:
 
 
 @dataclass(frozen=True)
+class Parameters:
+    """Where an indicator's process parameters come from.
+
+    ``source``: the history they are estimated from (baseline rows, documents) and how;
+    ``assumption``: why they are assumed. Parameters with no source at all are an assumption.
+    """
+
+    source: str = ""
+    assumption: str = ""
+
+    @property
+    def is_assumption(self) -> bool:
+        return bool(self.assumption) or not self.source
+
+    def provenance(self) -> str:
+        if self.assumption:
+            text = f"assumption: {self.assumption}"
+            return f"{text} (inputs: {self.source})" if self.source else text
+        return self.source or "assumption: parameters given in the scenario without a source"
+
+
+@dataclass(frozen=True)
 class Indicator:
     id: str
     label: str
     unit: str
     start: Start | None
     process: Process
+    parameters: Parameters = field(default_factory=Parameters)
 
     @property
     def is_derived(self) -> bool:

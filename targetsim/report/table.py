@@ -94,7 +94,8 @@ def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
                   f"({_pct(float(sel['joint_attainment_probability_lower']))} – "
                   f"{_pct(float(sel['joint_attainment_probability_upper']))})")
     if any_assumed:
-        console.print("* the indicator's start value rests on an assumption (see `indicator_start_source`).")
+        console.print("* rests on an assumption: the indicator's start value or process parameters (see "
+                      "`indicator_start_source`, `indicator_parameters_source`).")
     console.print("needs: average annual growth the target requires; simulated: median simulated growth.")
     median = np.asarray(sel["at_least_k_attainment_probability"].values)
     if median.size > 2:
