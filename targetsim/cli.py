@@ -1,4 +1,5 @@
-"""Command line: ``targetsim run`` and ``targetsim validate``. Each command is a few lines over the API."""
+"""Command line: ``targetsim run``, ``validate``, ``catalog`` and ``baselines``. Each command is a few
+lines over the API."""
 
 from __future__ import annotations
 
@@ -75,14 +76,56 @@ def validate(scenario: Path, show_merged: bool, debug: bool) -> None:
         sc = load_scenario(scenario)
         merged = load_chain(scenario).merged.data if show_merged else None
     assumed = [ind.id for ind in sc.indicators if ind.start is not None and ind.start.is_assumption]
-    click.echo(f"ok: {scenario}: '{sc.name}', {len(sc.indicators)} indicators, {len(sc.targets)} targets, "
-               f"{sc.base_year}–{sc.horizon}, {sc.paths:,} paths, seed {sc.seed}")
+    assumed_parameters = [ind.id for ind in sc.indicators if ind.start is not None and ind.parameters.is_assumption]
+    not_modelled = f", {len(sc.not_modelled)} not modelled" if sc.not_modelled else ""
+    click.echo(f"ok: {scenario}: '{sc.name}', {len(sc.indicators)} indicators, {len(sc.targets)} targets"
+               f"{not_modelled}, {sc.base_year}–{sc.horizon}, {sc.paths:,} paths, seed {sc.seed}")
     if assumed:
         click.echo(f"start values resting on assumptions: {', '.join(assumed)}")
+    if assumed_parameters:
+        click.echo(f"parameters resting on assumptions: {', '.join(assumed_parameters)}")
     if show_merged:
         import yaml
 
+        click.echo("--- # merged scenario")
         click.echo(yaml.safe_dump(merged, allow_unicode=True, sort_keys=False), nl=False)
+
+
+@main.command()
+@click.option("--catalog", "catalog_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("scenarios/catalog.csv"), show_default=True, help="The target catalog.")
+@click.option("--scenarios", "folder", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("scenarios"), show_default=True, help="Folder of scenario files.")
+@click.option("--plan", default=None, help="Only targets whose plan title or id contains this text.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
+def catalog(catalog_file: Path, folder: Path, plan: str | None, debug: bool) -> None:
+    """List the catalog's targets, the scenario that models each, and which rest on assumptions."""
+    from targetsim.report.catalog import catalog_rows
+    from targetsim.report.table import print_catalog
+
+    with user_errors(debug):
+        rows = catalog_rows(catalog_file, folder)
+    if plan:
+        rows = [r for r in rows if plan in r.plan or plan in r.target_id]
+    print_catalog(rows)
+
+
+@main.command()
+@click.argument("indicator", required=False)
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("baselines"),
+              show_default=True, help="Folder of baseline CSV files.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
+def baselines(indicator: str | None, folder: Path, debug: bool) -> None:
+    """Show INDICATOR's history with sources and assumptions (no INDICATOR: list the indicators)."""
+    from targetsim.report.catalog import baseline_files, baseline_rows
+    from targetsim.report.table import print_baseline_history, print_baseline_summary
+
+    with user_errors(debug):
+        rows = baseline_rows(baseline_files(folder), indicator)
+    if indicator is None:
+        print_baseline_summary(rows)
+    else:
+        print_baseline_history(indicator, rows)
 
 
 if __name__ == "__main__":  # pragma: no cover

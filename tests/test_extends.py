@@ -365,7 +365,7 @@ def test_validate_show_merged(tmp_path, base):
     lines = result.output.splitlines()
     assert lines[0].startswith("ok:") and "'base-pessimistic'" in lines[0]
     assert lines[1].startswith("start values resting on assumptions:")
-    shown = yaml.safe_load("\n".join(lines[2:]))
+    shown = yaml.safe_load("\n".join(lines[lines.index("--- # merged scenario") + 1:]))
     assert shown == load_chain(variant).merged.data
     assert shown["name"] == "base-pessimistic" and "extends" not in shown and "description" not in shown
     assert shown["indicators"]["a"]["process"]["growth"] == {"mean": 0.18, "sd": 0.1}

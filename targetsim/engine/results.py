@@ -15,7 +15,7 @@ import xarray as xr
 from targetsim.engine.plan import SimulationPlan
 from targetsim.engine.simulate import Statistics
 from targetsim.kernels.sketch import relative_error_bound, sketch_quantile
-from targetsim.model.scenario import Scenario
+from targetsim.model.scenario import Scenario, assumption_flags
 
 Z95 = 1.959963984540054
 
@@ -208,18 +208,8 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
 
 
 def _assumed(inds, *, parameters: bool = False) -> np.ndarray:
-    """1 where an indicator's start (or, with ``parameters``, its start or process parameters)
-    rests on an assumption; a derived indicator inherits from any of its parts."""
-    by_id = {ind.id: ind for ind in inds}
-
-    def assumed(ind) -> bool:
-        proc = ind.process
-        if ind.start is not None:
-            return ind.start.is_assumption or (parameters and ind.parameters.is_assumption)
-        refs = (proc.numerator, proc.denominator) if proc.kind == "ratio" else proc.terms
-        return any(assumed(by_id[r]) for r in refs)
-
-    return np.array([assumed(ind) for ind in inds], dtype=np.int8)
+    flags = assumption_flags(inds, parameters=parameters)
+    return np.array([flags[ind.id] for ind in inds], dtype=np.int8)
 
 
 def _parameters_source(ind) -> str:

@@ -296,3 +296,25 @@ class Scenario:
     @property
     def years(self) -> range:
         return range(self.base_year, self.horizon + 1)
+
+
+def assumption_flags(indicators: tuple[Indicator, ...], *, parameters: bool = True) -> dict[str, bool]:
+    """For each indicator id: does it rest on an assumption? Its start value (and, with
+    ``parameters``, its process parameters) does; a derived indicator (``ratio``, ``sum``) does
+    when any of its parts does."""
+    by_id = {ind.id: ind for ind in indicators}
+    flags: dict[str, bool] = {}
+
+    def assumed(ind: Indicator) -> bool:
+        if ind.id not in flags:
+            proc = ind.process
+            if ind.start is not None:
+                flags[ind.id] = ind.start.is_assumption or (parameters and ind.parameters.is_assumption)
+            else:
+                refs = (proc.numerator, proc.denominator) if proc.kind == "ratio" else proc.terms
+                flags[ind.id] = any(assumed(by_id[r]) for r in refs)
+        return flags[ind.id]
+
+    for ind in indicators:
+        assumed(ind)
+    return flags

@@ -12,7 +12,7 @@ from pathlib import Path
 from targetsim.errors import TargetsimError
 from targetsim.io.baselines import BaselineValue, load_baselines
 from targetsim.io.scenarios import load_scenario
-from targetsim.model.scenario import Scenario
+from targetsim.model.scenario import Scenario, assumption_flags
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class CatalogRow:
     tier: str
     scenario: str          # file that lists it ('' when none)
     status: str            # 'modelled', 'not modelled: <reason>', or 'missing'
-    assumption: bool       # the target's indicator start rests on an assumption
+    assumption: bool       # the target's indicator (start value or parameters) rests on an assumption
 
 
 def read_catalog(path: Path) -> list[dict[str, str]]:
@@ -59,7 +59,7 @@ def catalog_rows(catalog: Path, folder: Path) -> list[CatalogRow]:
     where: dict[str, list[tuple[Path, str, bool]]] = {}
     for path, sc in scenarios.items():
         mine, not_modelled = own_targets(path, sc, scenarios)
-        assumed = {ind.id: bool(ind.start is not None and ind.start.is_assumption) for ind in sc.indicators}
+        assumed = assumption_flags(sc.indicators)
         reasons = {n.id: n.reason for n in sc.not_modelled}
         for t in sc.targets:
             if t.id in mine:
@@ -77,6 +77,19 @@ def catalog_rows(catalog: Path, folder: Path) -> list[CatalogRow]:
             rows.append(CatalogRow(entry["target_id"], entry["plan_zh"], entry["kind"], entry["tier"],
                                    path.name, status, assumed))
     return rows
+
+
+# Verbatim copies of the seed catalog's files kept among the baselines, with the seed's own columns
+# (their source is the seed file and quote of each row): not long-form baseline tables.
+SEED_COPIES = ("seed_facts.csv",)
+
+
+def baseline_files(folder: Path) -> list[Path]:
+    """The long-form baseline CSV files of a folder (``*.csv`` except :data:`SEED_COPIES`), by name."""
+    files = sorted(p for p in Path(folder).glob("*.csv") if p.name not in SEED_COPIES)
+    if not files:
+        raise TargetsimError(f"{folder}: no baseline CSV files (*.csv) found")
+    return files
 
 
 def baseline_rows(files: list[Path], indicator: str | None) -> list[tuple[Path, BaselineValue]]:

@@ -49,9 +49,13 @@ class ProgressBar:
 
 
 def format_threshold(kind: str, comparator: str, threshold: float, unit: str) -> str:
-    sign = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}[comparator]
+    sign = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "~": "≈"}[comparator]
     if kind == "cagr":
         return f"{sign} {threshold * 100:.1f} %/yr"
+    if kind == "growth_each_year":
+        return f"{sign} {threshold * 100:.1f} % every year"
+    if kind == "share":
+        return f"{sign} {threshold * 100:.1f} %"
     return f"{sign} {threshold:,.6g} {unit}"
 
 
@@ -101,3 +105,63 @@ def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
     if median.size > 2:
         half = int(math.ceil((median.size - 1) / 2))
         console.print(f"at least {half} of {median.size - 1} targets met: {_pct(float(median[half]))}")
+
+
+def _console(console: Console | None) -> Console:
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=160)
+    return console
+
+
+def print_catalog(rows, console: Console | None = None) -> None:
+    """One line per catalog target: plan, kind, tier, the scenario that models it, assumptions."""
+    console = _console(console)
+    table = Table(title="catalog targets and the scenarios that model them", title_justify="left")
+    for name in ("target", "kind", "tier", "scenario", "status"):
+        table.add_column(name, no_wrap=name != "status")
+    for r in rows:
+        table.add_row(r.target_id + (" *" if r.assumption else ""), r.kind, r.tier, r.scenario or "–", r.status)
+    console.print(table)
+    modelled = sum(r.status == "modelled" for r in rows)
+    missing = sum(r.status == "missing" for r in rows)
+    ids = [r.target_id for r in rows]
+    twice = len(ids) - len(set(ids))
+    console.print(f"{len(set(ids))} targets: {modelled} modelled ({sum(r.assumption for r in rows)} resting on "
+                  f"assumptions, marked *), {len(rows) - modelled - missing} not modelled, {missing} missing"
+                  + (f"; {twice} listed in more than one scenario" if twice else ""))
+
+
+def print_baseline_summary(rows, console: Console | None = None) -> None:
+    """One line per indicator: file, years, observed and assumed values."""
+    console = _console(console)
+    table = Table(title="baseline indicators (targetsim baselines INDICATOR shows one)", title_justify="left")
+    for name, justify in (("indicator", "left"), ("file", "left"), ("unit", "left"), ("years", "left"),
+                          ("observed", "right"), ("assumed", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)
+    groups: dict[tuple[str, str], list] = {}
+    for path, row in rows:
+        groups.setdefault((row.indicator, path.name), []).append(row)
+    for (indicator, file), values in sorted(groups.items()):
+        years = sorted(v.year for v in values)
+        span = str(years[0]) if len(years) == 1 else f"{years[0]}–{years[-1]}"
+        assumed = sum(bool(v.assumption) for v in values)
+        table.add_row(indicator, file, values[0].unit, span, str(len(values) - assumed), str(assumed))
+    console.print(table)
+
+
+def print_baseline_history(indicator: str, rows, console: Console | None = None) -> None:
+    """An indicator's values by year with each value's source, quote and (if any) assumption."""
+    console = _console(console)
+    table = Table(title=f"{indicator}: baseline history", title_justify="left", show_lines=True)
+    for name, justify in (("year", "right"), ("value", "right"), ("unit", "left"), ("file", "left"),
+                          ("source / assumption", "left")):
+        table.add_column(name, justify=justify, no_wrap=name not in ("source / assumption",))
+    for path, row in rows:
+        if row.assumption:
+            provenance = f"[bold]ASSUMPTION[/bold]: {row.assumption}" + (f"\ninputs: {row.source}" if row.source else "")
+        else:
+            provenance = row.source + (f"\n“{row.quote}”" if row.quote else "")
+        table.add_row(str(row.year), f"{row.value:,.6g}", row.unit, f"{path.name}:{row.line}", provenance)
+    console.print(table)
