@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from targetsim.engine.simulate import DEFAULT_BLOCK_SIZE, ProgressCallback
 from targetsim.io.scenarios import load_scenario
+from targetsim.model.numeric import ENVELOPE_SD, LOG_LIMIT  # noqa: F401 - re-exported
 from targetsim.model.scenario import Scenario
 
 if TYPE_CHECKING:
     import xarray as xr
 
+    from targetsim.engine.resources import RunEstimate
+
 # The largest seed (SeedSequence takes any non-negative int; the scenario format allows int64).
 MAX_SEED = 2**63 - 1
-# No simulated level may approach float64's limits: the 8-s.d. envelope of ln X must stay
-# within ±LOG_LIMIT (1e±250), which leaves room for sums over years and over 1e10 paths.
-LOG_LIMIT = 250 * math.log(10)
-ENVELOPE_SD = 8.0
 
 
 def run(scenario: Scenario | str | Path, *, paths: int | None = None, seed: int | None = None,
@@ -41,20 +39,12 @@ def run(scenario: Scenario | str | Path, *, paths: int | None = None, seed: int 
     from targetsim.engine.resources import check_memory, estimate_for_plan
     from targetsim.engine.results import build_dataset
     from targetsim.engine.simulate import simulate
-    from targetsim.errors import TargetsimError
-    from targetsim.model.parse import MAX_PATHS
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     n_paths = scenario.paths if paths is None else paths
     use_seed = scenario.seed if seed is None else seed
-    if n_paths < 1:
-        raise TargetsimError(f"paths must be at least 1, got {n_paths}")
-    if n_paths > MAX_PATHS:
-        raise TargetsimError(f"paths must be at most {MAX_PATHS:,}, got {n_paths:,}")
-    if use_seed < 0 or use_seed > MAX_SEED:
-        raise TargetsimError(f"seed must lie between 0 and {MAX_SEED}, got {use_seed}")
-    check_numeric_range(scenario)
+    preflight(scenario, paths=n_paths, seed=use_seed, threads=threads, block_size=block_size)
     plan = build_plan(scenario)
     check_memory(estimate_for_plan(plan, paths=n_paths, threads=threads, block_size=block_size,
                                    n_quantiles=len(scenario.quantiles)))
@@ -64,6 +54,47 @@ def run(scenario: Scenario | str | Path, *, paths: int | None = None, seed: int 
     ds = build_dataset(scenario, plan, stats, seed=use_seed, version=__version__)
     check_dataset(scenario, ds)
     return ds
+
+
+def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None = None,
+              threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE,
+              output: str | Path | None = None) -> "RunEstimate":
+    """Everything that can be refused before simulating, in a moment; returns the run's estimate.
+
+    Refuses (:class:`~targetsim.errors.TargetsimError`, with the numbers): ``paths`` or ``seed`` out
+    of range, an indicator whose plausible range overflows floating point, an estimated peak memory
+    above the memory available now, and, when ``output`` is given, a destination that cannot be
+    written or whose disk has too little free space for the results file
+    (:func:`targetsim.io.netcdf.check_destination`). ``RunEstimate.seconds`` says how long the run
+    should take (:meth:`~targetsim.engine.resources.RunEstimate.is_long`).
+    """
+    from targetsim.engine.resources import check_memory, estimate_for_scenario, estimate_output_bytes
+    from targetsim.errors import TargetsimError
+    from targetsim.model.parse import MAX_PATHS
+
+    n_paths = scenario.paths if paths is None else paths
+    use_seed = scenario.seed if seed is None else seed
+    if n_paths < 1:
+        raise TargetsimError(f"paths must be at least 1, got {n_paths}")
+    if n_paths > MAX_PATHS:
+        raise TargetsimError(f"paths must be at most {MAX_PATHS:,}, got {n_paths:,}")
+    if use_seed < 0 or use_seed > MAX_SEED:
+        raise TargetsimError(f"seed must lie between 0 and {MAX_SEED}, got {use_seed}")
+    if threads is not None:
+        import numba
+
+        limit = numba.config.NUMBA_NUM_THREADS
+        if not 1 <= threads <= limit:
+            raise TargetsimError(f"--threads must be between 1 and {limit} on this machine "
+                                 f"(set NUMBA_NUM_THREADS to allow more), got {threads}")
+    check_numeric_range(scenario)
+    est = estimate_for_scenario(scenario, paths=n_paths, threads=threads, block_size=block_size)
+    check_memory(est)
+    if output is not None:
+        from targetsim.io.netcdf import check_destination
+
+        check_destination(output, estimate_output_bytes(scenario))
+    return est
 
 
 def check_statistics(scenario: Scenario, stats) -> None:
@@ -81,70 +112,18 @@ def check_statistics(scenario: Scenario, stats) -> None:
                              "process with volatility 0)")
 
 
-def _log_envelope(scenario: Scenario, ind) -> tuple[float, float, int, int]:
-    """(highest, lowest) of ln X ± ENVELOPE_SD s.d. over the years, and the years they occur, for
-    a level driven by log growth (``lognormal``, ``ar1_growth``, ``buildout``)."""
-    proc = ind.process
-    n_steps = scenario.horizon - scenario.base_year
-    if proc.kind == "buildout":
-        growth, vol, phi, r0 = proc.organic.growth, proc.organic.volatility, 0.0, None
-    elif proc.kind == "ar1_growth":
-        growth, vol, phi = proc.long_run_growth, proc.volatility, proc.persistence
-        r0 = math.log1p(proc.initial_growth) if proc.initial_growth is not None else None
-    else:
-        growth, vol, phi, r0 = proc.growth, proc.volatility, 0.0, None
-    m = math.log1p(growth.mean)
-    drift_sd = growth.sd / (1.0 + growth.mean)
-    shock_sd = vol / max(1e-3, 1.0 - abs(phi))
-    log_x = math.log(ind.start.value)
-    hi, lo, hi_t, lo_t = log_x, log_x, 0, 0
-    r = m if r0 is None else r0
-    for t in range(1, n_steps + 1):
-        if r0 is not None:
-            r = m + phi * (r - m)
-        log_x += r
-        spread = ENVELOPE_SD * math.sqrt(shock_sd**2 * t + drift_sd**2 * t * t)
-        if log_x + spread > hi:
-            hi, hi_t = log_x + spread, t
-        if log_x - spread < lo:
-            lo, lo_t = log_x - spread, t
-    if proc.kind == "buildout" and proc.projects:
-        hi = max(hi, math.log(sum(p.size for p in proc.projects)) + math.log(2.0))
-    return hi, lo, hi_t, lo_t
-
-
 def check_numeric_range(scenario: Scenario) -> None:
     """Refuse, before simulating, an indicator whose plausible range overflows (or underflows)
     floating point: a start value in the wrong unit, a percentage typed as a growth rate, or a
     very long horizon. The range is the expected log path ± 8 s.d. (yearly shocks and growth
-    uncertainty); it must stay within 1e-250 … 1e250."""
+    uncertainty); it must stay within 1e-250 … 1e250 (see :mod:`targetsim.model.numeric`; the
+    loader already refuses such a scenario at the indicator's ``process`` line)."""
     from targetsim.errors import TargetsimError
+    from targetsim.model.numeric import numeric_range_problem
 
-    for ind in scenario.indicators:
-        if ind.process.kind not in ("lognormal", "ar1_growth", "buildout") or ind.start is None \
-                or ind.start.value is None or not ind.start.value > 0:
-            continue
-        hi, lo, hi_t, lo_t = _log_envelope(scenario, ind)
-        if hi > LOG_LIMIT or lo < -LOG_LIMIT:
-            up = hi > LOG_LIMIT
-            year = scenario.base_year + (hi_t if up else lo_t)
-            where = f"1e{(hi if up else lo) / math.log(10):.0f}"
-            limit = "1e250" if up else "1e-250"
-            raise TargetsimError(
-                f"{ind.id} could reach about {where} by {year} (start {ind.start.value:g}, {_describe_growth(ind)}, "
-                f"{scenario.horizon - scenario.base_year} years; the expected path ± {ENVELOPE_SD:g} s.d.), "
-                f"{'beyond' if up else 'below'} {limit}, where floating-point sums and means "
-                f"{'overflow' if up else 'underflow'}: check the start value's unit, the growth rate "
-                "(a fraction: 0.3 = 30 %/yr), the volatility and the horizon")
-
-
-def _describe_growth(ind) -> str:
-    proc = ind.process
-    growth = proc.organic.growth if proc.kind == "buildout" else (
-        proc.long_run_growth if proc.kind == "ar1_growth" else proc.growth)
-    vol = proc.organic.volatility if proc.kind == "buildout" else proc.volatility
-    sd = f" ± {growth.sd:g}" if growth.sd else ""
-    return f"growth {growth.mean:g}{sd}/yr, volatility {vol:g}"
+    problem = numeric_range_problem(scenario)
+    if problem is not None:
+        raise TargetsimError(problem[1])
 
 
 # Variables that must be finite numbers everywhere, except the documented NaNs handled below.

@@ -3,6 +3,7 @@ lines over the API."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from contextlib import contextmanager
@@ -11,6 +12,11 @@ from pathlib import Path
 import click
 
 from targetsim.errors import TargetsimError
+
+# The limits of --paths and --seed (targetsim.model.parse.MAX_PATHS and the largest int64 seed;
+# written out here so that the command line starts without importing numpy).
+MAX_PATHS = 10**10
+MAX_SEED = 2**63 - 1
 
 
 @contextmanager
@@ -25,6 +31,44 @@ def user_errors(debug: bool):
         sys.exit(1)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like ``KeyboardInterrupt`` for SIGINT, so that an atomic
+    write in progress removes its temporary file on the way out."""
+
+
+EXIT_SIGINT = 128 + signal.SIGINT    # 130, as shells report a process ended by Ctrl-C
+EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
+
+
+@contextmanager
+def interruptible(out: Path):
+    """Ctrl-C (SIGINT) and SIGTERM end a run with one line and exit status 130 or 143, never a
+    traceback; whatever was being written is removed by the writer (``write_dataset`` cleans up on
+    any exception), so ``out`` is either the previous file, untouched, or the complete new one."""
+    try:
+        existed = out.is_file()
+    except OSError:
+        existed = False
+
+    def on_sigterm(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        yield
+    except (KeyboardInterrupt, Terminated) as exc:
+        kept = f"{out} is unchanged" if existed else f"nothing was written to {out}"
+        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
+        click.secho(f"{what}: {kept}", fg="red", err=True)
+        sys.exit(EXIT_SIGINT if isinstance(exc, KeyboardInterrupt) else EXIT_SIGTERM)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="targetsim")
 def main() -> None:
@@ -35,22 +79,32 @@ def main() -> None:
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="NetCDF file to write [default: results/<scenario stem>.nc].")
-@click.option("--paths", type=click.IntRange(min=1), default=None, help="Number of paths (overrides the scenario).")
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed (overrides the scenario).")
+@click.option("--paths", type=click.IntRange(min=1, max=MAX_PATHS), default=None,
+              help="Number of paths (overrides the scenario).")
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=None,
+              help="Random seed (overrides the scenario).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads [default: all cores].")
 @click.option("--quiet", is_flag=True, help="No table and no progress bar.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
 def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None,
         threads: int | None, quiet: bool, debug: bool) -> None:
-    """Simulate SCENARIO and write its attainment dataset."""
+    """Simulate SCENARIO and write its attainment dataset.
+
+    Everything that can be refused is checked before simulating (the scenario, the destination and
+    its free space, memory). Interrupted (Ctrl-C: exit 130, SIGTERM: exit 143), it writes nothing and
+    leaves an existing OUT as it was."""
+    from targetsim.api import preflight
     from targetsim.api import run as run_scenario
-    from targetsim.io.netcdf import check_writable, write_dataset
+    from targetsim.io.netcdf import write_dataset
     from targetsim.io.scenarios import load_scenario
     from targetsim.report.table import ProgressBar, print_results
 
-    with user_errors(debug):
+    out = output or Path("results") / f"{scenario.stem}.nc"
+    with user_errors(debug), interruptible(out):
         loaded = load_scenario(scenario)
-        out = check_writable(output or Path("results") / f"{scenario.stem}.nc")
+        estimate = preflight(loaded, paths=paths, seed=seed, threads=threads, output=out)
+        if estimate.is_long() and not quiet:
+            click.echo(estimate.long_run_notice(), err=True)
         started = time.perf_counter()
         with ProgressBar(enabled=not quiet) as bar:
             ds = run_scenario(loaded, paths=paths, seed=seed, threads=threads, progress=bar.update)

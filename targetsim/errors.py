@@ -49,11 +49,15 @@ class ScenarioError(TargetsimError):
 
 
 class BaselineError(TargetsimError):
-    """A baselines file is malformed, or lacks a value a scenario needs."""
+    """A baselines file is malformed, or lacks a value a scenario needs.
 
-    def __init__(self, message: str, file: str | Path | None = None, line: int | None = None):
+    The message names the file, the line and, for a bad cell, its column (``b.csv:3: value: ...``).
+    """
+
+    def __init__(self, message: str, file: str | Path | None = None, line: int | None = None,
+                 column: str | None = None):
         self.reason = message
-        self.location = Location(file=str(file) if file is not None else None, line=line)
+        self.location = Location(file=str(file) if file is not None else None, key=column, line=line)
         prefix = self.location.render()
         super().__init__(f"{prefix}: {message}" if prefix else message)
 

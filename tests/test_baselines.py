@@ -25,14 +25,14 @@ def test_shipped_baselines_have_provenance(path):
 def test_missing_source_is_rejected(tmp_path):
     path = tmp_path / "b.csv"
     path.write_text("indicator,year,value,unit,source,assumption\na,2024,1,x,,\n", encoding="utf-8")
-    with pytest.raises(BaselineError, match=r"b.csv:2: .*needs a source"):
+    with pytest.raises(BaselineError, match=r"b.csv:2: source: .*needs a source"):
         load_baselines(path)
 
 
 @pytest.mark.parametrize("row,words", [
-    ("a,20x4,1,x,src,", "year must be a whole number"),
-    ("a,2024,abc,x,src,", "value must be a number"),
-    ("a,2024,nan,x,src,", "finite"),
+    ("a,20x4,1,x,src,", "year: must be a whole number"),
+    ("a,2024,abc,x,src,", "value: must be a number"),
+    ("a,2024,nan,x,src,", "value: must be a finite number"),
 ])
 def test_bad_rows(tmp_path, row, words):
     path = tmp_path / "b.csv"

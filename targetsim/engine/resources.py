@@ -53,6 +53,10 @@ class RunEstimate:
         return (f"quantile sketches {self.n_indicators:,} indicators × {self.n_years:,} years × "
                 f"{self.n_bins:,} bins × {self.threads:,} threads × {F8} bytes = {format_bytes(self.sketch_bytes)}")
 
+    def is_long(self) -> bool:
+        """Whether the run is expected to take longer than :data:`LONG_RUN_S` (the CLI then says so)."""
+        return self.seconds > LONG_RUN_S
+
     def long_run_notice(self) -> str:
         """One line saying how long the run is expected to take."""
         minutes = f" ({self.seconds / 60:.0f} min)" if self.seconds >= 120 else ""

@@ -139,32 +139,32 @@ def load_baselines(path: str | Path) -> Baselines:
         cells = {k: (v or "").strip() for k, v in raw_row.items()}
         indicator = cells["indicator"]
         if not indicator:
-            raise BaselineError("empty indicator", path, line)
+            raise BaselineError("must not be empty", path, line, "indicator")
         try:
             year = int(cells["year"])
         except ValueError:
-            raise BaselineError(f"year must be a whole number, got {cells['year']!r}", path, line) from None
+            raise BaselineError(f"must be a whole number, got {cells['year']!r}", path, line, "year") from None
         if not YEAR_RANGE[0] <= year <= YEAR_RANGE[1]:
-            raise BaselineError(f"year must lie between {YEAR_RANGE[0]} and {YEAR_RANGE[1]}, got {year}",
-                                path, line)
+            raise BaselineError(f"must lie between {YEAR_RANGE[0]} and {YEAR_RANGE[1]}, got {year}",
+                                path, line, "year")
         try:
             value = float(cells["value"])
         except ValueError:
-            raise BaselineError(f"value must be a number, got {cells['value']!r}{_number_hint(cells['value'])}",
-                                path, line) from None
+            raise BaselineError(f"must be a number, got {cells['value']!r}{_number_hint(cells['value'])}",
+                                path, line, "value") from None
         if not math.isfinite(value):
-            raise BaselineError(f"value must be finite, got {cells['value']!r}", path, line)
+            raise BaselineError(f"must be a finite number, got {cells['value']!r}", path, line, "value")
         if not cells["source"] and not cells.get("assumption"):
             raise BaselineError(f"{indicator} {year}: a value needs a source, or an assumption "
-                                "column saying why it is assumed", path, line)
+                                "column saying why it is assumed", path, line, "source")
         key = (indicator, year)
         if key in seen:
-            raise BaselineError(f"{indicator} {year} appears twice (also line {seen[key]})", path, line)
+            raise BaselineError(f"{indicator} {year} appears twice (also line {seen[key]})", path, line, "year")
         seen[key] = line
         if indicator in last and year < last[indicator][0]:
             before, before_line = last[indicator]
             raise BaselineError(f"{indicator}: year {year} comes after {before} (line {before_line}); list "
-                                "each indicator's years in increasing order", path, line)
+                                "each indicator's years in increasing order", path, line, "year")
         last[indicator] = (year, line)
         rows.append(BaselineValue(
             indicator=indicator, year=year, value=value, unit=cells["unit"], source=cells["source"],

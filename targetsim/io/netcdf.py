@@ -7,6 +7,7 @@ an interrupted or failed write removes its temporary file.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,6 +30,30 @@ def check_writable(path: str | Path) -> Path:
             pass
     except OSError as exc:
         raise OutputError(f"{path}: cannot write there ({exc.strerror or exc})") from None
+    return path
+
+
+#: Free space required on the destination's disk, as a multiple of the estimated file size
+#: (the temporary file and the old one coexist until the rename; HDF5 may write more before it compacts).
+DISK_SAFETY_FACTOR = 2.0
+
+
+def check_destination(path: str | Path, needed_bytes: int) -> Path:
+    """:func:`check_writable`, and enough free space for a results file of about ``needed_bytes``
+    (× :data:`DISK_SAFETY_FACTOR`) on the destination's disk, both before any simulation."""
+    from targetsim.engine.resources import format_bytes
+
+    path = check_writable(path)
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return path  # cannot be told: the write itself reports a full disk
+    wanted = int(needed_bytes * DISK_SAFETY_FACTOR)
+    if free < wanted:
+        raise OutputError(f"{path}: not enough disk space: the results file needs about "
+                          f"{format_bytes(needed_bytes)} ({format_bytes(wanted)} with a margin for the "
+                          f"temporary copy) but only {format_bytes(free)} is free in {path.parent}; free some "
+                          "space or write elsewhere with -o")
     return path
 
 

@@ -9,6 +9,7 @@ from targetsim.io.baselines import Baselines, load_baselines
 from targetsim.io.extends import load_chain
 from targetsim.io.yaml_source import YamlSource
 from targetsim.errors import ScenarioError
+from targetsim.model.numeric import numeric_range_problem
 from targetsim.model.parse import MAX_RATE, check_start, parse_scenario
 from targetsim.model.scenario import Ar1GrowthProcess, Indicator, LogitShareProcess, Scenario
 
@@ -35,7 +36,8 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def _resolve_starts(scenario: Scenario, src: YamlSource) -> Scenario:
-    """Fill start values (and default AR(1) initial growth) from the baselines, then check them.
+    """Fill start values (and default AR(1) initial growth) from the baselines, then check them,
+    and that no indicator's plausible range overflows floating point (:mod:`targetsim.model.numeric`).
 
     A ``baselines`` file named by the scenario is read and validated even when no indicator
     uses it, so a typo in its name or a malformed row never passes unnoticed.
@@ -56,7 +58,11 @@ def _resolve_starts(scenario: Scenario, src: YamlSource) -> Scenario:
         raise src.error(key, "'start: baseline' (and an ar1_growth without initial_growth) needs a "
                         "'baselines' file at the top of the scenario")
     indicators = tuple(_resolve_one(ind, table, scenario, src) for ind in scenario.indicators)
-    return dataclasses.replace(scenario, indicators=indicators)
+    scenario = dataclasses.replace(scenario, indicators=indicators)
+    problem = numeric_range_problem(scenario)
+    if problem is not None:
+        raise src.error(("indicators", problem[0], "process"), problem[1])
+    return scenario
 
 
 def _resolve_one(ind: Indicator, table: Baselines | None, scenario: Scenario, src: YamlSource) -> Indicator:

@@ -141,9 +141,13 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, lines: dict[K
           budget: list[int], depth: int = 0) -> None:
     budget[0] -= 1
     if budget[0] < 0:
+        # an aliased node's own line is where its anchor was written, not where it is expanded:
+        # name the top-level key being expanded (its line is where it is written)
+        top = path[:1]
         raise ScenarioError(
-            f"the document expands to more than {MAX_NODES} nodes (an alias bomb?)",
-            Location(file=file, line=node.start_mark.line + 1),
+            f"the document expands to more than {MAX_NODES} nodes (an alias bomb?): aliases (*name) "
+            "repeat what they refer to; write the values out, or use fewer nested aliases",
+            Location(file=file, key=render_key(top) or None, line=lines.get(top, node.start_mark.line + 1)),
         )
     if depth > MAX_DEPTH:
         raise ScenarioError(

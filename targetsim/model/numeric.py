@@ -1,0 +1,86 @@
+"""Floating-point range of a scenario: refused before anything is simulated. No I/O.
+
+A level driven by log growth (``lognormal``, ``ar1_growth``, ``buildout``) must keep the envelope of
+its expected log path ± :data:`ENVELOPE_SD` s.d. (yearly shocks and growth uncertainty) within
+±:data:`LOG_LIMIT` (1e±250): beyond that, sums over years and means over up to 1e10 paths overflow to
+infinity, or values underflow to zero and a probability becomes silently wrong. A start value in the
+wrong unit, a percentage typed as a growth rate or a very long horizon is caught here, at load time,
+with the indicator named; :func:`targetsim.api.run` checks again for scenarios built in code.
+"""
+
+from __future__ import annotations
+
+import math
+
+from targetsim.model.scenario import Indicator, Scenario
+
+__all__ = ["LOG_LIMIT", "ENVELOPE_SD", "numeric_range_problem"]
+
+# No simulated level may approach float64's limits: the 8-s.d. envelope of ln X must stay
+# within ±LOG_LIMIT (1e±250), which leaves room for sums over years and over 1e10 paths.
+LOG_LIMIT = 250 * math.log(10)
+ENVELOPE_SD = 8.0
+
+
+def _log_envelope(scenario: Scenario, ind: Indicator) -> tuple[float, float, int, int]:
+    """(highest, lowest) of ln X ± ENVELOPE_SD s.d. over the years, and the years they occur, for
+    a level driven by log growth (``lognormal``, ``ar1_growth``, ``buildout``)."""
+    proc = ind.process
+    n_steps = scenario.horizon - scenario.base_year
+    if proc.kind == "buildout":
+        growth, vol, phi, r0 = proc.organic.growth, proc.organic.volatility, 0.0, None
+    elif proc.kind == "ar1_growth":
+        growth, vol, phi = proc.long_run_growth, proc.volatility, proc.persistence
+        r0 = math.log1p(proc.initial_growth) if proc.initial_growth is not None else None
+    else:
+        growth, vol, phi, r0 = proc.growth, proc.volatility, 0.0, None
+    m = math.log1p(growth.mean)
+    drift_sd = growth.sd / (1.0 + growth.mean)
+    shock_sd = vol / max(1e-3, 1.0 - abs(phi))
+    log_x = math.log(ind.start.value)
+    hi, lo, hi_t, lo_t = log_x, log_x, 0, 0
+    r = m if r0 is None else r0
+    for t in range(1, n_steps + 1):
+        if r0 is not None:
+            r = m + phi * (r - m)
+        log_x += r
+        spread = ENVELOPE_SD * math.sqrt(shock_sd**2 * t + drift_sd**2 * t * t)
+        if log_x + spread > hi:
+            hi, hi_t = log_x + spread, t
+        if log_x - spread < lo:
+            lo, lo_t = log_x - spread, t
+    if proc.kind == "buildout" and proc.projects:
+        hi = max(hi, math.log(sum(p.size for p in proc.projects)) + math.log(2.0))
+    return hi, lo, hi_t, lo_t
+
+
+def _describe_growth(ind: Indicator) -> str:
+    proc = ind.process
+    growth = proc.organic.growth if proc.kind == "buildout" else (
+        proc.long_run_growth if proc.kind == "ar1_growth" else proc.growth)
+    vol = proc.organic.volatility if proc.kind == "buildout" else proc.volatility
+    sd = f" ± {growth.sd:g}" if growth.sd else ""
+    return f"growth {growth.mean:g}{sd}/yr, volatility {vol:g}"
+
+
+def numeric_range_problem(scenario: Scenario) -> tuple[str, str] | None:
+    """The first indicator whose plausible range overflows (or underflows) floating point, as
+    ``(indicator id, message)``; None when every indicator stays in range. Start values must be
+    resolved (an indicator whose start is not known yet is skipped)."""
+    for ind in scenario.indicators:
+        if ind.process.kind not in ("lognormal", "ar1_growth", "buildout") or ind.start is None \
+                or ind.start.value is None or not ind.start.value > 0:
+            continue
+        hi, lo, hi_t, lo_t = _log_envelope(scenario, ind)
+        if hi > LOG_LIMIT or lo < -LOG_LIMIT:
+            up = hi > LOG_LIMIT
+            year = scenario.base_year + (hi_t if up else lo_t)
+            where = f"1e{(hi if up else lo) / math.log(10):.0f}"
+            limit = "1e250" if up else "1e-250"
+            return ind.id, (
+                f"{ind.id} could reach about {where} by {year} (start {ind.start.value:g}, {_describe_growth(ind)}, "
+                f"{scenario.horizon - scenario.base_year} years; the expected path ± {ENVELOPE_SD:g} s.d.), "
+                f"{'beyond' if up else 'below'} {limit}, where floating-point sums and means "
+                f"{'overflow' if up else 'underflow'}: check the start value's unit, the growth rate "
+                "(a fraction: 0.3 = 30 %/yr), the volatility and the horizon")
+    return None
