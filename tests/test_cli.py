@@ -28,7 +28,7 @@ def base_run(tmp_path_factory) -> Path:
     result = CliRunner().invoke(main, ["run", str(BASE), "-o", str(out), "--paths", "20000", "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert "wh_dt_digital_ordered_trade_cagr" in result.output
-    assert "all 8 targets met together" in result.output
+    assert "all 9 targets met together" in result.output
     return out
 
 
@@ -36,7 +36,7 @@ def test_run_writes_the_contract(base_run):
     ds = targetsim.read_dataset(base_run)
     for name in CONTRACT_VARIABLES:
         assert name in ds.data_vars, name
-    assert ds.sizes["scenario"] == 1 and ds.sizes["target"] == 8
+    assert ds.sizes["scenario"] == 1 and ds.sizes["target"] == 9
     assert set(ds.attainment_probability.dims) == {"scenario", "target"}
     assert ds.indicator_quantiles.dims == ("scenario", "indicator", "year", "quantile")
     assert ds.attrs["paths"] == 20000 and ds.attrs["seed"] == 20251030
@@ -66,7 +66,7 @@ def test_default_output_path(tmp_path, monkeypatch):
 def test_validate(tmp_path):
     result = CliRunner().invoke(main, ["validate", str(BASE)])
     assert result.exit_code == 0 and result.output.startswith("ok:")
-    assert "8 targets" in result.output
+    assert "9 targets" in result.output
 
 
 def test_bad_scenario_exits_nonzero_without_traceback_or_output(tmp_path):
