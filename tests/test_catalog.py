@@ -127,6 +127,16 @@ def test_baseline_rows_have_a_source_or_an_assumption():
                 assert row["seed_file"] and row["quote_zh"], row
 
 
+def test_a_value_given_in_several_baseline_files_agrees():
+    """Plans share indicators; a value copied into another plan's file must not drift from it.
+    (An index may be normalised differently per plan: its unit then says so.)"""
+    values: dict[tuple[str, int, str], set[float]] = {}
+    for path in baseline_files(ROOT / "baselines"):
+        for row in load_baselines(path).rows:
+            values.setdefault((row.indicator, row.year, row.unit), set()).add(row.value)
+    assert {key: v for key, v in values.items() if len(v) > 1} == {}
+
+
 def test_catalog_command_lists_every_target():
     result = CliRunner().invoke(main, ["catalog", "--catalog", str(CATALOG), "--scenarios", str(SCENARIOS)],
                                 terminal_width=200)
