@@ -178,7 +178,7 @@ def check_dataset(scenario: Scenario, ds: "xr.Dataset") -> None:
             continue
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         value = values[idx]
-        what = "NaN" if np.isnan(value) else ("infinite" if not np.isfinite(value) else f"{value!r}, not a probability")
+        what = "NaN" if np.isnan(value) else ("infinite" if not np.isfinite(value) else f"{float(value)!r}, not a probability")
         if name == "indicator_mean":
             year = scenario.base_year + idx[1]
             fail(name, what, f"indicator {indicators[idx[0]]!r} in {year}",

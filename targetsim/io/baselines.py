@@ -59,6 +59,9 @@ class Baselines:
         return sorted((r for r in self.rows if r.indicator == indicator), key=lambda r: r.year)
 
 
+# A baselines file larger than this is refused unread (the shipped ones are well under 1 MiB).
+MAX_BASELINE_BYTES = 256 * 2**20
+
 # A year outside this range is a typo (20244 for 2024); scenarios use the same range.
 YEAR_RANGE = (1900, 2200)
 
@@ -85,17 +88,14 @@ def load_baselines(path: str | Path) -> Baselines:
     that is not a finite number, a row without a source or assumption, an (indicator, year) pair
     given twice, and an indicator's years not in increasing order.
     """
-    from targetsim.io.yaml_source import decode_text
+    from targetsim.io.yaml_source import UserFileProblem, decode_text, read_user_file
 
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise BaselineError("baselines file not found", path) from None
-    except IsADirectoryError:
-        raise BaselineError("is a directory, not a baselines CSV file", path) from None
-    except OSError as exc:
-        raise BaselineError(f"cannot read: {exc.strerror}", path) from None
+        raw = read_user_file(path, "a baselines CSV file", MAX_BASELINE_BYTES)
+    except UserFileProblem as exc:
+        message = "baselines file not found" if str(exc) == "file not found" else str(exc)
+        raise BaselineError(message, path) from None
     text = decode_text(raw, path, BaselineError).removeprefix("\ufeff")
     if "\x00" in text:
         raise BaselineError("contains NUL bytes: not a text CSV file (a spreadsheet saved in another "

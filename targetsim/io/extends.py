@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from targetsim.errors import ScenarioError
-from targetsim.io.yaml_source import KeyPath, Origin, YamlSource, load_yaml
+from targetsim.io.yaml_source import KeyPath, Origin, YamlSource, file_kind, load_yaml
 
 __all__ = ["MAX_DEPTH", "Chain", "load_chain"]
 
@@ -120,10 +120,16 @@ def load_chain(path: str | Path) -> Chain:
             raise current.error(("extends",), f"more than {MAX_DEPTH} levels of 'extends' "
                                               f"(starting at {root.file})")
         parent_path = current_path.parent / ref
-        if not parent_path.exists():
+        kind = file_kind(parent_path)
+        if kind == "missing":
             raise current.error(("extends",), f"extends a file that is not found: {parent_path}")
-        if parent_path.is_dir():
+        if kind == "directory":
             raise current.error(("extends",), f"extends a directory, not a scenario file: {parent_path}")
+        if kind == "other":
+            raise current.error(("extends",), f"extends {parent_path}, which is not a regular file "
+                                              "(a device, pipe or socket)")
+        if kind != "file":
+            raise current.error(("extends",), f"cannot read the file it extends, {parent_path}: {kind}")
         parent_path = _tidy(parent_path)
         identity = _identity(parent_path)
         if identity in seen:

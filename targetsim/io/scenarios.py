@@ -7,7 +7,7 @@ from pathlib import Path
 
 from targetsim.io.baselines import Baselines, load_baselines
 from targetsim.io.extends import load_chain
-from targetsim.io.yaml_source import YamlSource
+from targetsim.io.yaml_source import YamlSource, file_kind
 from targetsim.errors import ScenarioError
 from targetsim.model.numeric import numeric_range_problem
 from targetsim.model.parse import MAX_RATE, check_start, parse_scenario
@@ -47,10 +47,14 @@ def _resolve_starts(scenario: Scenario, src: YamlSource) -> Scenario:
                    or (isinstance(ind.process, Ar1GrowthProcess) and ind.process.initial_growth is None)]
     table = None
     if scenario.baselines is not None:
-        if not scenario.baselines.exists():
+        kind = file_kind(scenario.baselines)
+        if kind == "missing":
             raise src.error(("baselines",), f"baselines file not found: {scenario.baselines}")
-        if not scenario.baselines.is_file():
-            raise src.error(("baselines",), f"not a file: {scenario.baselines}")
+        if kind in ("directory", "other"):
+            reason = "a directory" if kind == "directory" else "a device, pipe or socket"
+            raise src.error(("baselines",), f"not a regular file ({reason}): {scenario.baselines}")
+        if kind != "file":
+            raise src.error(("baselines",), f"cannot open the baselines file ({kind}): {scenario.baselines}")
         table = load_baselines(scenario.baselines)
     elif needs_table:
         ind = needs_table[0]

@@ -12,6 +12,7 @@ file and its line; ``location``/``line_of``/``error`` then point into that file.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,15 +260,60 @@ def decode_text(raw: bytes, file: str | Path, error: type = ScenarioError) -> st
         raise error(message, file, line) from None
 
 
+# A scenario file larger than this is refused unread (the largest shipped one is a few dozen KiB).
+MAX_SCENARIO_BYTES = 16 * 2**20
+
+
+def file_kind(path: Path) -> str:
+    """What ``path`` names: ``"file"`` (a regular file, after symbolic links), ``"directory"``,
+    ``"missing"``, ``"other"`` (a device, a pipe, a socket), or the operating system's reason it
+    cannot be told (a name too long, a permission denied on a folder)."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except ValueError:  # an embedded NUL character
+        return "missing"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if stat.S_ISREG(mode):
+        return "file"
+    return "directory" if stat.S_ISDIR(mode) else "other"
+
+
+def read_user_file(path: Path, what: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (``what`` names it in messages).
+
+    Anything else raises :class:`UserFileProblem` with the reason, for the caller to raise as its own
+    error type. A device (``/dev/zero``), a pipe or a huge file is never read: it could block or fill
+    memory."""
+    kind = file_kind(path)
+    if kind == "missing":
+        raise UserFileProblem("file not found")
+    if kind == "directory":
+        raise UserFileProblem(f"is a directory, not {what}")
+    if kind == "other":
+        raise UserFileProblem(f"is not a regular file (a device, pipe or socket), so it is not read as {what}")
+    if kind != "file":
+        raise UserFileProblem(f"cannot read: {kind}")
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise UserFileProblem(f"is {size:,} bytes, more than the {limit:,} a {what} may have")
+        return path.read_bytes()
+    except OSError as exc:
+        raise UserFileProblem(f"cannot read: {exc.strerror or exc}") from None
+
+
+class UserFileProblem(Exception):
+    """Why a user file cannot be read (worded for a message; not a :class:`TargetsimError` itself)."""
+
+
 def load_yaml(path: str | Path) -> YamlSource:
-    """Read and parse a YAML file."""
+    """Read and parse a YAML file (a regular file of at most :data:`MAX_SCENARIO_BYTES`)."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError("file not found", Location(file=str(path))) from None
-    except IsADirectoryError:
-        raise ScenarioError("is a directory, not a scenario file", Location(file=str(path))) from None
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", Location(file=str(path))) from None
+        raw = read_user_file(path, "a scenario file", MAX_SCENARIO_BYTES)
+    except UserFileProblem as exc:
+        raise ScenarioError(str(exc), Location(file=str(path))) from None
     return parse_yaml(decode_text(raw, path), str(path))

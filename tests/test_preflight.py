@@ -1,0 +1,230 @@
+"""Everything that can be refused is refused before the simulation spends its time; numbers that would
+be silently wrong are refused after it.
+
+Destination (unwritable, a directory, a full disk), memory and the floating-point range are checked
+before simulating: each test replaces the simulation with one that fails, so a check that came too
+late would show. A long run is announced up front. After a run, non-finite values and NaN results
+are errors that say where and why.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import targetsim
+from targetsim.cli import main
+from targetsim.engine import resources
+from targetsim.errors import OutputError, TargetsimError
+from tests.conftest import lognormal, make_scenario, scenario_dict
+
+SCENARIO = """\
+name: 预检
+base_year: 2024
+horizon: 2027
+paths: 20000
+seed: 1
+indicators:
+  a:
+    label: 数字订购贸易
+    start: {value: 100, assumption: 测试}
+    process: {kind: lognormal, growth: {mean: 0.1, sd: 0.02}, volatility: 0.1}
+targets:
+  - {id: t1, indicator: a, kind: cagr, threshold: 0.1, by: 2027}
+"""
+
+
+@pytest.fixture
+def scenario(tmp_path) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(SCENARIO, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def no_simulation(monkeypatch):
+    """The simulation must not start: it fails loudly if it does."""
+    def simulate(*args, **kwargs):
+        raise AssertionError("the simulation started before the check")
+
+    monkeypatch.setattr("targetsim.engine.simulate.simulate", simulate)
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(main, ["run", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_output_under_a_file_is_refused_before_simulating(tmp_path, scenario, no_simulation):
+    (tmp_path / "results.txt").write_text("not a folder", encoding="utf-8")
+    out = tmp_path / "results.txt" / "out.nc"
+    result = invoke(str(scenario), "-o", str(out))
+    assert result.exit_code == 1
+    assert f"error: {out}: cannot write there" in result.output
+
+
+def test_output_that_is_a_directory_is_refused_before_simulating(tmp_path, scenario, no_simulation):
+    result = invoke(str(scenario), "-o", str(tmp_path))
+    assert result.exit_code == 1 and f"{tmp_path}: is a directory; give a file name" in result.output
+
+
+def test_unwritable_folder_is_refused_before_simulating(tmp_path, scenario, no_simulation, monkeypatch):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    if os.access(folder, os.W_OK):  # root ignores permissions: make the probe fail as it would
+        def denied(*args, **kwargs):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        monkeypatch.setattr("tempfile.NamedTemporaryFile", denied)
+    try:
+        result = invoke(str(scenario), "-o", str(folder / "out.nc"))
+    finally:
+        folder.chmod(0o700)
+    assert result.exit_code == 1
+    assert f"{folder / 'out.nc'}: cannot write there (Permission denied)" in result.output
+    assert list(folder.iterdir()) == []
+
+
+def test_full_disk_is_refused_before_simulating_with_the_numbers(tmp_path, scenario, no_simulation, monkeypatch):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 4096, 4096))
+    out = tmp_path / "out" / "out.nc"
+    result = invoke(str(scenario), "-o", str(out))
+    assert result.exit_code == 1
+    needed = resources.estimate_output_bytes(targetsim.load_scenario(scenario))
+    assert f"{out}: not enough disk space: the results file needs about {resources.format_bytes(needed)}" \
+        in result.output
+    assert "only 4.0 KiB is free" in result.output
+    assert not out.exists()
+
+
+def test_a_disk_that_fills_during_the_write_keeps_the_old_file(tmp_path, scenario, monkeypatch):
+    ds = targetsim.run(targetsim.load_scenario(scenario), paths=500)
+    out = tmp_path / "r.nc"
+    out.write_bytes(b"previous results")
+
+    def full(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(ds), "to_netcdf", full)
+    with pytest.raises(OutputError, match="writing failed \\(No space left on device\\)"):
+        targetsim.write_dataset(ds, out)
+    assert out.read_bytes() == b"previous results"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.nc", "scenario.yaml"]
+
+
+def test_estimated_output_size_is_generous(tmp_path, scenario):
+    sc = targetsim.load_scenario(scenario)
+    out = tmp_path / "out.nc"
+    targetsim.write_dataset(targetsim.run(sc, paths=1000), out)
+    assert out.stat().st_size <= resources.estimate_output_bytes(sc)
+
+
+def test_not_enough_memory_is_refused_with_the_numbers(tmp_path, scenario, no_simulation, monkeypatch):
+    monkeypatch.setattr(resources, "available_memory", lambda: 10 * 2**20)
+    result = invoke(str(scenario), "-o", str(tmp_path / "out.nc"), "--threads", "1")
+    assert result.exit_code == 1
+    assert "not enough memory: this run needs about" in result.output
+    assert "but only 10.0 MiB is available" in result.output
+    assert "quantile sketches 1 indicators × 4 years × 4,098 bins × 1 threads × 8 bytes" in result.output
+    assert not (tmp_path / "out.nc").exists()
+
+
+def test_memory_estimate_matches_the_engine(scenario):
+    sc = targetsim.load_scenario(scenario)
+    est = resources.estimate_for_scenario(sc, threads=1)
+    from targetsim.engine.plan import build_plan
+
+    plan = build_plan(sc)
+    assert est.n_bins == plan.n_bins + 2 and est.n_years == plan.n_steps + 1
+    assert est.memory_bytes == pytest.approx(resources.estimate_for_plan(plan, paths=sc.paths, threads=1).memory_bytes,
+                                             rel=0.01)
+    resources.check_memory(est, available=est.memory_bytes)  # fits exactly
+    with pytest.raises(TargetsimError, match="not enough memory"):
+        resources.check_memory(est, available=est.memory_bytes - 1)
+
+
+def test_a_long_run_is_announced_up_front(tmp_path, scenario, monkeypatch):
+    monkeypatch.setattr(resources, "LONG_RUN_S", 0.0)
+    calls = []
+    real = targetsim.run
+
+    def spy(*args, **kwargs):
+        calls.append("simulate")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("targetsim.api.run", spy)
+    result = invoke(str(scenario), "-o", str(tmp_path / "out.nc"))
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("this run is expected to take about ") and "20,000 paths × 1 indicators × 4 years" in first
+    assert calls == ["simulate"]
+    quiet = invoke(str(scenario), "-o", str(tmp_path / "out.nc"), "--quiet")
+    assert quiet.exit_code == 0 and "expected to take" not in quiet.output
+
+
+def test_a_short_run_is_not_announced(tmp_path, scenario):
+    result = invoke(str(scenario), "-o", str(tmp_path / "out.nc"))
+    assert result.exit_code == 0 and "expected to take" not in result.output
+
+
+def test_enormous_path_counts_are_announced_or_refused(scenario):
+    sc = targetsim.load_scenario(scenario)
+    est = resources.estimate_for_scenario(sc, paths=10**10, threads=1)
+    assert est.is_long() and "10,000,000,000 paths" in est.long_run_notice() and "min)" in est.long_run_notice()
+    with pytest.raises(TargetsimError, match="paths must be at most 10,000,000,000"):
+        targetsim.run(sc, paths=10**10 + 1)
+
+
+# --- numbers that would be silently wrong ------------------------------------------------------------
+
+def overflowing():
+    return make_scenario(scenario_dict({"a": lognormal(1e300, 9.0, volatility=1.0)},
+                                       [{"id": "t", "indicator": "a", "kind": "level", "threshold": 1, "by": 2124}],
+                                       horizon=2124, paths=1000))
+
+
+def test_overflow_is_refused_before_simulating(no_simulation):
+    with pytest.raises(TargetsimError, match=r"a could reach about 1e\d+ by \d+ .*beyond 1e250.*overflow"):
+        targetsim.run(overflowing())
+
+
+def test_non_finite_paths_are_an_error_not_a_probability(monkeypatch):
+    monkeypatch.setattr("targetsim.api.check_numeric_range", lambda scenario: None)
+    with pytest.raises(TargetsimError, match=r"non-finite values \(overflow, or a zero denominator\) in a on "
+                                             r"[\d,]+ paths; check growth rates, horizon"):
+        targetsim.run(overflowing())
+
+
+def test_a_nan_in_the_results_is_an_error_with_its_cause(scenario):
+    from targetsim.api import check_dataset
+
+    sc = targetsim.load_scenario(scenario)
+    ds = targetsim.run(sc, paths=1000)
+    check_dataset(sc, ds)  # a clean result passes
+    for name, where, cause in [
+        ("attainment_probability", "target 't1' (indicator 'a')", "no usable paths"),
+        ("indicator_mean", "indicator 'a' in 2024", "the simulated values are too large to average (overflow)"),
+        ("joint_attainment_probability", "all targets together", "no usable paths"),
+    ]:
+        bad = ds.copy(deep=True)
+        values = bad[name].values
+        values.reshape(-1)[0] = np.nan
+        with pytest.raises(TargetsimError, match="the result") as info:
+            check_dataset(sc, bad)
+        message = str(info.value)
+        assert f"'{name}' is NaN for {where}" in message and f"likely cause: {cause}" in message
+    bad = ds.copy(deep=True)
+    bad["attainment_probability"].values[0, 0] = 1.5
+    with pytest.raises(TargetsimError, match="1.5, not a probability"):
+        check_dataset(sc, bad)
