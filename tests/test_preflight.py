@@ -228,3 +228,23 @@ def test_a_nan_in_the_results_is_an_error_with_its_cause(scenario):
     bad["attainment_probability"].values[0, 0] = 1.5
     with pytest.raises(TargetsimError, match="1.5, not a probability"):
         check_dataset(sc, bad)
+
+
+def test_results_get_ordinary_permissions_and_a_symlink_is_replaced_not_followed(tmp_path, scenario):
+    ds = targetsim.run(targetsim.load_scenario(scenario), paths=500)
+    fresh = tmp_path / "fresh.nc"
+    targetsim.write_dataset(ds, fresh)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's 0600
+    kept = tmp_path / "kept.nc"
+    kept.write_bytes(b"old")
+    kept.chmod(0o640)
+    targetsim.write_dataset(ds, kept)
+    assert kept.stat().st_mode & 0o777 == 0o640
+    target = tmp_path / "target.nc"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.nc"
+    link.symlink_to(target.name)
+    targetsim.write_dataset(ds, link)
+    assert not link.is_symlink() and target.read_bytes() == b"old"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -57,6 +58,19 @@ def check_destination(path: str | Path, needed_bytes: int) -> Path:
     return path
 
 
+def _file_mode(path: Path) -> int:
+    """The permissions the result should have: those of the file it replaces, else what a plain
+    ``open()`` would give (0666 less the umask), not the 0600 of a temporary file."""
+    try:
+        if path.is_file() and not path.is_symlink():
+            return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        pass
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
     """Write ``ds`` to ``path`` as NetCDF-4 atomically."""
     path = check_writable(path)
@@ -67,6 +81,7 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
         ds.to_netcdf(tmp, engine=ENGINE)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
     except BaseException as exc:  # also KeyboardInterrupt: never leave a partial file behind
         tmp.unlink(missing_ok=True)
