@@ -150,6 +150,14 @@ class Jump:
     effects: tuple[tuple[str, float], ...]
 
 
+def _provenance(source: str, assumption: str | None, what: str) -> str:
+    """One line: the source, or the assumption (with the sourced inputs it builds on)."""
+    if assumption:
+        text = f"assumption: {assumption}"
+        return f"{text} (inputs: {source})" if source else text
+    return source or f"assumption: {what} given in the scenario without a source"
+
+
 @dataclass(frozen=True)
 class Start:
     """Where an indicator starts in the base year.
@@ -170,10 +178,7 @@ class Start:
         return bool(self.assumption) or not self.source
 
     def provenance(self) -> str:
-        if self.assumption:
-            text = f"assumption: {self.assumption}"
-            return f"{text} (inputs: {self.source})" if self.source else text
-        return self.source or "assumption: value given in the scenario without a source"
+        return _provenance(self.source, self.assumption, "value")
 
 
 @dataclass(frozen=True)
@@ -192,10 +197,7 @@ class Parameters:
         return bool(self.assumption) or not self.source
 
     def provenance(self) -> str:
-        if self.assumption:
-            text = f"assumption: {self.assumption}"
-            return f"{text} (inputs: {self.source})" if self.source else text
-        return self.source or "assumption: parameters given in the scenario without a source"
+        return _provenance(self.source, self.assumption, "parameters")
 
 
 @dataclass(frozen=True)
