@@ -76,17 +76,18 @@ def simulate_path(key, path, kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_dis
                   proj_ind, proj_size, proj_prob, proj_first, proj_last,
                   jump_prob, jump_mask, jump_effect,
                   obs, obs_step, cond_b, cond_c, obs_prec,
-                  val, lg, par, hidden, r_prev, z, eps, jump_add, proj_step, state):
-    """Simulate one path into ``val[i, t]`` (level) and ``lg[i, t]`` (its log); return its log weight."""
+                  val, lg, par, hidden, hidden0, r_prev, z, eps, jump_add, proj_step, state,
+                  has_jumps, has_obs):
+    """Simulate one path into ``val[i, t]`` (level) and ``lg[i, t]`` (its log) for t >= 1; return
+    its log weight. The base year ``val[:, 0]``, ``lg[:, 0]``, ``hidden0`` and the parameters
+    without uncertainty in ``par`` are the same on every path: :func:`base_year` sets them once."""
     n_ind, n_steps1 = val.shape
     seed_path_state(key, path, state)
-    # uncertain parameters, one draw per indicator and path
+    # uncertain parameters, one draw per indicator and path (same draw order as ever)
     for i in range(n_ind):
         k = kind[i]
-        if k == LOGNORMAL or k == AR1 or k == LOGIT or k == BUILDOUT:
-            p = p_mean[i]
-            if p_sd[i] > 0.0:
-                p += p_sd[i] * next_normal(state)
+        if (k == LOGNORMAL or k == AR1 or k == LOGIT or k == BUILDOUT) and p_sd[i] > 0.0:
+            p = p_mean[i] + p_sd[i] * next_normal(state)
             if k == LOGIT:
                 par[i] = p
             else:  # a growth rate: its log; 1+g > 0 is guaranteed to 8 s.d. by validation
@@ -99,31 +100,25 @@ def simulate_path(key, path, kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_dis
             proj_step[j] = proj_first[j] + int(u_year * (proj_last[j] - proj_first[j] + 1))
         else:
             proj_step[j] = 1 << 30
-    # base year
+    # base-year state
     for i in range(n_ind):
         k = kind[i]
-        if k == RATIO or k == SUM:
-            continue
-        val[i, 0] = x0[i]
-        lg[i, 0] = math.log(x0[i]) if x0[i] > 0.0 else -np.inf
-        if k == LOGIT:
-            hidden[i] = math.log(x0[i] / (1.0 - x0[i]))
-        elif k == BUILDOUT:
-            hidden[i] = lg[i, 0]  # organic log-capacity
+        if k == LOGIT or k == BUILDOUT:
+            hidden[i] = hidden0[i]
         elif k == AR1:
             r_prev[i] = r0[i]
-    _derive(0, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
 
     log_w = 0.0
     for t in range(1, n_steps1):
-        # rare common events
-        for i in range(n_ind):
-            jump_add[i] = 0.0
-        for j in range(jump_prob.shape[0]):
-            if jump_mask[j, t]:
-                if next_double(state) < jump_prob[j]:
-                    for i in range(n_ind):
-                        jump_add[i] += jump_effect[j, i]
+        # rare common events (without any, jump_add stays all zero)
+        if has_jumps:
+            for i in range(n_ind):
+                jump_add[i] = 0.0
+            for j in range(jump_prob.shape[0]):
+                if jump_mask[j, t]:
+                    if next_double(state) < jump_prob[j]:
+                        for i in range(n_ind):
+                            jump_add[i] += jump_effect[j, i]
         # yearly shocks for the shocked indicators
         for i in range(n_ind):
             z[i] = next_normal(state) if shocked[i] else 0.0
@@ -179,7 +174,7 @@ def simulate_path(key, path, kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_dis
         # advance every base indicator
         for i in range(n_ind):
             k = kind[i]
-            x = obs[i, t]
+            x = obs[i, t] if has_obs else np.nan  # lets the compiler drop the checks
             if k == LOGNORMAL:
                 lg[i, t] = lg[i, t - 1] + par[i] + vol[i] * eps[i] + jump_add[i]
                 if not math.isnan(x):
@@ -221,6 +216,26 @@ def simulate_path(key, path, kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_dis
                 lg[i, t] = math.log(val[i, t]) if val[i, t] > 0.0 else -np.inf
         _derive(t, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
     return log_w
+
+
+@njit(cache=True, _nrt=False)
+def base_year(kind, x0, p_mean, p_sd, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order,
+              val, lg, par, hidden0):
+    """The deterministic part of every path: the base year ``val[:, 0]``, ``lg[:, 0]``, the
+    starting hidden states and the parameters that have no uncertainty (``p_sd == 0``)."""
+    for i in range(x0.shape[0]):
+        k = kind[i]
+        if (k == LOGNORMAL or k == AR1 or k == LOGIT or k == BUILDOUT) and not p_sd[i] > 0.0:
+            par[i] = p_mean[i] if k == LOGIT else math.log(max(1.0 + p_mean[i], 1e-300))
+        if k == RATIO or k == SUM:
+            continue
+        val[i, 0] = x0[i]
+        lg[i, 0] = math.log(x0[i]) if x0[i] > 0.0 else -np.inf
+        if k == LOGIT:
+            hidden0[i] = math.log(x0[i] / (1.0 - x0[i]))
+        elif k == BUILDOUT:
+            hidden0[i] = lg[i, 0]  # organic log-capacity
+    _derive(0, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
 
 
 @njit(cache=True, _nrt=False)
@@ -268,11 +283,17 @@ def simulate_batch(
     n_steps1 = sketch.shape[2]
     n_targets = t_ind.shape[0]
     first_path = first_block * block_size
+    has_jumps = jump_prob.shape[0] > 0
+    has_obs = False
+    for i in range(n_ind):
+        for t in range(1, n_steps1):
+            has_obs = has_obs or not math.isnan(obs[i, t])
     for s in prange(n_slots):
         val = np.empty((n_ind, n_steps1))
         lg = np.empty((n_ind, n_steps1))
         par = np.zeros(n_ind)
         hidden = np.zeros(n_ind)
+        hidden0 = np.zeros(n_ind)
         r_prev = np.zeros(n_ind)
         z = np.zeros(n_ind)
         eps = np.zeros(n_ind)
@@ -280,111 +301,182 @@ def simulate_batch(
         proj_step = np.zeros(proj_ind.shape[0], dtype=np.int64)
         failed = np.zeros(n_targets, dtype=np.bool_)
         state = np.empty(4, dtype=np.uint64)
-        for b in range(s, n_blocks, n_slots):
-            block_start = (first_block + b) * block_size
-            block_stop = min(block_start + block_size, n_paths)
-            for p in range(block_start, block_stop):
-                c = (p - first_path) // chunk
-                if (p - first_path) % chunk == 0:
-                    chunk_w2[c] = 0.0
-                    for i in range(n_ind):
-                        for t in range(n_steps1):
-                            chunk_sums[c, i, t] = 0.0
-                log_w = simulate_path(
-                    key, p, kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
-                    ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
-                    chol, correlated, shock_kind, dof, tp,
-                    proj_ind, proj_size, proj_prob, proj_first, proj_last,
-                    jump_prob, jump_mask, jump_effect,
-                    obs, obs_step, cond_b, cond_c, obs_prec,
-                    val, lg, par, hidden, r_prev, z, eps, jump_add, proj_step, state)
-                if weighted:
-                    # log_w <= 0 by construction (normalised Gaussian kernels, pmfs <= 1)
-                    w_int = np.int64(math.exp(min(log_w, 0.0)) * WEIGHT_ONE)
-                    w = w_int / WEIGHT_ONE
-                else:
-                    w_int = np.int64(1)
-                    w = 1.0
-                weight_total[s] += w_int
-                chunk_w2[c] += w * w
-                if w_int == 0:
-                    continue
-                # indicator distributions (branch-free where the data decide: random data
-                # mispredict branches, which would cost more than the arithmetic)
+        check0 = np.empty(n_ind)
+        hit0 = np.zeros(n_targets, dtype=np.bool_)
+        # the slot's paths run in a function without reference counting: called here per
+        # path, each call would incref and decref every array argument (atomics, ~0.5 us a path)
+        _run_slot(
+            key, first_block, n_blocks, block_size, n_paths, chunk, weighted,
+            kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
+            ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
+            chol, correlated, shock_kind, dof, tp,
+            proj_ind, proj_size, proj_prob, proj_first, proj_last,
+            jump_prob, jump_mask, jump_effect,
+            obs, obs_step, cond_b, cond_c, obs_prec,
+            t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
+            sketch_lo, sketch_inv_width, n_bins,
+            attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, nonfinite,
+            sketch, vmin, vmax, chunk_sums, chunk_w2,
+            s, n_slots, has_jumps, has_obs,
+            val, lg, par, hidden, hidden0, r_prev, z, eps, jump_add, proj_step, failed, state, check0, hit0)
+
+
+# _nrt=False: see simulate_path; everything is allocated by the caller.
+@njit(cache=True, _nrt=False)
+def _run_slot(
+    key, first_block, n_blocks, block_size, n_paths, chunk, weighted,
+    kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
+    ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
+    chol, correlated, shock_kind, dof, tp,
+    proj_ind, proj_size, proj_prob, proj_first, proj_last,
+    jump_prob, jump_mask, jump_effect,
+    obs, obs_step, cond_b, cond_c, obs_prec,
+    t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
+    sketch_lo, sketch_inv_width, n_bins,
+    attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, nonfinite,
+    sketch, vmin, vmax, chunk_sums, chunk_w2,
+    s, n_slots, has_jumps, has_obs,
+    val, lg, par, hidden, hidden0, r_prev, z, eps, jump_add, proj_step, failed, state, check0, hit0,
+):
+    """Slot ``s`` of :func:`simulate_batch`: its blocks of paths, folded into its accumulators."""
+    n_ind = x0.shape[0]
+    n_steps1 = sketch.shape[2]
+    n_targets = t_ind.shape[0]
+    first_path = first_block * block_size
+    # The base year is the same on every path: set it once, and fold it into the
+    # statistics once per slot (counts: the slot's total weight) or chunk (sums).
+    base_year(kind, x0, p_mean, p_sd, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order,
+              val, lg, par, hidden0)
+    for i in range(n_ind):
+        check0[i] = val[i, 0] - val[i, 0]  # NaN iff not finite
+    # hit0[k]: target k's rule met at step 0 (only the kinds that count step 0)
+    for k in range(n_targets):
+        if t_kind[k] == T_LEVEL or t_kind[k] == T_FIRST_PASSAGE:
+            hit0[k] = compare(val[t_ind[k], 0], t_thr[k], t_lo[k], t_hi[k], t_cmp[k])
+    w_slot = np.int64(0)
+    w_chunk = 0.0
+    for b in range(s, n_blocks, n_slots):
+        block_start = (first_block + b) * block_size
+        block_stop = min(block_start + block_size, n_paths)
+        for p in range(block_start, block_stop):
+            c = (p - first_path) // chunk
+            if (p - first_path) % chunk == 0:
+                chunk_w2[c] = 0.0
+                w_chunk = 0.0
                 for i in range(n_ind):
-                    lo = sketch_lo[i]
-                    inv_w = sketch_inv_width[i]
-                    check = 0.0
                     for t in range(n_steps1):
-                        x = val[i, t]
-                        check += x - x  # NaN iff x is NaN or infinite
-                        lx = lg[i, t]
-                        sketch[s, i, t, sketch_bin(lx, lo, inv_w, n_bins)] += w_int
-                        vmin[s, i, t] = min(vmin[s, i, t], lx)
-                        vmax[s, i, t] = max(vmax[s, i, t], lx)
-                        chunk_sums[c, i, t] += w * x
-                    if check != 0.0:
-                        nonfinite[s, i] += 1
-                # targets
-                n_met = 0
-                for k in range(n_targets):
-                    i = t_ind[k]
-                    tk = t_kind[k]
-                    cmp = t_cmp[k]
-                    thr = t_thr[k]
-                    lo_k = t_lo[k]
-                    hi_k = t_hi[k]
-                    step = t_step[k]
-                    if tk == T_LEVEL:
-                        for t in range(n_steps1):
-                            attained_by_year[s, k, t] += w_int * compare(val[i, t], thr, lo_k, hi_k, cmp)
-                        met = compare(val[i, step], thr, lo_k, hi_k, cmp)
-                    elif tk == T_CAGR:
-                        for t in range(1, n_steps1):
-                            attained_by_year[s, k, t] += w_int * compare((lg[i, t] - lg[i, 0]) / t, thr, lo_k, hi_k, cmp)
-                        met = compare((lg[i, step] - lg[i, 0]) / step, thr, lo_k, hi_k, cmp)
-                    elif tk == T_FIRST_PASSAGE:
-                        hold = False
-                        met = False
-                        for t in range(n_steps1):
-                            hold = hold | compare(val[i, t], thr, lo_k, hi_k, cmp)
-                            attained_by_year[s, k, t] += w_int * hold
-                            if t == step:
-                                met = hold
-                    elif tk == T_GROWTH_EACH_YEAR:
-                        hold = True
-                        met = False
-                        for t in range(1, n_steps1):
-                            hold = hold & compare(lg[i, t] - lg[i, t - 1], thr, lo_k, hi_k, cmp)
-                            attained_by_year[s, k, t] += w_int * hold
-                            if t == step:
-                                met = hold
-                    elif tk == T_PER_YEAR:
-                        hold = True
-                        met = False
-                        is_count = kind[i] == COUNT
-                        for t in range(1, n_steps1):
-                            flow = val[i, t] - val[i, t - 1] if is_count else val[i, t]
-                            hold = hold & compare(flow, thr, lo_k, hi_k, cmp)
-                            attained_by_year[s, k, t] += w_int * hold
-                            if t == step:
-                                met = hold
-                    else:  # T_CUMULATIVE
-                        total = 0.0
-                        met = False
-                        is_count = kind[i] == COUNT
-                        for t in range(1, n_steps1):
-                            total += val[i, t] - val[i, t - 1] if is_count else val[i, t]
-                            hold = compare(total, thr, lo_k, hi_k, cmp)
-                            attained_by_year[s, k, t] += w_int * hold
-                            if t == step:
-                                met = hold
-                    failed[k] = not met
-                    attained[s, k] += w_int * met
-                    n_met += met
-                n_met_hist[s, n_met] += w_int
-                joint[s] += w_int * (n_met == n_targets)
-                for a in range(n_targets):
-                    fa = failed[a]
-                    for b2 in range(a + 1, n_targets):
-                        pair_fail[s, a, b2] += w_int * (fa & failed[b2])
+                        chunk_sums[c, i, t] = 0.0
+            log_w = simulate_path(
+                key, p, kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
+                ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
+                chol, correlated, shock_kind, dof, tp,
+                proj_ind, proj_size, proj_prob, proj_first, proj_last,
+                jump_prob, jump_mask, jump_effect,
+                obs, obs_step, cond_b, cond_c, obs_prec,
+                val, lg, par, hidden, hidden0, r_prev, z, eps, jump_add, proj_step, state,
+                has_jumps, has_obs)
+            if weighted:
+                # log_w <= 0 by construction (normalised Gaussian kernels, pmfs <= 1)
+                w_int = np.int64(math.exp(min(log_w, 0.0)) * WEIGHT_ONE)
+                w = w_int / WEIGHT_ONE
+            else:
+                w_int = np.int64(1)
+                w = 1.0
+            weight_total[s] += w_int
+            chunk_w2[c] += w * w
+            w_slot += w_int
+            w_chunk += w
+            if p + 1 == block_stop or (p + 1 - first_path) % chunk == 0:
+                # end of the chunk: its base-year sums, from its weight sum (path order)
+                if w_chunk != 0.0:
+                    for i in range(n_ind):
+                        chunk_sums[c, i, 0] = w_chunk * val[i, 0]
+            if w_int == 0:
+                continue
+            # indicator distributions (branch-free where the data decide: random data
+            # mispredict branches, which would cost more than the arithmetic)
+            for i in range(n_ind):
+                lo = sketch_lo[i]
+                inv_w = sketch_inv_width[i]
+                check = check0[i]
+                for t in range(1, n_steps1):
+                    x = val[i, t]
+                    check += x - x  # NaN iff x is NaN or infinite
+                    lx = lg[i, t]
+                    sketch[s, i, t, sketch_bin(lx, lo, inv_w, n_bins)] += w_int
+                    vmin[s, i, t] = min(vmin[s, i, t], lx)
+                    vmax[s, i, t] = max(vmax[s, i, t], lx)
+                    chunk_sums[c, i, t] += w * x
+                if check != 0.0:
+                    nonfinite[s, i] += 1
+            # targets
+            n_met = 0
+            for k in range(n_targets):
+                i = t_ind[k]
+                tk = t_kind[k]
+                cmp = t_cmp[k]
+                thr = t_thr[k]
+                lo_k = t_lo[k]
+                hi_k = t_hi[k]
+                step = t_step[k]
+                if tk == T_LEVEL:
+                    for t in range(1, n_steps1):
+                        attained_by_year[s, k, t] += w_int * compare(val[i, t], thr, lo_k, hi_k, cmp)
+                    met = compare(val[i, step], thr, lo_k, hi_k, cmp)
+                elif tk == T_CAGR:
+                    for t in range(1, n_steps1):
+                        attained_by_year[s, k, t] += w_int * compare((lg[i, t] - lg[i, 0]) / t, thr, lo_k, hi_k, cmp)
+                    met = compare((lg[i, step] - lg[i, 0]) / step, thr, lo_k, hi_k, cmp)
+                elif tk == T_FIRST_PASSAGE:
+                    hold = hit0[k]
+                    met = hold  # (a target in the base year)
+                    for t in range(1, n_steps1):
+                        hold = hold | compare(val[i, t], thr, lo_k, hi_k, cmp)
+                        attained_by_year[s, k, t] += w_int * hold
+                        if t == step:
+                            met = hold
+                elif tk == T_GROWTH_EACH_YEAR:
+                    hold = True
+                    met = False
+                    for t in range(1, n_steps1):
+                        hold = hold & compare(lg[i, t] - lg[i, t - 1], thr, lo_k, hi_k, cmp)
+                        attained_by_year[s, k, t] += w_int * hold
+                        if t == step:
+                            met = hold
+                elif tk == T_PER_YEAR:
+                    hold = True
+                    met = False
+                    is_count = kind[i] == COUNT
+                    for t in range(1, n_steps1):
+                        flow = val[i, t] - val[i, t - 1] if is_count else val[i, t]
+                        hold = hold & compare(flow, thr, lo_k, hi_k, cmp)
+                        attained_by_year[s, k, t] += w_int * hold
+                        if t == step:
+                            met = hold
+                else:  # T_CUMULATIVE
+                    total = 0.0
+                    met = False
+                    is_count = kind[i] == COUNT
+                    for t in range(1, n_steps1):
+                        total += val[i, t] - val[i, t - 1] if is_count else val[i, t]
+                        hold = compare(total, thr, lo_k, hi_k, cmp)
+                        attained_by_year[s, k, t] += w_int * hold
+                        if t == step:
+                            met = hold
+                failed[k] = not met
+                attained[s, k] += w_int * met
+                n_met += met
+            n_met_hist[s, n_met] += w_int
+            joint[s] += w_int * (n_met == n_targets)
+            for a in range(n_targets):
+                fa = failed[a]
+                for b2 in range(a + 1, n_targets):
+                    pair_fail[s, a, b2] += w_int * (fa & failed[b2])
+    if w_slot != 0:
+        for i in range(n_ind):
+            lx = lg[i, 0]
+            sketch[s, i, 0, sketch_bin(lx, sketch_lo[i], sketch_inv_width[i], n_bins)] += w_slot
+            vmin[s, i, 0] = min(vmin[s, i, 0], lx)
+            vmax[s, i, 0] = max(vmax[s, i, 0], lx)
+        for k in range(n_targets):
+            attained_by_year[s, k, 0] += w_slot * hit0[k]
