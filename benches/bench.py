@@ -279,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     mem_low, mem_high = peak_memory_mb("lognormal", low), peak_memory_mb("lognormal", high)
     results["memory"] = {"paths_low": low, "paths_high": high, "peak_mb_low": mem_low, "peak_mb_high": mem_high,
                          "ratio_paths_high_vs_low": mem_high / mem_low}
-    results["base_run"] = cold_and_warm_seconds(10_000 if args.quick else base.paths)
+    base_run_paths = 10_000 if args.quick else base.paths
+    results["base_run"] = {"paths": base_run_paths, **cold_and_warm_seconds(base_run_paths)}
 
     print_table(results)
     out = args.output or RESULTS / ("quick.json" if args.quick else "latest.json")
@@ -321,7 +322,8 @@ def print_table(r: dict) -> None:
     print(f"peak memory: {m['peak_mb_low']:.0f} MB at {m['paths_low']:,} paths, {m['peak_mb_high']:.0f} MB at "
           f"{m['paths_high']:,} (ratio {m['ratio_paths_high_vs_low']:.3f})")
     print(f"thread scaling: {r['thread_scaling']['speedup']:.2f}× on {r['thread_scaling']['threads']} threads")
-    print(f"targetsim run scenarios/base.yaml: cold {r['base_run']['cold']:.2f} s, warm {r['base_run']['warm']:.2f} s")
+    print(f"targetsim run scenarios/base.yaml --paths {r['base_run']['paths']:,}: "
+          f"cold {r['base_run']['cold']:.2f} s, warm {r['base_run']['warm']:.2f} s")
 
 
 if __name__ == "__main__":
