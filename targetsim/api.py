@@ -36,7 +36,6 @@ def run(scenario: Scenario | str | Path, *, paths: int | None = None, seed: int 
     """
     from targetsim import __version__
     from targetsim.engine.plan import build_plan
-    from targetsim.engine.resources import check_memory, estimate_for_plan
     from targetsim.engine.results import build_dataset
     from targetsim.engine.simulate import simulate
 
@@ -45,9 +44,7 @@ def run(scenario: Scenario | str | Path, *, paths: int | None = None, seed: int 
     n_paths = scenario.paths if paths is None else paths
     use_seed = scenario.seed if seed is None else seed
     preflight(scenario, paths=n_paths, seed=use_seed, threads=threads, block_size=block_size)
-    plan = build_plan(scenario)
-    check_memory(estimate_for_plan(plan, paths=n_paths, threads=threads, block_size=block_size,
-                                   n_quantiles=len(scenario.quantiles)))
+    plan = build_plan(scenario)  # memory was checked by preflight, from the scenario's dimensions
     stats = simulate(plan, paths=n_paths, seed=use_seed, threads=threads, block_size=block_size,
                      progress=progress)
     check_statistics(scenario, stats)
