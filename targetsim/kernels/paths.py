@@ -4,14 +4,19 @@ Pure numba: arrays in, integer counts and float partial sums out; no I/O, no Pyt
 
 Reproducibility: each path ``p`` draws from its own xoshiro256++ stream seeded from
 ``(key, p)``, always in the same order (parameters, project completions, then year by year:
-jumps, shocks, counts). Counts are integers (path weights are fixed-point integers when
-observations weight the paths), so they merge exactly. Float sums (for the mean and the
-effective sample size) are taken over fixed chunks of ``chunk`` consecutive paths, so the
-caller can add them in path order. Hence results are bit-identical for any thread count and
-any block size that is a multiple of ``chunk``.
+jumps, shocks, fat-tail scale, counts). Counts are integers (path weights are fixed-point
+integers when observations weight the paths), so they merge exactly. Float sums (for the mean
+and the effective sample size) are taken over fixed chunks of ``chunk`` consecutive paths, so
+the caller can add them in path order. Hence results are bit-identical for any thread count
+and any block size that is a multiple of ``chunk``.
 
-Accumulators are indexed by *slot*; slot ``s`` runs blocks ``s, s + n_slots, ...`` of the
-batch, so slots never share memory and need no locks.
+Layout, for speed: paths run in *groups* of ``LANES`` consecutive paths. A group first draws
+every random number of each of its paths, path by path (the generator's state stays in
+registers), then advances all its paths in lockstep, year by year and indicator by indicator,
+in loops over the lanes that the compiler vectorises; the statistics are folded in the same
+way. Each lane does exactly the arithmetic a path would do alone, so a path's values do not
+depend on its group. Accumulators are indexed by *slot*; slot ``s`` runs blocks
+``s, s + n_slots, ...`` of the batch, so slots never share memory and need no locks.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import numpy as np
 from numba import njit, prange
 
 from targetsim.kernels.distributions import next_negative_binomial, next_poisson, student_t_scale
-from targetsim.kernels.rng import next_double, next_normal, seed_path_state
+from targetsim.kernels.elementary import exp_lanes
+from targetsim.kernels.rng import double_from_words, normal_from_words, seed_path_state
 from targetsim.kernels.sketch import sketch_bin
 from targetsim.kernels.special import two_piece_from_normal
 
@@ -36,6 +42,8 @@ GE, GT, LE, LT, ABOUT = 0, 1, 2, 3, 4
 NORMAL, STUDENT_T, TWO_PIECE = 0, 1, 2
 # Fixed-point path weights: 32 fractional bits.
 WEIGHT_ONE = 4294967296.0
+# Paths advanced in lockstep; the engine's chunk (256) must be a multiple of it.
+LANES = 64
 
 
 @njit(cache=True, inline="always")
@@ -49,6 +57,40 @@ def compare(value, threshold, low, high, comparator):
     if comparator == LT:
         return value < threshold
     return low <= value <= high
+
+
+@njit(cache=True, _nrt=False)
+def _compare_lanes(x, n, threshold, low, high, comparator, out):
+    """``out[l] = compare(x[l], ...)`` for the first ``n`` lanes (one loop per comparator, so
+    that each vectorises)."""
+    if comparator == GE:
+        for lane in range(n):
+            out[lane] = x[lane] >= threshold
+    elif comparator == GT:
+        for lane in range(n):
+            out[lane] = x[lane] > threshold
+    elif comparator == LE:
+        for lane in range(n):
+            out[lane] = x[lane] <= threshold
+    elif comparator == LT:
+        for lane in range(n):
+            out[lane] = x[lane] < threshold
+    else:
+        for lane in range(n):
+            out[lane] = (x[lane] >= low) & (x[lane] <= high)
+
+
+@njit(cache=True, _nrt=False)
+def _weight_of(flags, w_int, n, weighted):
+    """Sum of the weights of the lanes whose flag is set (their number when unweighted)."""
+    total = np.int64(0)
+    if weighted:
+        for lane in range(n):
+            total += w_int[lane] * flags[lane]
+    else:
+        for lane in range(n):
+            total += flags[lane]
+    return total
 
 
 @njit(cache=True, _nrt=False)
@@ -67,190 +109,264 @@ def _count_log_pmf(k, mean, dispersion):
             + r * math.log(r / (r + mean)) + k * math.log(mean / (r + mean)))
 
 
-# _nrt=False: the function allocates nothing, and without it numba wraps every array argument
-# in atomic reference-count updates, which cost more than the simulation itself.
+# _nrt=False (here and below): the function allocates nothing, and without it numba wraps every
+# array argument in atomic reference-count updates, which cost more than the simulation itself.
 @njit(cache=True, _nrt=False)
-def simulate_path(key, path, kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
-                  ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
-                  chol, correlated, shock_kind, dof, tp,
-                  proj_ind, proj_size, proj_prob, proj_first, proj_last,
-                  jump_prob, jump_mask, jump_effect,
-                  obs, obs_step, cond_b, cond_c, obs_prec,
-                  val, lg, par, hidden, hidden0, r_prev, z, eps, jump_add, proj_step, state,
-                  has_jumps, has_obs):
-    """Simulate one path into ``val[i, t]`` (level) and ``lg[i, t]`` (its log) for t >= 1; return
-    its log weight. The base year ``val[:, 0]``, ``lg[:, 0]``, ``hidden0`` and the parameters
-    without uncertainty in ``par`` are the same on every path: :func:`base_year` sets them once."""
-    n_ind, n_steps1 = val.shape
-    seed_path_state(key, path, state)
-    # uncertain parameters, one draw per indicator and path (same draw order as ever)
+def _draw_group(key, first_path, n, kind, p_sd, shocked, shock_kind, dof, c_mean, c_disp,
+                proj_ind, jump_prob, jump_mask, obs, obs_step, has_jumps, has_obs, has_counts,
+                state, pdraw, proj_u, jump_hit, z, tscale, added):
+    """Every random number of paths ``first_path .. first_path + n - 1``, path by path, in the
+    order the model consumes them, stored by lane (the last axis)."""
+    n_ind = kind.shape[0]
+    n_steps1 = z.shape[0]
+    # the state lives in four scalars (registers); it goes through ``state`` only around the
+    # samplers that take an array (fat-tail scales, counts)
+    for lane in range(n):
+        seed_path_state(key, first_path + lane, state)
+        s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+        for i in range(n_ind):
+            k = kind[i]
+            if (k == LOGNORMAL or k == AR1 or k == LOGIT or k == BUILDOUT) and p_sd[i] > 0.0:
+                pdraw[i, lane], s0, s1, s2, s3 = normal_from_words(s0, s1, s2, s3)
+        for j in range(proj_ind.shape[0]):
+            proj_u[j, 0, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
+            proj_u[j, 1, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
+        for t in range(1, n_steps1):
+            if has_jumps:
+                for j in range(jump_prob.shape[0]):
+                    hit = False
+                    if jump_mask[j, t]:
+                        u, s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
+                        hit = u < jump_prob[j]
+                    jump_hit[j, t, lane] = hit
+            for i in range(n_ind):
+                if shocked[i]:
+                    z[t, i, lane], s0, s1, s2, s3 = normal_from_words(s0, s1, s2, s3)
+                else:
+                    z[t, i, lane] = 0.0
+            if (shock_kind == STUDENT_T and obs_step[t] < 0) or has_counts:
+                state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+                if shock_kind == STUDENT_T and obs_step[t] < 0:
+                    tscale[t, lane] = student_t_scale(state, dof)
+                for i in range(n_ind):
+                    if kind[i] == COUNT and not (has_obs and not math.isnan(obs[i, t])):
+                        if c_disp[i] > 0.0:
+                            added[t, i, lane] = next_negative_binomial(state, c_mean[i], c_disp[i])
+                        else:
+                            added[t, i, lane] = next_poisson(state, c_mean[i])
+                s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+
+
+@njit(cache=True, _nrt=False)
+def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
+                   ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
+                   chol, correlated, shock_kind, tp,
+                   proj_ind, proj_size, proj_prob, proj_first, proj_last,
+                   jump_effect, obs, obs_step, cond_b, cond_c, obs_prec, has_jumps, has_obs,
+                   pdraw, proj_u, jump_hit, z, tscale, added,
+                   val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w):
+    """Advance the group's ``n`` paths in lockstep into ``val[i, t, lane]`` (level) and
+    ``lg[i, t, lane]`` (its log) for t >= 1, and their log weights into ``log_w``. The base
+    year ``val[:, 0, :]``, ``lg[:, 0, :]``, ``hidden0`` and the parameters without uncertainty
+    in ``par`` are the same on every path: :func:`base_year` set them once."""
+    n_ind, n_steps1 = val.shape[0], val.shape[1]
+    # uncertain parameters, one per indicator and path
     for i in range(n_ind):
         k = kind[i]
         if (k == LOGNORMAL or k == AR1 or k == LOGIT or k == BUILDOUT) and p_sd[i] > 0.0:
-            p = p_mean[i] + p_sd[i] * next_normal(state)
             if k == LOGIT:
-                par[i] = p
+                for lane in range(n):
+                    par[i, lane] = p_mean[i] + p_sd[i] * pdraw[i, lane]
             else:  # a growth rate: its log; 1+g > 0 is guaranteed to 8 s.d. by validation
-                par[i] = math.log(max(1.0 + p, 1e-300))
-    # build-out projects: completed or not, and when (both uniforms always drawn)
+                for lane in range(n):
+                    par[i, lane] = math.log(max(1.0 + (p_mean[i] + p_sd[i] * pdraw[i, lane]), 1e-300))
+    # build-out projects: completed or not, and when
     for j in range(proj_ind.shape[0]):
-        u_done = next_double(state)
-        u_year = next_double(state)
-        if u_done < proj_prob[j]:
-            proj_step[j] = proj_first[j] + int(u_year * (proj_last[j] - proj_first[j] + 1))
-        else:
-            proj_step[j] = 1 << 30
+        for lane in range(n):
+            if proj_u[j, 0, lane] < proj_prob[j]:
+                proj_step[j, lane] = proj_first[j] + int(proj_u[j, 1, lane] * (proj_last[j] - proj_first[j] + 1))
+            else:
+                proj_step[j, lane] = 1 << 30
     # base-year state
     for i in range(n_ind):
         k = kind[i]
         if k == LOGIT or k == BUILDOUT:
-            hidden[i] = hidden0[i]
+            for lane in range(n):
+                hidden[i, lane] = hidden0[i]
         elif k == AR1:
-            r_prev[i] = r0[i]
+            for lane in range(n):
+                r_prev[i, lane] = r0[i]
+    for lane in range(n):
+        log_w[lane] = 0.0
 
-    log_w = 0.0
     for t in range(1, n_steps1):
         # rare common events (without any, jump_add stays all zero)
         if has_jumps:
             for i in range(n_ind):
-                jump_add[i] = 0.0
-            for j in range(jump_prob.shape[0]):
-                if jump_mask[j, t]:
-                    if next_double(state) < jump_prob[j]:
-                        for i in range(n_ind):
-                            jump_add[i] += jump_effect[j, i]
-        # yearly shocks for the shocked indicators
-        for i in range(n_ind):
-            z[i] = next_normal(state) if shocked[i] else 0.0
+                for lane in range(n):
+                    jump_add[i, lane] = 0.0
+            for j in range(jump_effect.shape[0]):
+                for i in range(n_ind):
+                    effect = jump_effect[j, i]
+                    for lane in range(n):
+                        if jump_hit[j, t, lane]:
+                            jump_add[i, lane] += effect
         o = obs_step[t]
         if o >= 0:
-            # observed indicators: the shock is implied by the observation; the others are
-            # drawn from their conditional distribution given it (normal shocks only)
-            for i in range(n_ind):
-                eps[i] = 0.0
-                x = obs[i, t]
-                if shocked[i] and not math.isnan(x):
-                    k = kind[i]
-                    if k == LOGNORMAL:
-                        resid = math.log(x) - lg[i, t - 1] - par[i] - jump_add[i]
-                    elif k == AR1:
-                        resid = (math.log(x) - lg[i, t - 1] - jump_add[i]
-                                 - (par[i] + phi[i] * (r_prev[i] - par[i])))
-                    else:  # LOGIT
-                        resid = math.log(x / (1.0 - x)) - hidden[i] - par[i] - jump_add[i]
-                    if vol[i] > 0.0:
-                        eps[i] = resid / vol[i]
-                    elif abs(resid) > 1e-9:
-                        log_w = -np.inf
-            quad = 0.0
-            for i in range(n_ind):
-                for j in range(n_ind):
-                    quad += eps[i] * obs_prec[o, i, j] * eps[j]
-            log_w -= 0.5 * quad
-            for i in range(n_ind):
-                if shocked[i] and math.isnan(obs[i, t]):
-                    acc = 0.0
-                    for j in range(n_ind):
-                        acc += cond_b[o, i, j] * eps[j] + cond_c[o, i, j] * z[j]
-                    eps[i] = acc
+            _observe(t, o, n, kind, vol, phi, shocked, obs, cond_b, cond_c, obs_prec,
+                     z, lg, par, hidden, r_prev, eps, jump_add, log_w)
         else:
             if correlated:
                 for i in range(n_ind):
-                    acc = 0.0
+                    for lane in range(n):
+                        eps[i, lane] = 0.0
                     for j in range(i + 1):
-                        acc += chol[i, j] * z[j]
-                    eps[i] = acc
+                        c = chol[i, j]
+                        for lane in range(n):
+                            eps[i, lane] += c * z[t, j, lane]
             else:
                 for i in range(n_ind):
-                    eps[i] = z[i]
+                    for lane in range(n):
+                        eps[i, lane] = z[t, i, lane]
             if shock_kind == STUDENT_T:
-                scale = student_t_scale(state, dof)
                 for i in range(n_ind):
-                    eps[i] *= scale
+                    for lane in range(n):
+                        eps[i, lane] *= tscale[t, lane]
             elif shock_kind == TWO_PIECE:
                 for i in range(n_ind):
                     if shocked[i]:
-                        eps[i] = two_piece_from_normal(eps[i], tp[0], tp[1], tp[2], tp[3])
+                        for lane in range(n):
+                            eps[i, lane] = two_piece_from_normal(eps[i, lane], tp[0], tp[1], tp[2], tp[3])
         # advance every base indicator
         for i in range(n_ind):
             k = kind[i]
             x = obs[i, t] if has_obs else np.nan  # lets the compiler drop the checks
+            observed = not math.isnan(x)
+            v = vol[i]
             if k == LOGNORMAL:
-                lg[i, t] = lg[i, t - 1] + par[i] + vol[i] * eps[i] + jump_add[i]
-                if not math.isnan(x):
-                    lg[i, t] = math.log(x)
-                val[i, t] = math.exp(lg[i, t])
+                for lane in range(n):
+                    lg[i, t, lane] = lg[i, t - 1, lane] + par[i, lane] + v * eps[i, lane] + jump_add[i, lane]
+                if observed:
+                    for lane in range(n):
+                        lg[i, t, lane] = math.log(x)
+                exp_lanes(lg[i, t], n, val[i, t])
             elif k == AR1:
-                r = par[i] + phi[i] * (r_prev[i] - par[i]) + vol[i] * eps[i]
-                lg[i, t] = lg[i, t - 1] + r + jump_add[i]
-                if not math.isnan(x):
-                    lg[i, t] = math.log(x)
-                    r = lg[i, t] - lg[i, t - 1] - jump_add[i]
-                r_prev[i] = r
-                val[i, t] = math.exp(lg[i, t])
+                ph = phi[i]
+                for lane in range(n):
+                    r = par[i, lane] + ph * (r_prev[i, lane] - par[i, lane]) + v * eps[i, lane]
+                    lg[i, t, lane] = lg[i, t - 1, lane] + r + jump_add[i, lane]
+                    r_prev[i, lane] = r
+                if observed:
+                    for lane in range(n):
+                        lg[i, t, lane] = math.log(x)
+                        r_prev[i, lane] = lg[i, t, lane] - lg[i, t - 1, lane] - jump_add[i, lane]
+                exp_lanes(lg[i, t], n, val[i, t])
             elif k == LOGIT:
-                hidden[i] += par[i] + vol[i] * eps[i] + jump_add[i]
-                if not math.isnan(x):
-                    hidden[i] = math.log(x / (1.0 - x))
-                val[i, t] = 1.0 / (1.0 + math.exp(-hidden[i]))
-                lg[i, t] = math.log(val[i, t]) if val[i, t] > 0.0 else -np.inf
+                for lane in range(n):
+                    hidden[i, lane] += par[i, lane] + v * eps[i, lane] + jump_add[i, lane]
+                    if observed:
+                        hidden[i, lane] = math.log(x / (1.0 - x))
+                    share = 1.0 / (1.0 + math.exp(-hidden[i, lane]))
+                    val[i, t, lane] = share
+                    lg[i, t, lane] = math.log(share) if share > 0.0 else -np.inf
             elif k == BUILDOUT:
-                hidden[i] += par[i] + vol[i] * eps[i] + jump_add[i]
-                total = math.exp(hidden[i])
-                for j in range(proj_ind.shape[0]):
-                    if proj_ind[j] == i and proj_step[j] <= t:
-                        total += proj_size[j]
-                val[i, t] = total
-                lg[i, t] = math.log(total)
+                for lane in range(n):
+                    hidden[i, lane] += par[i, lane] + v * eps[i, lane] + jump_add[i, lane]
+                    total = math.exp(hidden[i, lane])
+                    for j in range(proj_ind.shape[0]):
+                        if proj_ind[j] == i and proj_step[j, lane] <= t:
+                            total += proj_size[j]
+                    val[i, t, lane] = total
+                    lg[i, t, lane] = math.log(total)
             elif k == COUNT:
-                if not math.isnan(x):
-                    added = x - val[i, t - 1]
-                    log_w += _count_log_pmf(int(added) if added >= 0 else -1, c_mean[i], c_disp[i])
-                    val[i, t] = x
-                else:
-                    if c_disp[i] > 0.0:
-                        added = next_negative_binomial(state, c_mean[i], c_disp[i])
+                for lane in range(n):
+                    if observed:
+                        more = x - val[i, t - 1, lane]
+                        log_w[lane] += _count_log_pmf(int(more) if more >= 0 else -1, c_mean[i], c_disp[i])
+                        val[i, t, lane] = x
                     else:
-                        added = next_poisson(state, c_mean[i])
-                    val[i, t] = val[i, t - 1] + added
-                lg[i, t] = math.log(val[i, t]) if val[i, t] > 0.0 else -np.inf
-        _derive(t, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
-    return log_w
+                        val[i, t, lane] = val[i, t - 1, lane] + added[t, i, lane]
+                    lg[i, t, lane] = math.log(val[i, t, lane]) if val[i, t, lane] > 0.0 else -np.inf
+        _derive(t, n, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
+
+
+@njit(cache=True, _nrt=False)
+def _observe(t, o, n, kind, vol, phi, shocked, obs, cond_b, cond_c, obs_prec,
+             z, lg, par, hidden, r_prev, eps, jump_add, log_w):
+    """An observation year: the observed indicators' shocks are implied by the observations
+    (and weigh the path by their likelihood); the others are drawn from their conditional
+    distribution given them (normal shocks only)."""
+    n_ind = kind.shape[0]
+    for lane in range(n):
+        for i in range(n_ind):
+            eps[i, lane] = 0.0
+            x = obs[i, t]
+            if shocked[i] and not math.isnan(x):
+                k = kind[i]
+                if k == LOGNORMAL:
+                    resid = math.log(x) - lg[i, t - 1, lane] - par[i, lane] - jump_add[i, lane]
+                elif k == AR1:
+                    resid = (math.log(x) - lg[i, t - 1, lane] - jump_add[i, lane]
+                             - (par[i, lane] + phi[i] * (r_prev[i, lane] - par[i, lane])))
+                else:  # LOGIT
+                    resid = math.log(x / (1.0 - x)) - hidden[i, lane] - par[i, lane] - jump_add[i, lane]
+                if vol[i] > 0.0:
+                    eps[i, lane] = resid / vol[i]
+                elif abs(resid) > 1e-9:
+                    log_w[lane] = -np.inf
+        quad = 0.0
+        for i in range(n_ind):
+            for j in range(n_ind):
+                quad += eps[i, lane] * obs_prec[o, i, j] * eps[j, lane]
+        log_w[lane] -= 0.5 * quad
+        for i in range(n_ind):
+            if shocked[i] and math.isnan(obs[i, t]):
+                acc = 0.0
+                for j in range(n_ind):
+                    acc += cond_b[o, i, j] * eps[j, lane] + cond_c[o, i, j] * z[t, j, lane]
+                eps[i, lane] = acc
 
 
 @njit(cache=True, _nrt=False)
 def base_year(kind, x0, p_mean, p_sd, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order,
               val, lg, par, hidden0):
-    """The deterministic part of every path: the base year ``val[:, 0]``, ``lg[:, 0]``, the
-    starting hidden states and the parameters that have no uncertainty (``p_sd == 0``)."""
+    """The deterministic part of every path, in lane 0: the base year ``val[:, 0, 0]``,
+    ``lg[:, 0, 0]``, the starting hidden states and the parameters that have no uncertainty
+    (``par[:, 0]``, where ``p_sd == 0``)."""
     for i in range(x0.shape[0]):
         k = kind[i]
         if (k == LOGNORMAL or k == AR1 or k == LOGIT or k == BUILDOUT) and not p_sd[i] > 0.0:
-            par[i] = p_mean[i] if k == LOGIT else math.log(max(1.0 + p_mean[i], 1e-300))
+            par[i, 0] = p_mean[i] if k == LOGIT else math.log(max(1.0 + p_mean[i], 1e-300))
         if k == RATIO or k == SUM:
             continue
-        val[i, 0] = x0[i]
-        lg[i, 0] = math.log(x0[i]) if x0[i] > 0.0 else -np.inf
+        val[i, 0, 0] = x0[i]
+        lg[i, 0, 0] = math.log(x0[i]) if x0[i] > 0.0 else -np.inf
         if k == LOGIT:
             hidden0[i] = math.log(x0[i] / (1.0 - x0[i]))
         elif k == BUILDOUT:
-            hidden0[i] = lg[i, 0]  # organic log-capacity
-    _derive(0, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
+            hidden0[i] = lg[i, 0, 0]  # organic log-capacity
+    _derive(0, 1, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
 
 
 @njit(cache=True, _nrt=False)
-def _derive(t, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order):
-    """Ratios and sums, in dependency order."""
-    for n in range(derived_order.shape[0]):
-        i = derived_order[n]
+def _derive(t, n, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order):
+    """Ratios and sums at step ``t``, in dependency order."""
+    for m in range(derived_order.shape[0]):
+        i = derived_order[m]
         if kind[i] == RATIO:
-            v = val[ref_a[i], t] / val[ref_b[i], t]
+            a, b = ref_a[i], ref_b[i]
+            for lane in range(n):
+                val[i, t, lane] = val[a, t, lane] / val[b, t, lane]
         else:
-            v = 0.0
-            for m in range(sum_len[i]):
-                v += val[sum_terms[sum_start[i] + m], t]
-        val[i, t] = v
-        lg[i, t] = math.log(v) if v > 0.0 else -np.inf
+            for lane in range(n):
+                val[i, t, lane] = 0.0
+            for q in range(sum_len[i]):
+                term = sum_terms[sum_start[i] + q]
+                for lane in range(n):
+                    val[i, t, lane] += val[term, t, lane]
+        for lane in range(n):
+            v = val[i, t, lane]
+            lg[i, t, lane] = math.log(v) if v > 0.0 else -np.inf
 
 
 @njit(cache=True, parallel=True)
@@ -282,29 +398,47 @@ def simulate_batch(
     n_ind = x0.shape[0]
     n_steps1 = sketch.shape[2]
     n_targets = t_ind.shape[0]
-    first_path = first_block * block_size
-    has_jumps = jump_prob.shape[0] > 0
+    n_proj = proj_ind.shape[0]
+    n_jumps = jump_prob.shape[0]
+    has_jumps = n_jumps > 0
+    has_counts = False
+    for i in range(n_ind):
+        has_counts = has_counts or kind[i] == COUNT
     has_obs = False
     for i in range(n_ind):
         for t in range(1, n_steps1):
             has_obs = has_obs or not math.isnan(obs[i, t])
     for s in prange(n_slots):
-        val = np.empty((n_ind, n_steps1))
-        lg = np.empty((n_ind, n_steps1))
-        par = np.zeros(n_ind)
-        hidden = np.zeros(n_ind)
-        hidden0 = np.zeros(n_ind)
-        r_prev = np.zeros(n_ind)
-        z = np.zeros(n_ind)
-        eps = np.zeros(n_ind)
-        jump_add = np.zeros(n_ind)
-        proj_step = np.zeros(proj_ind.shape[0], dtype=np.int64)
-        failed = np.zeros(n_targets, dtype=np.bool_)
         state = np.empty(4, dtype=np.uint64)
-        check0 = np.empty(n_ind)
+        pdraw = np.zeros((n_ind, LANES))
+        proj_u = np.zeros((n_proj, 2, LANES))
+        jump_hit = np.zeros((n_jumps, n_steps1, LANES), dtype=np.bool_)
+        z = np.zeros((n_steps1, n_ind, LANES))
+        tscale = np.ones((n_steps1, LANES))
+        added = np.zeros((n_steps1, n_ind, LANES))
+        val = np.zeros((n_ind, n_steps1, LANES))
+        lg = np.zeros((n_ind, n_steps1, LANES))
+        par = np.zeros((n_ind, LANES))
+        hidden = np.zeros((n_ind, LANES))
+        hidden0 = np.zeros(n_ind)
+        r_prev = np.zeros((n_ind, LANES))
+        eps = np.zeros((n_ind, LANES))
+        jump_add = np.zeros((n_ind, LANES))
+        proj_step = np.zeros((n_proj, LANES), dtype=np.int64)
+        log_w = np.zeros(LANES)
+        w = np.ones(LANES)
+        w_int = np.ones(LANES, dtype=np.int64)
+        scratch = np.zeros(LANES)
+        bins = np.zeros(LANES, dtype=np.int64)
+        hit = np.zeros(LANES, dtype=np.uint8)
+        hold = np.zeros(LANES, dtype=np.uint8)
+        total = np.zeros(LANES)
+        met = np.zeros((n_targets, LANES), dtype=np.uint8)
+        n_met = np.zeros(LANES, dtype=np.int64)
+        check = np.zeros(LANES)
         hit0 = np.zeros(n_targets, dtype=np.bool_)
         # the slot's paths run in a function without reference counting: called here per
-        # path, each call would incref and decref every array argument (atomics, ~0.5 us a path)
+        # group, each call would incref and decref every array argument (atomics)
         _run_slot(
             key, first_block, n_blocks, block_size, n_paths, chunk, weighted,
             kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
@@ -317,11 +451,12 @@ def simulate_batch(
             sketch_lo, sketch_inv_width, n_bins,
             attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, nonfinite,
             sketch, vmin, vmax, chunk_sums, chunk_w2,
-            s, n_slots, has_jumps, has_obs,
-            val, lg, par, hidden, hidden0, r_prev, z, eps, jump_add, proj_step, failed, state, check0, hit0)
+            s, n_slots, has_jumps, has_obs, has_counts,
+            state, pdraw, proj_u, jump_hit, z, tscale, added,
+            val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w,
+            w, w_int, scratch, bins, hit, hold, total, met, n_met, check, hit0)
 
 
-# _nrt=False: see simulate_path; everything is allocated by the caller.
 @njit(cache=True, _nrt=False)
 def _run_slot(
     key, first_block, n_blocks, block_size, n_paths, chunk, weighted,
@@ -335,148 +470,232 @@ def _run_slot(
     sketch_lo, sketch_inv_width, n_bins,
     attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, nonfinite,
     sketch, vmin, vmax, chunk_sums, chunk_w2,
-    s, n_slots, has_jumps, has_obs,
-    val, lg, par, hidden, hidden0, r_prev, z, eps, jump_add, proj_step, failed, state, check0, hit0,
+    s, n_slots, has_jumps, has_obs, has_counts,
+    state, pdraw, proj_u, jump_hit, z, tscale, added,
+    val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w,
+    w, w_int, scratch, bins, hit, hold, total, met, n_met, check, hit0,
 ):
-    """Slot ``s`` of :func:`simulate_batch`: its blocks of paths, folded into its accumulators."""
+    """Slot ``s`` of :func:`simulate_batch`: its blocks of paths, group by group, folded into
+    its accumulators."""
     n_ind = x0.shape[0]
     n_steps1 = sketch.shape[2]
     n_targets = t_ind.shape[0]
     first_path = first_block * block_size
-    # The base year is the same on every path: set it once, and fold it into the
-    # statistics once per slot (counts: the slot's total weight) or chunk (sums).
+    # The base year is the same on every path: set it once (lane 0, then every lane), and fold
+    # it into the statistics once per slot (counts: the slot's total weight) or chunk (sums).
     base_year(kind, x0, p_mean, p_sd, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order,
               val, lg, par, hidden0)
     for i in range(n_ind):
-        check0[i] = val[i, 0] - val[i, 0]  # NaN iff not finite
+        for lane in range(1, LANES):
+            val[i, 0, lane] = val[i, 0, 0]
+            lg[i, 0, lane] = lg[i, 0, 0]
+            par[i, lane] = par[i, 0]
     # hit0[k]: target k's rule met at step 0 (only the kinds that count step 0)
     for k in range(n_targets):
         if t_kind[k] == T_LEVEL or t_kind[k] == T_FIRST_PASSAGE:
-            hit0[k] = compare(val[t_ind[k], 0], t_thr[k], t_lo[k], t_hi[k], t_cmp[k])
+            hit0[k] = compare(val[t_ind[k], 0, 0], t_thr[k], t_lo[k], t_hi[k], t_cmp[k])
     w_slot = np.int64(0)
     w_chunk = 0.0
     for b in range(s, n_blocks, n_slots):
         block_start = (first_block + b) * block_size
         block_stop = min(block_start + block_size, n_paths)
-        for p in range(block_start, block_stop):
-            c = (p - first_path) // chunk
-            if (p - first_path) % chunk == 0:
+        for g in range(block_start, block_stop, LANES):
+            n = min(LANES, block_stop - g)
+            c = (g - first_path) // chunk
+            if (g - first_path) % chunk == 0:
                 chunk_w2[c] = 0.0
                 w_chunk = 0.0
                 for i in range(n_ind):
                     for t in range(n_steps1):
                         chunk_sums[c, i, t] = 0.0
-            log_w = simulate_path(
-                key, p, kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
-                ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
-                chol, correlated, shock_kind, dof, tp,
-                proj_ind, proj_size, proj_prob, proj_first, proj_last,
-                jump_prob, jump_mask, jump_effect,
-                obs, obs_step, cond_b, cond_c, obs_prec,
-                val, lg, par, hidden, hidden0, r_prev, z, eps, jump_add, proj_step, state,
-                has_jumps, has_obs)
-            if weighted:
-                # log_w <= 0 by construction (normalised Gaussian kernels, pmfs <= 1)
-                w_int = np.int64(math.exp(min(log_w, 0.0)) * WEIGHT_ONE)
-                w = w_int / WEIGHT_ONE
-            else:
-                w_int = np.int64(1)
-                w = 1.0
-            weight_total[s] += w_int
-            chunk_w2[c] += w * w
-            w_slot += w_int
-            w_chunk += w
-            if p + 1 == block_stop or (p + 1 - first_path) % chunk == 0:
+            _draw_group(key, g, n, kind, p_sd, shocked, shock_kind, dof, c_mean, c_disp,
+                        proj_ind, jump_prob, jump_mask, obs, obs_step, has_jumps, has_obs, has_counts,
+                        state, pdraw, proj_u, jump_hit, z, tscale, added)
+            _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
+                           ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
+                           chol, correlated, shock_kind, tp,
+                           proj_ind, proj_size, proj_prob, proj_first, proj_last,
+                           jump_effect, obs, obs_step, cond_b, cond_c, obs_prec, has_jumps, has_obs,
+                           pdraw, proj_u, jump_hit, z, tscale, added,
+                           val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w)
+            # path weights, in path order
+            w_group = np.int64(0)
+            for lane in range(n):
+                if weighted:
+                    # log_w <= 0 by construction (normalised Gaussian kernels, pmfs <= 1)
+                    w_int[lane] = np.int64(math.exp(min(log_w[lane], 0.0)) * WEIGHT_ONE)
+                    w[lane] = w_int[lane] / WEIGHT_ONE
+                chunk_w2[c] += w[lane] * w[lane]
+                w_chunk += w[lane]
+                w_group += w_int[lane]
+            weight_total[s] += w_group
+            w_slot += w_group
+            if g + n == block_stop or (g + n - first_path) % chunk == 0:
                 # end of the chunk: its base-year sums, from its weight sum (path order)
                 if w_chunk != 0.0:
                     for i in range(n_ind):
-                        chunk_sums[c, i, 0] = w_chunk * val[i, 0]
-            if w_int == 0:
-                continue
-            # indicator distributions (branch-free where the data decide: random data
-            # mispredict branches, which would cost more than the arithmetic)
-            for i in range(n_ind):
-                lo = sketch_lo[i]
-                inv_w = sketch_inv_width[i]
-                check = check0[i]
-                for t in range(1, n_steps1):
-                    x = val[i, t]
-                    check += x - x  # NaN iff x is NaN or infinite
-                    lx = lg[i, t]
-                    sketch[s, i, t, sketch_bin(lx, lo, inv_w, n_bins)] += w_int
-                    vmin[s, i, t] = min(vmin[s, i, t], lx)
-                    vmax[s, i, t] = max(vmax[s, i, t], lx)
-                    chunk_sums[c, i, t] += w * x
-                if check != 0.0:
-                    nonfinite[s, i] += 1
-            # targets
-            n_met = 0
-            for k in range(n_targets):
-                i = t_ind[k]
-                tk = t_kind[k]
-                cmp = t_cmp[k]
-                thr = t_thr[k]
-                lo_k = t_lo[k]
-                hi_k = t_hi[k]
-                step = t_step[k]
-                if tk == T_LEVEL:
-                    for t in range(1, n_steps1):
-                        attained_by_year[s, k, t] += w_int * compare(val[i, t], thr, lo_k, hi_k, cmp)
-                    met = compare(val[i, step], thr, lo_k, hi_k, cmp)
-                elif tk == T_CAGR:
-                    for t in range(1, n_steps1):
-                        attained_by_year[s, k, t] += w_int * compare((lg[i, t] - lg[i, 0]) / t, thr, lo_k, hi_k, cmp)
-                    met = compare((lg[i, step] - lg[i, 0]) / step, thr, lo_k, hi_k, cmp)
-                elif tk == T_FIRST_PASSAGE:
-                    hold = hit0[k]
-                    met = hold  # (a target in the base year)
-                    for t in range(1, n_steps1):
-                        hold = hold | compare(val[i, t], thr, lo_k, hi_k, cmp)
-                        attained_by_year[s, k, t] += w_int * hold
-                        if t == step:
-                            met = hold
-                elif tk == T_GROWTH_EACH_YEAR:
-                    hold = True
-                    met = False
-                    for t in range(1, n_steps1):
-                        hold = hold & compare(lg[i, t] - lg[i, t - 1], thr, lo_k, hi_k, cmp)
-                        attained_by_year[s, k, t] += w_int * hold
-                        if t == step:
-                            met = hold
-                elif tk == T_PER_YEAR:
-                    hold = True
-                    met = False
-                    is_count = kind[i] == COUNT
-                    for t in range(1, n_steps1):
-                        flow = val[i, t] - val[i, t - 1] if is_count else val[i, t]
-                        hold = hold & compare(flow, thr, lo_k, hi_k, cmp)
-                        attained_by_year[s, k, t] += w_int * hold
-                        if t == step:
-                            met = hold
-                else:  # T_CUMULATIVE
-                    total = 0.0
-                    met = False
-                    is_count = kind[i] == COUNT
-                    for t in range(1, n_steps1):
-                        total += val[i, t] - val[i, t - 1] if is_count else val[i, t]
-                        hold = compare(total, thr, lo_k, hi_k, cmp)
-                        attained_by_year[s, k, t] += w_int * hold
-                        if t == step:
-                            met = hold
-                failed[k] = not met
-                attained[s, k] += w_int * met
-                n_met += met
-            n_met_hist[s, n_met] += w_int
-            joint[s] += w_int * (n_met == n_targets)
-            for a in range(n_targets):
-                fa = failed[a]
-                for b2 in range(a + 1, n_targets):
-                    pair_fail[s, a, b2] += w_int * (fa & failed[b2])
+                        chunk_sums[c, i, 0] = w_chunk * val[i, 0, 0]
+            _fold_indicators(s, c, n, weighted, val, lg, w, w_int, sketch_lo, sketch_inv_width, n_bins,
+                             sketch, vmin, vmax, chunk_sums, nonfinite, scratch, bins, check)
+            _fold_targets(s, n, weighted, kind, val, lg, w_int, t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
+                          hit0, attained, attained_by_year, joint, n_met_hist, pair_fail,
+                          scratch, hit, hold, total, met, n_met)
     if w_slot != 0:
         for i in range(n_ind):
-            lx = lg[i, 0]
+            lx = lg[i, 0, 0]
             sketch[s, i, 0, sketch_bin(lx, sketch_lo[i], sketch_inv_width[i], n_bins)] += w_slot
             vmin[s, i, 0] = min(vmin[s, i, 0], lx)
             vmax[s, i, 0] = max(vmax[s, i, 0], lx)
         for k in range(n_targets):
             attained_by_year[s, k, 0] += w_slot * hit0[k]
+
+
+@njit(cache=True, _nrt=False)
+def _fold_indicators(s, c, n, weighted, val, lg, w, w_int, sketch_lo, sketch_inv_width, n_bins,
+                     sketch, vmin, vmax, chunk_sums, nonfinite, scratch, bins, check):
+    """Fold the group's indicator values into the distributions: log-histograms, extremes of
+    ``ln X``, chunk sums of ``w·X``, and the count of paths with a non-finite value. Paths of
+    weight zero are left out (their histogram and sum terms are zero anyway)."""
+    n_ind, n_steps1 = val.shape[0], val.shape[1]
+    for i in range(n_ind):
+        lo = sketch_lo[i]
+        inv_w = sketch_inv_width[i]
+        for lane in range(n):
+            check[lane] = val[i, 0, lane] - val[i, 0, lane]  # NaN iff not finite
+        for t in range(1, n_steps1):
+            x = val[i, t]
+            lx = lg[i, t]
+            for lane in range(n):
+                check[lane] += x[lane] - x[lane]
+                bins[lane] = sketch_bin(lx[lane], lo, inv_w, n_bins)
+            # sums of w·X: four interleaved partial sums (fixed order, vectorisable)
+            a0 = a1 = a2 = a3 = 0.0
+            lane = 0
+            if weighted:
+                while lane + 4 <= n:
+                    a0 += w[lane] * x[lane]
+                    a1 += w[lane + 1] * x[lane + 1]
+                    a2 += w[lane + 2] * x[lane + 2]
+                    a3 += w[lane + 3] * x[lane + 3]
+                    lane += 4
+                while lane < n:
+                    a0 += w[lane] * x[lane]
+                    lane += 1
+            else:
+                while lane + 4 <= n:
+                    a0 += x[lane]
+                    a1 += x[lane + 1]
+                    a2 += x[lane + 2]
+                    a3 += x[lane + 3]
+                    lane += 4
+                while lane < n:
+                    a0 += x[lane]
+                    lane += 1
+            chunk_sums[c, i, t] += (a0 + a1) + (a2 + a3)
+            if weighted:
+                lo_t = vmin[s, i, t]
+                hi_t = vmax[s, i, t]
+                for lane in range(n):
+                    if w_int[lane] != 0:
+                        sketch[s, i, t, bins[lane]] += w_int[lane]
+                        lo_t = min(lo_t, lx[lane])
+                        hi_t = max(hi_t, lx[lane])
+                vmin[s, i, t] = lo_t
+                vmax[s, i, t] = hi_t
+            else:
+                for lane in range(n):
+                    sketch[s, i, t, bins[lane]] += 1
+                # extremes: four interleaved partial results (vectorisable; exact in any order)
+                lo0 = lo1 = lo2 = lo3 = vmin[s, i, t]
+                hi0 = hi1 = hi2 = hi3 = vmax[s, i, t]
+                lane = 0
+                while lane + 4 <= n:
+                    lo0 = min(lo0, lx[lane])
+                    lo1 = min(lo1, lx[lane + 1])
+                    lo2 = min(lo2, lx[lane + 2])
+                    lo3 = min(lo3, lx[lane + 3])
+                    hi0 = max(hi0, lx[lane])
+                    hi1 = max(hi1, lx[lane + 1])
+                    hi2 = max(hi2, lx[lane + 2])
+                    hi3 = max(hi3, lx[lane + 3])
+                    lane += 4
+                while lane < n:
+                    lo0 = min(lo0, lx[lane])
+                    hi0 = max(hi0, lx[lane])
+                    lane += 1
+                vmin[s, i, t] = min(min(lo0, lo1), min(lo2, lo3))
+                vmax[s, i, t] = max(max(hi0, hi1), max(hi2, hi3))
+        for lane in range(n):
+            if check[lane] != 0.0 and w_int[lane] != 0:
+                nonfinite[s, i] += 1
+
+
+@njit(cache=True, _nrt=False)
+def _fold_targets(s, n, weighted, kind, val, lg, w_int, t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
+                  hit0, attained, attained_by_year, joint, n_met_hist, pair_fail,
+                  scratch, hit, hold, total, met, n_met):
+    """Evaluate every target on the group's paths: by year, at its own year, jointly, in pairs."""
+    n_steps1 = val.shape[1]
+    n_targets = t_ind.shape[0]
+    for lane in range(n):
+        n_met[lane] = 0
+    for k in range(n_targets):
+        i = t_ind[k]
+        tk = t_kind[k]
+        cmp = t_cmp[k]
+        thr = t_thr[k]
+        lo_k = t_lo[k]
+        hi_k = t_hi[k]
+        step = t_step[k]
+        is_count = kind[i] == COUNT
+        for lane in range(n):
+            hold[lane] = 1 if tk == T_GROWTH_EACH_YEAR or tk == T_PER_YEAR else hit0[k]
+            total[lane] = 0.0
+        for t in range(1, n_steps1):
+            if tk == T_LEVEL:
+                _compare_lanes(val[i, t], n, thr, lo_k, hi_k, cmp, hold)
+            elif tk == T_CAGR:
+                for lane in range(n):
+                    scratch[lane] = (lg[i, t, lane] - lg[i, 0, lane]) / t
+                _compare_lanes(scratch, n, thr, lo_k, hi_k, cmp, hold)
+            elif tk == T_FIRST_PASSAGE:
+                _compare_lanes(val[i, t], n, thr, lo_k, hi_k, cmp, hit)
+                for lane in range(n):
+                    hold[lane] |= hit[lane]
+            elif tk == T_GROWTH_EACH_YEAR:
+                for lane in range(n):
+                    scratch[lane] = lg[i, t, lane] - lg[i, t - 1, lane]
+                _compare_lanes(scratch, n, thr, lo_k, hi_k, cmp, hit)
+                for lane in range(n):
+                    hold[lane] &= hit[lane]
+            elif tk == T_PER_YEAR:
+                for lane in range(n):
+                    scratch[lane] = val[i, t, lane] - val[i, t - 1, lane] if is_count else val[i, t, lane]
+                _compare_lanes(scratch, n, thr, lo_k, hi_k, cmp, hit)
+                for lane in range(n):
+                    hold[lane] &= hit[lane]
+            else:  # T_CUMULATIVE
+                for lane in range(n):
+                    total[lane] += val[i, t, lane] - val[i, t - 1, lane] if is_count else val[i, t, lane]
+                _compare_lanes(total, n, thr, lo_k, hi_k, cmp, hold)
+            attained_by_year[s, k, t] += _weight_of(hold, w_int, n, weighted)
+            if t == step:
+                for lane in range(n):
+                    met[k, lane] = hold[lane]
+        attained[s, k] += _weight_of(met[k], w_int, n, weighted)
+        for lane in range(n):
+            n_met[lane] += met[k, lane]
+    for lane in range(n):
+        n_met_hist[s, n_met[lane]] += w_int[lane]
+        joint[s] += w_int[lane] * (n_met[lane] == n_targets)
+    # pairs of targets both missed: 1 - met is 1 exactly when missed
+    for a in range(n_targets):
+        for b in range(a + 1, n_targets):
+            both = np.int64(0)
+            if weighted:
+                for lane in range(n):
+                    both += w_int[lane] * ((1 - met[a, lane]) & (1 - met[b, lane]))
+            else:
+                for lane in range(n):
+                    both += (1 - met[a, lane]) & (1 - met[b, lane])
+            pair_fail[s, a, b] += both

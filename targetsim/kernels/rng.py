@@ -36,6 +36,8 @@ __all__ = [
     "next_u64",
     "next_double",
     "next_normal",
+    "normal_from_words",
+    "double_from_words",
 ]
 
 # Every integer constant is a np.uint64: in numba, uint64 op int64 promotes to
@@ -249,3 +251,27 @@ def next_normal(state):
     state[2] = s2
     state[3] = s3
     return z
+
+
+@njit(cache=True, inline="always")
+def normal_from_words(s0, s1, s2, s3):
+    """``next_normal`` on a state held in four scalars: returns (z, s0, s1, s2, s3).
+
+    The same draws as ``next_normal``; for loops that make many draws from one stream, where
+    the state can then stay in registers (an array state is stored and reloaded at every draw,
+    since the compiler cannot prove that the caller's other arrays do not alias it).
+    """
+    r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+    idx = np.intp(r & _MASK8)
+    m = r >> _U12
+    z = np.float64(np.int64(m)) * _ZIG_WI_SIGNED[np.intp(r & _MASK9)]
+    if m >= _ZIG_KI[idx]:
+        z, s0, s1, s2, s3 = _normal_slow(s0, s1, s2, s3, idx, z)
+    return z, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def double_from_words(s0, s1, s2, s3):
+    """``next_double`` on a state held in four scalars: returns (u, s0, s1, s2, s3)."""
+    r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+    return _u01(r), s0, s1, s2, s3

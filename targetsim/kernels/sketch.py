@@ -19,13 +19,15 @@ from numba import njit
 
 @njit(cache=True, inline="always")
 def sketch_bin(log_value: float, lo: float, inv_width: float, n_bins: int) -> int:
-    """Index of the bin of ``log_value`` (``0``: underflow, ``n_bins + 1``: overflow)."""
+    """Index of the bin of ``log_value`` (``0``: underflow, ``n_bins + 1``: overflow).
+
+    Branch-free (selects, and a 32-bit conversion that SIMD units have), so that a loop over
+    many values vectorises; ``n_bins`` must be below 2^31.
+    """
     pos = (log_value - lo) * inv_width
-    if not pos >= 0.0:  # also catches NaN (a non-positive value has log -inf or NaN)
-        return 0
-    if pos >= n_bins:
-        return n_bins + 1
-    return int(pos) + 1
+    pos = pos if pos >= 0.0 else -1.0  # also catches NaN (a non-positive value has log -inf or NaN)
+    pos = pos if pos < n_bins else np.float64(n_bins)
+    return np.int64(np.int32(pos)) + 1
 
 
 @njit(cache=True)
