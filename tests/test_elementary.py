@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from targetsim.kernels.elementary import exp_lanes
+from targetsim.kernels.elementary import exp_lanes, log_lanes
 from targetsim.kernels.rng import (double_from_words, key_from_seed, next_double, next_normal,
                                    normal_from_words, seed_path_state)
 from targetsim.kernels.sketch import sketch_bin
@@ -68,6 +68,26 @@ def test_exp_lanes_only_writes_the_first_n_lanes():
     out = np.full(8, -1.0)
     exp_lanes(np.zeros(8), 5, out)
     assert out.tolist() == [1.0] * 5 + [-1.0] * 3
+
+
+def test_log_within_two_ulp_for_every_positive_double():
+    rng = np.random.default_rng(8)
+    x = np.concatenate([np.exp(rng.uniform(-745.0, 709.7, 1_000_000)), rng.uniform(0.5, 2.0, 1_000_000),
+                        1.0 + np.linspace(-1e-9, 1e-9, 2001), [5e-324, 1e-310, SMALLEST_NORMAL, np.finfo(float).max]])
+    got = np.empty_like(x)
+    log_lanes(x, x.size, got)
+    want = np.array([math.log(v) for v in x])
+    exact_zero = want == 0.0
+    assert np.all(got[exact_zero] == 0.0)
+    assert ulp_error(got[~exact_zero], want[~exact_zero]).max() <= 2.0
+
+
+def test_log_special_values():
+    x = np.array([0.0, -0.0, -1.0, np.inf, -np.inf, np.nan, 1.0])
+    got = np.empty_like(x)
+    log_lanes(x, x.size, got)
+    assert got[0] == -np.inf and got[1] == -np.inf and got[3] == np.inf and got[6] == 0.0
+    assert np.isnan(got[2]) and np.isnan(got[4]) and np.isnan(got[5])
 
 
 @njit

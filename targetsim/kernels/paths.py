@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from targetsim.kernels.distributions import next_negative_binomial, next_poisson, student_t_scale
-from targetsim.kernels.elementary import exp_lanes
+from targetsim.kernels.elementary import exp_lanes, fast_exp, fast_log
 from targetsim.kernels.rng import double_from_words, normal_from_words, seed_path_state
 from targetsim.kernels.sketch import sketch_bin
 from targetsim.kernels.special import two_piece_from_normal
@@ -157,7 +157,8 @@ def _draw_group(key, first_path, n, kind, p_sd, shocked, shock_kind, dof, c_mean
                 s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
 
 
-@njit(cache=True, _nrt=False)
+# error_model="numpy" (here and in _derive): see elementary.log_lanes
+@njit(cache=True, _nrt=False, error_model="numpy")
 def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                    ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
                    chol, correlated, shock_kind, tp,
@@ -179,7 +180,8 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                     par[i, lane] = p_mean[i] + p_sd[i] * pdraw[i, lane]
             else:  # a growth rate: its log; 1+g > 0 is guaranteed to 8 s.d. by validation
                 for lane in range(n):
-                    par[i, lane] = math.log(max(1.0 + (p_mean[i] + p_sd[i] * pdraw[i, lane]), 1e-300))
+                    growth = 1.0 + (p_mean[i] + p_sd[i] * pdraw[i, lane])
+                    par[i, lane] = fast_log(growth if growth > 1e-300 else 1e-300)
     # build-out projects: completed or not, and when
     for j in range(proj_ind.shape[0]):
         for lane in range(n):
@@ -212,10 +214,12 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                         if jump_hit[j, t, lane]:
                             jump_add[i, lane] += effect
         o = obs_step[t]
+        # plain independent normal shocks are used as drawn; the others are formed in eps
+        direct = o < 0 and not correlated and shock_kind == NORMAL
         if o >= 0:
             _observe(t, o, n, kind, vol, phi, shocked, obs, cond_b, cond_c, obs_prec,
                      z, lg, par, hidden, r_prev, eps, jump_add, log_w)
-        else:
+        elif not direct:
             if correlated:
                 for i in range(n_ind):
                     for lane in range(n):
@@ -237,6 +241,7 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                     if shocked[i]:
                         for lane in range(n):
                             eps[i, lane] = two_piece_from_normal(eps[i, lane], tp[0], tp[1], tp[2], tp[3])
+        shock = z[t] if direct else eps
         # advance every base indicator
         for i in range(n_ind):
             k = kind[i]
@@ -244,8 +249,12 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
             observed = not math.isnan(x)
             v = vol[i]
             if k == LOGNORMAL:
-                for lane in range(n):
-                    lg[i, t, lane] = lg[i, t - 1, lane] + par[i, lane] + v * eps[i, lane] + jump_add[i, lane]
+                if has_jumps:
+                    for lane in range(n):
+                        lg[i, t, lane] = lg[i, t - 1, lane] + par[i, lane] + v * shock[i, lane] + jump_add[i, lane]
+                else:
+                    for lane in range(n):
+                        lg[i, t, lane] = lg[i, t - 1, lane] + par[i, lane] + v * shock[i, lane]
                 if observed:
                     for lane in range(n):
                         lg[i, t, lane] = math.log(x)
@@ -253,7 +262,7 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
             elif k == AR1:
                 ph = phi[i]
                 for lane in range(n):
-                    r = par[i, lane] + ph * (r_prev[i, lane] - par[i, lane]) + v * eps[i, lane]
+                    r = par[i, lane] + ph * (r_prev[i, lane] - par[i, lane]) + v * shock[i, lane]
                     lg[i, t, lane] = lg[i, t - 1, lane] + r + jump_add[i, lane]
                     r_prev[i, lane] = r
                 if observed:
@@ -263,21 +272,21 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                 exp_lanes(lg[i, t], n, val[i, t])
             elif k == LOGIT:
                 for lane in range(n):
-                    hidden[i, lane] += par[i, lane] + v * eps[i, lane] + jump_add[i, lane]
+                    hidden[i, lane] += par[i, lane] + v * shock[i, lane] + jump_add[i, lane]
                     if observed:
                         hidden[i, lane] = math.log(x / (1.0 - x))
-                    share = 1.0 / (1.0 + math.exp(-hidden[i, lane]))
+                    share = 1.0 / (1.0 + fast_exp(-hidden[i, lane]))
                     val[i, t, lane] = share
-                    lg[i, t, lane] = math.log(share) if share > 0.0 else -np.inf
+                    lg[i, t, lane] = fast_log(share) if share > 0.0 else -np.inf
             elif k == BUILDOUT:
                 for lane in range(n):
-                    hidden[i, lane] += par[i, lane] + v * eps[i, lane] + jump_add[i, lane]
-                    total = math.exp(hidden[i, lane])
+                    hidden[i, lane] += par[i, lane] + v * shock[i, lane] + jump_add[i, lane]
+                    total = fast_exp(hidden[i, lane])
                     for j in range(proj_ind.shape[0]):
                         if proj_ind[j] == i and proj_step[j, lane] <= t:
                             total += proj_size[j]
                     val[i, t, lane] = total
-                    lg[i, t, lane] = math.log(total)
+                    lg[i, t, lane] = fast_log(total)
             elif k == COUNT:
                 for lane in range(n):
                     if observed:
@@ -286,7 +295,7 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                         val[i, t, lane] = x
                     else:
                         val[i, t, lane] = val[i, t - 1, lane] + added[t, i, lane]
-                    lg[i, t, lane] = math.log(val[i, t, lane]) if val[i, t, lane] > 0.0 else -np.inf
+                    lg[i, t, lane] = fast_log(val[i, t, lane]) if val[i, t, lane] > 0.0 else -np.inf
         _derive(t, n, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
 
 
@@ -348,7 +357,7 @@ def base_year(kind, x0, p_mean, p_sd, ref_a, ref_b, sum_start, sum_len, sum_term
     _derive(0, 1, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, error_model="numpy")
 def _derive(t, n, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order):
     """Ratios and sums at step ``t``, in dependency order."""
     for m in range(derived_order.shape[0]):
@@ -366,7 +375,7 @@ def _derive(t, n, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, de
                     val[i, t, lane] += val[term, t, lane]
         for lane in range(n):
             v = val[i, t, lane]
-            lg[i, t, lane] = math.log(v) if v > 0.0 else -np.inf
+            lg[i, t, lane] = fast_log(v) if v > 0.0 else -np.inf
 
 
 @njit(cache=True, parallel=True)
