@@ -43,7 +43,7 @@ class SimulationPlan:
     n_bins: int
 
 
-# The kernel's plan inputs, in its argument order (see kernels.paths.simulate_batch).
+# The kernel's plan inputs, in its argument order (see kernels.paths.simulate_slot).
 KERNEL_INPUTS = (
     "kind", "x0", "p_mean", "p_sd", "vol", "phi", "r0", "c_mean", "c_disp",
     "ref_a", "ref_b", "sum_start", "sum_len", "sum_terms", "derived_order", "shocked",

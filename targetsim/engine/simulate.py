@@ -6,7 +6,8 @@ accumulators per worker slot and one batch of per-chunk float sums.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -62,30 +63,45 @@ class Statistics:
         return self.weight_sum**2 / self.weight_sq_total if self.weight_sq_total > 0 else 0.0
 
 
-@contextmanager
-def numba_threads(threads: int | None):
-    """Run with ``threads`` numba threads, restoring the previous setting afterwards."""
+def resolve_threads(threads: int | None) -> int:
+    """The number of threads to run: ``threads``, checked, or numba's setting by default
+    (``NUMBA_NUM_THREADS``, all cores unless set otherwise)."""
     import numba
 
     if threads is None:
-        yield numba.get_num_threads()
-        return
+        return max(1, int(numba.get_num_threads()))
     limit = numba.config.NUMBA_NUM_THREADS
     if not 1 <= threads <= limit:
         raise TargetsimError(f"--threads must be between 1 and {limit} on this machine "
                              f"(set NUMBA_NUM_THREADS to allow more), got {threads}")
-    before = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        yield threads
-    finally:
-        numba.set_num_threads(before)
+    return threads
+
+
+@contextmanager
+def slot_runner(n_slots: int) -> Iterator[Callable[[Callable[[int], None]], None]]:
+    """A function that runs ``work(s)`` for every slot ``s < n_slots``, one thread per slot, and
+    returns when all are done (re-raising the first error). The kernel releases the GIL, so the
+    slots run in parallel; the results do not depend on which thread runs which slot."""
+    if n_slots == 1:
+        yield lambda work: work(0)
+        return
+    with ThreadPoolExecutor(max_workers=n_slots, thread_name_prefix="targetsim-slot") as pool:
+        def run_all(work: Callable[[int], None]) -> None:
+            futures = [pool.submit(work, s) for s in range(n_slots)]
+            try:
+                for future in futures:
+                    future.result()
+            finally:
+                # on an interrupt: start nothing more (running slots finish their share of the batch)
+                for future in futures:
+                    future.cancel()
+        yield run_all
 
 
 def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None = None,
              block_size: int = DEFAULT_BLOCK_SIZE, progress: ProgressCallback | None = None) -> Statistics:
     """Simulate ``paths`` paths of ``plan`` with ``seed``; bit-identical for any threads and block size."""
-    from targetsim.kernels.paths import simulate_batch
+    from targetsim.kernels.paths import simulate_slot
     from targetsim.kernels.rng import key_from_seed
 
     if block_size <= 0 or block_size % CHUNK:
@@ -99,7 +115,8 @@ def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None
     n_blocks_total = -(-paths // block_size)
     inputs = [plan.arrays[name] for name in KERNEL_INPUTS]
 
-    with numba_threads(threads) as n_slots:
+    n_slots = resolve_threads(threads)
+    with slot_runner(n_slots) as run_slots:
         blocks_per_batch = max(n_slots, BATCH_PATHS // block_size)
         attained = np.zeros((n_slots, n_t), dtype=np.int64)
         by_year = np.zeros((n_slots, n_t, n_steps1), dtype=np.int64)
@@ -120,12 +137,11 @@ def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None
 
         for first in range(0, n_blocks_total, blocks_per_batch):
             n_blocks = min(blocks_per_batch, n_blocks_total - first)
-            simulate_batch(
-                key, first, n_blocks, block_size, paths, CHUNK, plan.weighted, *inputs,
-                plan.sketch_lo, inv_width, plan.n_bins,
-                attained, by_year, joint, n_met, pair_fail, weight_total, nonfinite,
-                sketch, vmin, vmax, chunk_sums, chunk_w2,
-            )
+            batch = (key, first, n_blocks, block_size, paths, CHUNK, plan.weighted, *inputs,
+                     plan.sketch_lo, inv_width, plan.n_bins,
+                     attained, by_year, joint, n_met, pair_fail, weight_total, nonfinite,
+                     sketch, vmin, vmax, chunk_sums, chunk_w2)
+            run_slots(lambda s, batch=batch: simulate_slot(s, n_slots, *batch))
             done = min((first + n_blocks) * block_size, paths)
             n_chunks = -(-(done - first * block_size) // CHUNK)
             # add chunk sums in path order: the same float operations whatever the batching

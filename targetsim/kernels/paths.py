@@ -16,7 +16,8 @@ registers), then advances all its paths in lockstep, year by year and indicator 
 in loops over the lanes that the compiler vectorises; the statistics are folded in the same
 way. Each lane does exactly the arithmetic a path would do alone, so a path's values do not
 depend on its group. Accumulators are indexed by *slot*; slot ``s`` runs blocks
-``s, s + n_slots, ...`` of the batch, so slots never share memory and need no locks.
+``s, s + n_slots, ...`` of the batch, so slots never share memory and need no locks: the
+caller runs each slot (:func:`simulate_slot`, which releases the GIL) on a thread of its own.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from targetsim.kernels.distributions import next_negative_binomial, next_poisson, student_t_scale
 from targetsim.kernels.elementary import exp_lanes, fast_exp, fast_log
@@ -378,9 +379,29 @@ def _derive(t, n, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, de
             lg[i, t, lane] = fast_log(v) if v > 0.0 else -np.inf
 
 
-@njit(cache=True, parallel=True)
-def simulate_batch(
-    key, first_block, n_blocks, block_size, n_paths, chunk, weighted,
+@njit(cache=True)
+def _has_kind(kind, code):
+    for k in kind:
+        if k == code:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _has_observations(obs):
+    """Whether any indicator is observed after the base year."""
+    for i in range(obs.shape[0]):
+        for t in range(1, obs.shape[1]):
+            if not math.isnan(obs[i, t]):
+                return True
+    return False
+
+
+# nogil: the caller runs one slot per thread; a parallel (prange) kernel would compile the whole
+# kernel several times over (numba types a prange body again with other integer types)
+@njit(cache=True, nogil=True)
+def simulate_slot(
+    s, n_slots, key, first_block, n_blocks, block_size, n_paths, chunk, weighted,
     kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
     ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
     chol, correlated, shock_kind, dof, tp,
@@ -392,7 +413,10 @@ def simulate_batch(
     attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, nonfinite,
     sketch, vmin, vmax, chunk_sums, chunk_w2,
 ):
-    """Simulate blocks ``first_block .. first_block + n_blocks - 1`` and accumulate their statistics.
+    """Slot ``s`` of ``n_slots``: simulate its share (blocks ``first_block + s``,
+    ``first_block + s + n_slots``, ... below ``first_block + n_blocks``) and accumulate its
+    statistics. The slots of a batch are independent (each writes only its own accumulators and
+    its own chunks), so the caller may run them on parallel threads in any order.
 
     Per-slot integer accumulators (first axis = slot; each path adds its weight ``W``: 1, or a
     fixed-point likelihood weight with 32 fractional bits when ``weighted``):
@@ -403,67 +427,62 @@ def simulate_batch(
     ``sketch[s, i, t, :]`` log-histograms; ``vmin/vmax[s, i, t]`` extremes of ``ln X``.
     Per-chunk float sums (overwritten): ``chunk_sums[c, i, t]`` of ``w·X``, ``chunk_w2[c]`` of ``w²``.
     """
-    n_slots = attained.shape[0]
     n_ind = x0.shape[0]
     n_steps1 = sketch.shape[2]
     n_targets = t_ind.shape[0]
     n_proj = proj_ind.shape[0]
     n_jumps = jump_prob.shape[0]
     has_jumps = n_jumps > 0
-    has_counts = False
-    for i in range(n_ind):
-        has_counts = has_counts or kind[i] == COUNT
-    has_obs = False
-    for i in range(n_ind):
-        for t in range(1, n_steps1):
-            has_obs = has_obs or not math.isnan(obs[i, t])
-    for s in prange(n_slots):
-        state = np.empty(4, dtype=np.uint64)
-        pdraw = np.zeros((n_ind, LANES))
-        proj_u = np.zeros((n_proj, 2, LANES))
-        jump_hit = np.zeros((n_jumps, n_steps1, LANES), dtype=np.bool_)
-        z = np.zeros((n_steps1, n_ind, LANES))
-        tscale = np.ones((n_steps1, LANES))
-        added = np.zeros((n_steps1, n_ind, LANES))
-        val = np.zeros((n_ind, n_steps1, LANES))
-        lg = np.zeros((n_ind, n_steps1, LANES))
-        par = np.zeros((n_ind, LANES))
-        hidden = np.zeros((n_ind, LANES))
-        hidden0 = np.zeros(n_ind)
-        r_prev = np.zeros((n_ind, LANES))
-        eps = np.zeros((n_ind, LANES))
-        jump_add = np.zeros((n_ind, LANES))
-        proj_step = np.zeros((n_proj, LANES), dtype=np.int64)
-        log_w = np.zeros(LANES)
-        w = np.ones(LANES)
-        w_int = np.ones(LANES, dtype=np.int64)
-        scratch = np.zeros(LANES)
-        bins = np.zeros(LANES, dtype=np.int64)
-        hit = np.zeros(LANES, dtype=np.uint8)
-        hold = np.zeros(LANES, dtype=np.uint8)
-        total = np.zeros(LANES)
-        met = np.zeros((n_targets, LANES), dtype=np.uint8)
-        n_met = np.zeros(LANES, dtype=np.int64)
-        check = np.zeros(LANES)
-        hit0 = np.zeros(n_targets, dtype=np.bool_)
-        # the slot's paths run in a function without reference counting: called here per
-        # group, each call would incref and decref every array argument (atomics)
-        _run_slot(
-            key, first_block, n_blocks, block_size, n_paths, chunk, weighted,
-            kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
-            ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
-            chol, correlated, shock_kind, dof, tp,
-            proj_ind, proj_size, proj_prob, proj_first, proj_last,
-            jump_prob, jump_mask, jump_effect,
-            obs, obs_step, cond_b, cond_c, obs_prec,
-            t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
-            sketch_lo, sketch_inv_width, n_bins,
-            attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, nonfinite,
-            sketch, vmin, vmax, chunk_sums, chunk_w2,
-            s, n_slots, has_jumps, has_obs, has_counts,
-            state, pdraw, proj_u, jump_hit, z, tscale, added,
-            val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w,
-            w, w_int, scratch, bins, hit, hold, total, met, n_met, check, hit0)
+    # from functions, so that numba types them as plain booleans: a flag first set to the
+    # constant False would be a literal, and every function taking it compiled twice
+    has_counts = _has_kind(kind, COUNT)
+    has_obs = _has_observations(obs)
+    state = np.empty(4, dtype=np.uint64)
+    pdraw = np.zeros((n_ind, LANES))
+    proj_u = np.zeros((n_proj, 2, LANES))
+    jump_hit = np.zeros((n_jumps, n_steps1, LANES), dtype=np.bool_)
+    z = np.zeros((n_steps1, n_ind, LANES))
+    tscale = np.ones((n_steps1, LANES))
+    added = np.zeros((n_steps1, n_ind, LANES))
+    val = np.zeros((n_ind, n_steps1, LANES))
+    lg = np.zeros((n_ind, n_steps1, LANES))
+    par = np.zeros((n_ind, LANES))
+    hidden = np.zeros((n_ind, LANES))
+    hidden0 = np.zeros(n_ind)
+    r_prev = np.zeros((n_ind, LANES))
+    eps = np.zeros((n_ind, LANES))
+    jump_add = np.zeros((n_ind, LANES))
+    proj_step = np.zeros((n_proj, LANES), dtype=np.int64)
+    log_w = np.zeros(LANES)
+    w = np.ones(LANES)
+    w_int = np.ones(LANES, dtype=np.int64)
+    scratch = np.zeros(LANES)
+    bins = np.zeros(LANES, dtype=np.int64)
+    hit = np.zeros(LANES, dtype=np.uint8)
+    hold = np.zeros(LANES, dtype=np.uint8)
+    total = np.zeros(LANES)
+    met = np.zeros((n_targets, LANES), dtype=np.uint8)
+    n_met = np.zeros(LANES, dtype=np.int64)
+    check = np.zeros(LANES)
+    hit0 = np.zeros(n_targets, dtype=np.bool_)
+    # the slot's paths run in a function without reference counting: called here per
+    # group, each call would incref and decref every array argument (atomics)
+    _run_slot(
+        key, first_block, n_blocks, block_size, n_paths, chunk, weighted,
+        kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
+        ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
+        chol, correlated, shock_kind, dof, tp,
+        proj_ind, proj_size, proj_prob, proj_first, proj_last,
+        jump_prob, jump_mask, jump_effect,
+        obs, obs_step, cond_b, cond_c, obs_prec,
+        t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
+        sketch_lo, sketch_inv_width, n_bins,
+        attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, nonfinite,
+        sketch, vmin, vmax, chunk_sums, chunk_w2,
+        s, n_slots, has_jumps, has_obs, has_counts,
+        state, pdraw, proj_u, jump_hit, z, tscale, added,
+        val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w,
+        w, w_int, scratch, bins, hit, hold, total, met, n_met, check, hit0)
 
 
 @njit(cache=True, _nrt=False)
@@ -484,7 +503,7 @@ def _run_slot(
     val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w,
     w, w_int, scratch, bins, hit, hold, total, met, n_met, check, hit0,
 ):
-    """Slot ``s`` of :func:`simulate_batch`: its blocks of paths, group by group, folded into
+    """Slot ``s`` of :func:`simulate_slot`: its blocks of paths, group by group, folded into
     its accumulators."""
     n_ind = x0.shape[0]
     n_steps1 = sketch.shape[2]
