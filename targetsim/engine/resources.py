@@ -84,10 +84,24 @@ def resolve_threads(threads: int | None) -> int:
     return max(1, min(int(threads), limit))
 
 
+def checked_threads(threads: int | None) -> int:
+    """The number of threads to run: ``threads``, refused when out of range, or numba's
+    setting by default (``NUMBA_NUM_THREADS``: all cores unless set otherwise)."""
+    import numba
+
+    limit = numba.config.NUMBA_NUM_THREADS
+    if threads is not None and not 1 <= threads <= limit:
+        raise TargetsimError(f"--threads must be between 1 and {limit} on this machine "
+                             f"(set NUMBA_NUM_THREADS to allow more), got {threads}")
+    return resolve_threads(threads)
+
+
 def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, paths: int,
              threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE, n_quantiles: int = 7,
              plan_bytes: int = 0) -> RunEstimate:
     """Estimate from a plan's dimensions (``n_steps`` years after the base year; ``n_bins`` sketch bins)."""
+    from targetsim.kernels.paths import LANES
+
     slots = resolve_threads(threads)
     n_y = n_steps + 1
     cells = n_indicators * n_y
@@ -100,6 +114,8 @@ def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, pa
         "quantile sketches": slots * sketch_cells * F8,
         "merged sketches": 2 * sketch_cells * F8,
         "per-slot counters": (slots + 2) * F8 * (n_targets * (n_y + n_targets + 2) + 3 * cells + n_indicators),
+        # the paths a slot advances in lockstep: draws, counts, levels and logs of every cell
+        "per-slot path groups": slots * LANES * F8 * (4 * cells + 8 * n_indicators + n_targets + 16),
         "chunk sums": n_chunks * (cells + 1) * F8,
         "results": 4 * F8 * (cells * (n_quantiles + 2) + n_targets * (n_y + 2 * n_targets + 8)),
         "plan": int(plan_bytes),

@@ -63,20 +63,6 @@ class Statistics:
         return self.weight_sum**2 / self.weight_sq_total if self.weight_sq_total > 0 else 0.0
 
 
-def resolve_threads(threads: int | None) -> int:
-    """The number of threads to run: ``threads``, checked, or numba's setting by default
-    (``NUMBA_NUM_THREADS``, all cores unless set otherwise)."""
-    import numba
-
-    if threads is None:
-        return max(1, int(numba.get_num_threads()))
-    limit = numba.config.NUMBA_NUM_THREADS
-    if not 1 <= threads <= limit:
-        raise TargetsimError(f"--threads must be between 1 and {limit} on this machine "
-                             f"(set NUMBA_NUM_THREADS to allow more), got {threads}")
-    return threads
-
-
 @contextmanager
 def slot_runner(n_slots: int) -> Iterator[Callable[[Callable[[int], None]], None]]:
     """A function that runs ``work(s)`` for every slot ``s < n_slots``, one thread per slot, and
@@ -101,6 +87,7 @@ def slot_runner(n_slots: int) -> Iterator[Callable[[Callable[[int], None]], None
 def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None = None,
              block_size: int = DEFAULT_BLOCK_SIZE, progress: ProgressCallback | None = None) -> Statistics:
     """Simulate ``paths`` paths of ``plan`` with ``seed``; bit-identical for any threads and block size."""
+    from targetsim.engine.resources import checked_threads
     from targetsim.kernels.paths import simulate_slot
     from targetsim.kernels.rng import key_from_seed
 
@@ -115,7 +102,7 @@ def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None
     n_blocks_total = -(-paths // block_size)
     inputs = [plan.arrays[name] for name in KERNEL_INPUTS]
 
-    n_slots = resolve_threads(threads)
+    n_slots = checked_threads(threads)
     with slot_runner(n_slots) as run_slots:
         blocks_per_batch = max(n_slots, BATCH_PATHS // block_size)
         attained = np.zeros((n_slots, n_t), dtype=np.int64)

