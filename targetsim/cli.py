@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import click
@@ -17,6 +17,8 @@ from targetsim.errors import TargetsimError
 # written out here so that the command line starts without importing numpy).
 MAX_PATHS = 10**10
 MAX_SEED = 2**63 - 1
+COMPILING_NOTICE = ("compiling the simulation kernels (the first run after installing or upgrading "
+                    "takes about half a minute more; later runs load them from the cache)")
 
 
 @contextmanager
@@ -95,6 +97,7 @@ def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None
     leaves an existing OUT as it was."""
     from targetsim.api import preflight
     from targetsim.api import run as run_scenario
+    from targetsim.engine.simulate import on_first_compile
     from targetsim.io.netcdf import write_dataset
     from targetsim.io.scenarios import load_scenario
     from targetsim.report.table import ProgressBar, print_results
@@ -106,7 +109,8 @@ def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None
         if estimate.is_long() and not quiet:
             click.echo(estimate.long_run_notice(), err=True)
         started = time.perf_counter()
-        with ProgressBar(enabled=not quiet) as bar:
+        compiling = on_first_compile(lambda: click.echo(COMPILING_NOTICE, err=True)) if not quiet else nullcontext()
+        with compiling, ProgressBar(enabled=not quiet) as bar:
             ds = run_scenario(loaded, paths=paths, seed=seed, threads=threads, progress=bar.update)
         write_dataset(ds, out)
         elapsed = time.perf_counter() - started

@@ -126,3 +126,31 @@ def test_import_is_light():
             "print(sorted(heavy))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def _run_that_compiles(*args, **kwargs):
+    """Stands in for ``targetsim.api.run``: compiles a new function (a cold cache), then runs."""
+    from numba import njit
+
+    njit(cache=False)(lambda x: x + 1)(1)
+    return targetsim.run(*args, **kwargs)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_first_compile_is_announced_unless_quiet(tmp_path, monkeypatch, quiet):
+    from targetsim.cli import COMPILING_NOTICE
+
+    monkeypatch.setattr("targetsim.api.run", _run_that_compiles)
+    args = ["run", str(BASE), "-o", str(tmp_path / "r.nc"), "--paths", "1000"] + (["--quiet"] if quiet else [])
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.count(COMPILING_NOTICE) == (0 if quiet else 1)
+
+
+def test_a_warm_run_announces_no_compilation(base_run, tmp_path):
+    from targetsim.cli import COMPILING_NOTICE
+
+    # base_run compiled (or loaded) every kernel in this process already
+    result = CliRunner().invoke(main, ["run", str(BASE), "-o", str(tmp_path / "r.nc"), "--paths", "1000"])
+    assert result.exit_code == 0, result.output
+    assert COMPILING_NOTICE not in result.output

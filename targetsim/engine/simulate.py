@@ -64,6 +64,28 @@ class Statistics:
 
 
 @contextmanager
+def on_first_compile(callback: Callable[[], None]) -> Iterator[None]:
+    """Call ``callback()`` once when numba starts compiling a function inside the block: the
+    kernels are not in the on-disk cache yet (the first run after installing or upgrading), and
+    the run will first spend about half a minute compiling them."""
+    from numba.core import event
+
+    class FirstCompile(event.Listener):
+        fired = False
+
+        def on_start(self, ev: event.Event) -> None:
+            if not self.fired:
+                self.fired = True
+                callback()
+
+        def on_end(self, ev: event.Event) -> None:
+            pass
+
+    with event.install_listener("numba:compile", FirstCompile()):
+        yield
+
+
+@contextmanager
 def slot_runner(n_slots: int) -> Iterator[Callable[[Callable[[int], None]], None]]:
     """A function that runs ``work(s)`` for every slot ``s < n_slots``, one thread per slot, and
     returns when all are done (re-raising the first error). The kernel releases the GIL, so the
