@@ -110,7 +110,7 @@ def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None
              block_size: int = DEFAULT_BLOCK_SIZE, progress: ProgressCallback | None = None) -> Statistics:
     """Simulate ``paths`` paths of ``plan`` with ``seed``; bit-identical for any threads and block size."""
     from targetsim.engine.resources import checked_threads
-    from targetsim.kernels.paths import simulate_slot
+    from targetsim.kernels.paths import simulate_slot, slot_buffers
     from targetsim.kernels.rng import key_from_seed
 
     if block_size <= 0 or block_size % CHUNK:
@@ -143,6 +143,7 @@ def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None
         total = np.zeros((n_ind, n_steps1))
         w2_total = 0.0
         inv_width = 1.0 / plan.sketch_width
+        buffer_shape = (n_ind, n_steps1, n_t, len(plan.arrays["proj_ind"]), len(plan.arrays["jump_prob"]))
 
         for first in range(0, n_blocks_total, blocks_per_batch):
             n_blocks = min(blocks_per_batch, n_blocks_total - first)
@@ -150,7 +151,7 @@ def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None
                      plan.sketch_lo, inv_width, plan.n_bins,
                      attained, by_year, joint, n_met, pair_fail, weight_total, nonfinite,
                      sketch, vmin, vmax, chunk_sums, chunk_w2)
-            run_slots(lambda s, batch=batch: simulate_slot(s, n_slots, *batch))
+            run_slots(lambda s, batch=batch: simulate_slot(s, n_slots, *batch, *slot_buffers(*buffer_shape)))
             done = min((first + n_blocks) * block_size, paths)
             n_chunks = -(-(done - first * block_size) // CHUNK)
             # add chunk sums in path order: the same float operations whatever the batching

@@ -399,9 +399,46 @@ def _has_observations(obs):
     return False
 
 
-# nogil: the caller runs one slot per thread; a parallel (prange) kernel would compile the whole
-# kernel several times over (numba types a prange body again with other integer types)
-@njit(cache=True, nogil=True)
+def slot_buffers(n_ind, n_steps1, n_targets, n_proj, n_jumps):
+    """Fresh working arrays for one call of :func:`simulate_slot` (its last arguments, in order):
+    a group of ``LANES`` paths' draws, states and flags. Their size does not depend on the number
+    of paths."""
+    return (
+        np.empty(4, dtype=np.uint64),                          # state
+        np.zeros((n_ind, LANES)),                              # pdraw
+        np.zeros((n_proj, 2, LANES)),                          # proj_u
+        np.zeros((n_jumps, n_steps1, LANES), dtype=np.bool_),  # jump_hit
+        np.zeros((n_steps1, n_ind, LANES)),                    # z
+        np.ones((n_steps1, LANES)),                            # tscale
+        np.zeros((n_steps1, n_ind, LANES)),                    # added
+        np.zeros((n_ind, n_steps1, LANES)),                    # val
+        np.zeros((n_ind, n_steps1, LANES)),                    # lg
+        np.zeros((n_ind, LANES)),                              # par
+        np.zeros((n_ind, LANES)),                              # hidden
+        np.zeros(n_ind),                                       # hidden0
+        np.zeros((n_ind, LANES)),                              # r_prev
+        np.zeros((n_ind, LANES)),                              # eps
+        np.zeros((n_ind, LANES)),                              # jump_add
+        np.zeros((n_proj, LANES), dtype=np.int64),             # proj_step
+        np.zeros(LANES),                                       # log_w
+        np.ones(LANES),                                        # w
+        np.ones(LANES, dtype=np.int64),                        # w_int
+        np.zeros(LANES),                                       # scratch
+        np.zeros(LANES, dtype=np.int64),                       # bins
+        np.zeros(LANES, dtype=np.uint8),                       # hit
+        np.zeros(LANES, dtype=np.uint8),                       # hold
+        np.zeros(LANES),                                       # total
+        np.zeros((n_targets, LANES), dtype=np.uint8),          # met
+        np.zeros(LANES, dtype=np.int64),                       # n_met
+        np.zeros(LANES),                                       # check
+        np.zeros(n_targets, dtype=np.bool_),                   # hit0
+    )
+
+
+# nogil: the caller runs one slot per thread (a parallel prange kernel would compile the kernel
+# several times over: numba types a prange body again with other integer types). _nrt=False: see
+# above; the working arrays come from slot_buffers.
+@njit(cache=True, nogil=True, _nrt=False)
 def simulate_slot(
     s, n_slots, key, first_block, n_blocks, block_size, n_paths, chunk, weighted,
     kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
@@ -414,6 +451,9 @@ def simulate_slot(
     sketch_lo, sketch_inv_width, n_bins,
     attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, nonfinite,
     sketch, vmin, vmax, chunk_sums, chunk_w2,
+    state, pdraw, proj_u, jump_hit, z, tscale, added,
+    val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w,
+    w, w_int, scratch, bins, hit, hold, total, met, n_met, check, hit0,
 ):
     """Slot ``s`` of ``n_slots``: simulate its share (blocks ``first_block + s``,
     ``first_block + s + n_slots``, ... below ``first_block + n_blocks``) and accumulate its
@@ -428,88 +468,16 @@ def simulate_slot(
     ``nonfinite[s, i]`` (paths where indicator i was NaN or infinite, unweighted);
     ``sketch[s, i, t, :]`` log-histograms; ``vmin/vmax[s, i, t]`` extremes of ``ln X``.
     Per-chunk float sums (overwritten): ``chunk_sums[c, i, t]`` of ``w·X``, ``chunk_w2[c]`` of ``w²``.
+    The slot's paths run group by group: drawn, advanced, then folded into its accumulators.
     """
     n_ind = x0.shape[0]
     n_steps1 = sketch.shape[2]
     n_targets = t_ind.shape[0]
-    n_proj = proj_ind.shape[0]
-    n_jumps = jump_prob.shape[0]
-    has_jumps = n_jumps > 0
+    has_jumps = jump_prob.shape[0] > 0
     # from functions, so that numba types them as plain booleans: a flag first set to the
     # constant False would be a literal, and every function taking it compiled twice
     has_counts = _has_kind(kind, COUNT)
     has_obs = _has_observations(obs)
-    state = np.empty(4, dtype=np.uint64)
-    pdraw = np.zeros((n_ind, LANES))
-    proj_u = np.zeros((n_proj, 2, LANES))
-    jump_hit = np.zeros((n_jumps, n_steps1, LANES), dtype=np.bool_)
-    z = np.zeros((n_steps1, n_ind, LANES))
-    tscale = np.ones((n_steps1, LANES))
-    added = np.zeros((n_steps1, n_ind, LANES))
-    val = np.zeros((n_ind, n_steps1, LANES))
-    lg = np.zeros((n_ind, n_steps1, LANES))
-    par = np.zeros((n_ind, LANES))
-    hidden = np.zeros((n_ind, LANES))
-    hidden0 = np.zeros(n_ind)
-    r_prev = np.zeros((n_ind, LANES))
-    eps = np.zeros((n_ind, LANES))
-    jump_add = np.zeros((n_ind, LANES))
-    proj_step = np.zeros((n_proj, LANES), dtype=np.int64)
-    log_w = np.zeros(LANES)
-    w = np.ones(LANES)
-    w_int = np.ones(LANES, dtype=np.int64)
-    scratch = np.zeros(LANES)
-    bins = np.zeros(LANES, dtype=np.int64)
-    hit = np.zeros(LANES, dtype=np.uint8)
-    hold = np.zeros(LANES, dtype=np.uint8)
-    total = np.zeros(LANES)
-    met = np.zeros((n_targets, LANES), dtype=np.uint8)
-    n_met = np.zeros(LANES, dtype=np.int64)
-    check = np.zeros(LANES)
-    hit0 = np.zeros(n_targets, dtype=np.bool_)
-    # the slot's paths run in a function without reference counting: called here per
-    # group, each call would incref and decref every array argument (atomics)
-    _run_slot(
-        key, first_block, n_blocks, block_size, n_paths, chunk, weighted,
-        kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
-        ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
-        chol, correlated, shock_kind, dof, tp,
-        proj_ind, proj_size, proj_prob, proj_first, proj_last,
-        jump_prob, jump_mask, jump_effect,
-        obs, obs_step, cond_b, cond_c, obs_prec,
-        t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
-        sketch_lo, sketch_inv_width, n_bins,
-        attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, nonfinite,
-        sketch, vmin, vmax, chunk_sums, chunk_w2,
-        s, n_slots, has_jumps, has_obs, has_counts,
-        state, pdraw, proj_u, jump_hit, z, tscale, added,
-        val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w,
-        w, w_int, scratch, bins, hit, hold, total, met, n_met, check, hit0)
-
-
-@njit(cache=True, _nrt=False)
-def _run_slot(
-    key, first_block, n_blocks, block_size, n_paths, chunk, weighted,
-    kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
-    ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
-    chol, correlated, shock_kind, dof, tp,
-    proj_ind, proj_size, proj_prob, proj_first, proj_last,
-    jump_prob, jump_mask, jump_effect,
-    obs, obs_step, cond_b, cond_c, obs_prec,
-    t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
-    sketch_lo, sketch_inv_width, n_bins,
-    attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, nonfinite,
-    sketch, vmin, vmax, chunk_sums, chunk_w2,
-    s, n_slots, has_jumps, has_obs, has_counts,
-    state, pdraw, proj_u, jump_hit, z, tscale, added,
-    val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w,
-    w, w_int, scratch, bins, hit, hold, total, met, n_met, check, hit0,
-):
-    """Slot ``s`` of :func:`simulate_slot`: its blocks of paths, group by group, folded into
-    its accumulators."""
-    n_ind = x0.shape[0]
-    n_steps1 = sketch.shape[2]
-    n_targets = t_ind.shape[0]
     first_path = first_block * block_size
     # The base year is the same on every path: set it once (lane 0, then every lane), and fold
     # it into the statistics once per slot (counts: the slot's total weight) or chunk (sums).
