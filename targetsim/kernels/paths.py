@@ -357,7 +357,8 @@ def base_year(kind, x0, p_mean, p_sd, ref_a, ref_b, sum_start, sum_len, sum_term
             hidden0[i] = math.log(x0[i] / (1.0 - x0[i]))
         elif k == BUILDOUT:
             hidden0[i] = lg[i, 0, 0]  # organic log-capacity
-    _derive(0, 1, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
+    base_step, one_lane = np.int64(0), np.int64(1)  # not literals: _derive compiles once
+    _derive(base_step, one_lane, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
 
 
 @njit(cache=True, _nrt=False, error_model="numpy")
