@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,22 @@ def test_bad_scenario_exits_nonzero_without_traceback_or_output(tmp_path):
     assert "error:" in proc.stderr and "kind" in proc.stderr and "did you mean 'cagr'" in proc.stderr
     assert str(bad) in proc.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == [bad]
+
+
+def test_the_console_script_flushes_its_output_and_keeps_the_exit_status(tmp_path):
+    # python -m targetsim.cli runs the console script's entry (it ends the process directly)
+    out = tmp_path / "out.nc"
+    proc = subprocess.run([sys.executable, "-m", "targetsim.cli", "run", str(BASE), "-o", str(out), "--paths", "2000"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "all 9 targets met together" in proc.stdout  # the table, through a pipe
+    last = proc.stdout.rstrip().splitlines()[-1]  # the last line, written just before the exit
+    assert re.fullmatch(rf"wrote {re.escape(str(out))} \(2,000 paths, seed 20251030, [0-9.]+ s\)", last), last
+    assert out.is_file()
+    version = subprocess.run([sys.executable, "-m", "targetsim.cli", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and targetsim.__version__ in version.stdout
+    missing = subprocess.run([sys.executable, "-m", "targetsim.cli", "run"], capture_output=True, text=True)
+    assert missing.returncode == 2 and "Missing argument" in missing.stderr
 
 
 def test_unwritable_output_fails_before_simulating(tmp_path):

@@ -78,6 +78,21 @@ DRIVER = textwrap.dedent("""\
             return real_simulate(*args, progress=report, **kwargs)
 
         engine.simulate = simulate
+    elif pause_in == "kernel":
+        # a slot of the second batch announces itself on its worker thread, then takes a while:
+        # the signal reaches the main thread while it waits for the slots
+        import targetsim.kernels.paths as paths
+        real_slot = paths.simulate_slot
+        calls = []
+
+        def simulate_slot(*args):
+            calls.append(None)
+            if len(calls) == 3:
+                print("IN KERNEL", flush=True)
+                time.sleep(5)
+            return real_slot(*args)
+
+        paths.simulate_slot = simulate_slot
     else:
         import xarray
         real_to_netcdf = xarray.Dataset.to_netcdf
@@ -89,8 +104,9 @@ DRIVER = textwrap.dedent("""\
 
         xarray.Dataset.to_netcdf = to_netcdf
 
-    from targetsim.cli import main
-    main(sys.argv[2:], prog_name="targetsim")
+    from targetsim.cli import entry  # the console script's entry point
+    sys.argv = ["targetsim", *sys.argv[2:]]
+    entry()
     """)
 
 TIMEOUT_S = 120
@@ -149,6 +165,21 @@ def test_a_run_killed_halfway_leaves_the_previous_file(previous, signum, status,
     assert out.read_bytes() == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["out.nc"]  # no temporary or partial file
     assert time.monotonic() - started < TIMEOUT_S
+
+
+@pytest.mark.parametrize("signum,status,word", [(signal.SIGINT, 130, "interrupted"),
+                                                (signal.SIGTERM, 143, "terminated")],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_run_killed_while_its_threads_simulate_leaves_the_previous_file(previous, signum, status, word):
+    folder, before = previous
+    out = folder / "out" / "out.nc"
+    code, line, output = signalled_run(folder, "kernel", signum)
+    assert line == "IN KERNEL"
+    assert code == status, output
+    assert f"{word}: {out} is unchanged" in output
+    assert "Traceback" not in output, output
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.nc"]
 
 
 def test_a_run_killed_while_writing_removes_its_temporary_file(previous):
