@@ -149,15 +149,19 @@ def signalled_run(folder: Path, pause_in: str, signum: int) -> tuple[int, str, s
     return proc.returncode, line, stdout + stderr
 
 
-@pytest.mark.parametrize("signum,status,word", [(signal.SIGINT, 130, "interrupted"),
-                                                (signal.SIGTERM, 143, "terminated")],
-                         ids=["SIGINT", "SIGTERM"])
-def test_a_run_killed_halfway_leaves_the_previous_file(previous, signum, status, word):
+SIGNALS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+
+
+# "simulation": between two batches, in the main thread (the progress report halfway);
+# "kernel": while the slot threads simulate and the main thread waits for them
+@pytest.mark.parametrize("pause_in,announced", [("simulation", "HALFWAY"), ("kernel", "IN KERNEL")])
+@pytest.mark.parametrize("signum,status,word", SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_a_run_killed_while_simulating_leaves_the_previous_file(previous, pause_in, announced, signum, status, word):
     folder, before = previous
     out = folder / "out" / "out.nc"
     started = time.monotonic()
-    code, line, output = signalled_run(folder, "simulation", signum)
-    assert line == "HALFWAY"
+    code, line, output = signalled_run(folder, pause_in, signum)
+    assert line == announced
     assert "NOT INTERRUPTED" not in output
     assert code == status, output
     assert f"{word}: {out} is unchanged" in output
@@ -165,21 +169,6 @@ def test_a_run_killed_halfway_leaves_the_previous_file(previous, signum, status,
     assert out.read_bytes() == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["out.nc"]  # no temporary or partial file
     assert time.monotonic() - started < TIMEOUT_S
-
-
-@pytest.mark.parametrize("signum,status,word", [(signal.SIGINT, 130, "interrupted"),
-                                                (signal.SIGTERM, 143, "terminated")],
-                         ids=["SIGINT", "SIGTERM"])
-def test_a_run_killed_while_its_threads_simulate_leaves_the_previous_file(previous, signum, status, word):
-    folder, before = previous
-    out = folder / "out" / "out.nc"
-    code, line, output = signalled_run(folder, "kernel", signum)
-    assert line == "IN KERNEL"
-    assert code == status, output
-    assert f"{word}: {out} is unchanged" in output
-    assert "Traceback" not in output, output
-    assert out.read_bytes() == before
-    assert sorted(p.name for p in out.parent.iterdir()) == ["out.nc"]
 
 
 def test_a_run_killed_while_writing_removes_its_temporary_file(previous):
