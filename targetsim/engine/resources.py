@@ -21,8 +21,9 @@ from targetsim.errors import TargetsimError
 __all__ = ["RunEstimate", "estimate", "estimate_for_plan", "estimate_for_scenario", "available_memory",
            "check_memory", "estimate_output_bytes", "LONG_RUN_S", "NS_PER_CELL"]
 
-#: Rough cost of one path × indicator × year on one thread, in nanoseconds.
-NS_PER_CELL = 50.0
+#: Rough cost of one path × indicator × year on one thread, in nanoseconds (the lockstep kernel
+#: does 7-11 on the benchmark workloads and the base scenario; more with counts or observations).
+NS_PER_CELL = 12.0
 #: A run expected to take longer than this (seconds) is announced by the CLI.
 LONG_RUN_S = 10.0
 #: Interpreter, numba and scratch space not counted cell by cell.

@@ -168,7 +168,7 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                    proj_ind, proj_size, proj_prob, proj_first, proj_last,
                    jump_effect, obs, obs_step, cond_b, cond_c, obs_prec, has_jumps, has_obs,
                    pdraw, proj_u, jump_hit, z, tscale, added,
-                   val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w):
+                   val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w, acc):
     """Advance the group's ``n`` paths in lockstep into ``val[i, t, lane]`` (level) and
     ``lg[i, t, lane]`` (its log) for t >= 1, and their log weights into ``log_w``. The base
     year ``val[:, 0, :]``, ``lg[:, 0, :]``, ``hidden0`` and the parameters without uncertainty
@@ -221,7 +221,7 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
         direct = o < 0 and not correlated and shock_kind == NORMAL
         if o >= 0:
             _observe(t, o, n, kind, vol, phi, shocked, obs, cond_b, cond_c, obs_prec,
-                     z, lg, par, hidden, r_prev, eps, jump_add, log_w)
+                     z, lg, par, hidden, r_prev, eps, jump_add, log_w, acc)
         elif not direct:
             if correlated:
                 for i in range(n_ind):
@@ -304,39 +304,63 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
 
 @njit(cache=True, _nrt=False)
 def _observe(t, o, n, kind, vol, phi, shocked, obs, cond_b, cond_c, obs_prec,
-             z, lg, par, hidden, r_prev, eps, jump_add, log_w):
+             z, lg, par, hidden, r_prev, eps, jump_add, log_w, acc):
     """An observation year: the observed indicators' shocks are implied by the observations
     (and weigh the path by their likelihood); the others are drawn from their conditional
-    distribution given them (normal shocks only)."""
+    distribution given them (normal shocks only).
+
+    Loops run over the lanes innermost (vectorised), and the sums skip the terms whose matrix
+    entries are zero (most of them: only observed indicators enter the likelihood): such a term
+    is an exact zero, so each lane's sums are the same, term by term, as the full ones."""
     n_ind = kind.shape[0]
-    for lane in range(n):
-        for i in range(n_ind):
-            eps[i, lane] = 0.0
-            x = obs[i, t]
-            if shocked[i] and not math.isnan(x):
-                k = kind[i]
-                if k == LOGNORMAL:
-                    resid = math.log(x) - lg[i, t - 1, lane] - par[i, lane] - jump_add[i, lane]
-                elif k == AR1:
-                    resid = (math.log(x) - lg[i, t - 1, lane] - jump_add[i, lane]
-                             - (par[i, lane] + phi[i] * (r_prev[i, lane] - par[i, lane])))
-                else:  # LOGIT
-                    resid = math.log(x / (1.0 - x)) - hidden[i, lane] - par[i, lane] - jump_add[i, lane]
-                if vol[i] > 0.0:
-                    eps[i, lane] = resid / vol[i]
-                elif abs(resid) > 1e-9:
+    for i in range(n_ind):
+        x = obs[i, t]
+        if not (shocked[i] and not math.isnan(x)):
+            for lane in range(n):
+                eps[i, lane] = 0.0
+            continue
+        k = kind[i]
+        level = math.log(x) if (k == LOGNORMAL or k == AR1) else math.log(x / (1.0 - x))
+        v = vol[i]
+        ph = phi[i]
+        for lane in range(n):
+            if k == LOGNORMAL:
+                resid = level - lg[i, t - 1, lane] - par[i, lane] - jump_add[i, lane]
+            elif k == AR1:
+                resid = (level - lg[i, t - 1, lane] - jump_add[i, lane]
+                         - (par[i, lane] + ph * (r_prev[i, lane] - par[i, lane])))
+            else:  # LOGIT (observations of other kinds are refused by validation)
+                resid = level - hidden[i, lane] - par[i, lane] - jump_add[i, lane]
+            if v > 0.0:
+                eps[i, lane] = resid / v
+            else:
+                eps[i, lane] = 0.0
+                if abs(resid) > 1e-9:
                     log_w[lane] = -np.inf
-        quad = 0.0
-        for i in range(n_ind):
+    # the Gaussian log-likelihood of the implied shocks
+    for lane in range(n):
+        acc[lane] = 0.0
+    for i in range(n_ind):
+        for j in range(n_ind):
+            p_ij = obs_prec[o, i, j]
+            if p_ij != 0.0:
+                for lane in range(n):
+                    acc[lane] += eps[i, lane] * p_ij * eps[j, lane]
+    for lane in range(n):
+        log_w[lane] -= 0.5 * acc[lane]
+    # the unobserved shocks, given the observed ones
+    for i in range(n_ind):
+        if shocked[i] and math.isnan(obs[i, t]):
+            for lane in range(n):
+                acc[lane] = 0.0
             for j in range(n_ind):
-                quad += eps[i, lane] * obs_prec[o, i, j] * eps[j, lane]
-        log_w[lane] -= 0.5 * quad
-        for i in range(n_ind):
-            if shocked[i] and math.isnan(obs[i, t]):
-                acc = 0.0
-                for j in range(n_ind):
-                    acc += cond_b[o, i, j] * eps[j, lane] + cond_c[o, i, j] * z[t, j, lane]
-                eps[i, lane] = acc
+                b_ij = cond_b[o, i, j]
+                c_ij = cond_c[o, i, j]
+                if b_ij != 0.0 or c_ij != 0.0:
+                    for lane in range(n):
+                        acc[lane] += b_ij * eps[j, lane] + c_ij * z[t, j, lane]
+            for lane in range(n):
+                eps[i, lane] = acc[lane]
 
 
 @njit(cache=True, _nrt=False)
@@ -517,7 +541,7 @@ def simulate_slot(
                            proj_ind, proj_size, proj_prob, proj_first, proj_last,
                            jump_effect, obs, obs_step, cond_b, cond_c, obs_prec, has_jumps, has_obs,
                            pdraw, proj_u, jump_hit, z, tscale, added,
-                           val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w)
+                           val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w, scratch)
             # path weights, in path order
             w_group = np.int64(0)
             for lane in range(n):
