@@ -154,6 +154,23 @@ def test_memory_estimate_matches_the_engine(scenario):
         resources.check_memory(est, available=est.memory_bytes - 1)
 
 
+@pytest.mark.parametrize("name", ["base", "wuhan_consumption_centre", "hangzhou_digital_trade"])
+def test_duration_estimate_counts_the_count_indicators(name):
+    from targetsim.engine.plan import build_plan
+    from targetsim.model.scenario import CountProcess
+
+    sc = targetsim.load_scenario(Path(__file__).parent.parent / "scenarios" / f"{name}.yaml")
+    est = resources.estimate_for_scenario(sc, paths=10**6, threads=1)
+    # the scenario and its plan agree
+    assert est.seconds == pytest.approx(resources.estimate_for_plan(build_plan(sc), paths=10**6, threads=1).seconds)
+    n_counts = sum(isinstance(ind.process, CountProcess) for ind in sc.indicators)
+    years = sc.horizon - sc.base_year
+    expected = 10**6 * years * ((len(sc.indicators) - n_counts) * resources.NS_PER_CELL
+                                + n_counts * resources.NS_PER_COUNT_CELL) * 1e-9
+    assert est.seconds == pytest.approx(expected)
+    assert (n_counts > 0) == (name != "base")
+
+
 def test_a_long_run_is_announced_up_front(tmp_path, scenario, monkeypatch):
     monkeypatch.setattr(resources, "LONG_RUN_S", 0.0)
     calls = []

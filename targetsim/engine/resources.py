@@ -5,7 +5,8 @@ years: every worker slot keeps its own quantile sketch of ``SKETCH_BINS + 2`` in
 (indicator, year) cell. :func:`estimate` mirrors the allocations of
 :func:`targetsim.engine.simulate.simulate` and the dataset built from them; :func:`check_memory`
 refuses (a :class:`~targetsim.errors.TargetsimError` with the numbers) a run that cannot fit in
-the memory available now. The duration is a rough rule (about ``NS_PER_CELL`` ns per path ×
+the memory available now. The duration is a rough rule (about ``NS_PER_CELL`` ns, or
+``NS_PER_COUNT_CELL`` for a count indicator, per path ×
 indicator × year on one thread); the CLI says it up front when a run will take long.
 """
 
@@ -19,11 +20,13 @@ from targetsim.engine.simulate import BATCH_PATHS, CHUNK, DEFAULT_BLOCK_SIZE
 from targetsim.errors import TargetsimError
 
 __all__ = ["RunEstimate", "estimate", "estimate_for_plan", "estimate_for_scenario", "available_memory",
-           "check_memory", "estimate_output_bytes", "LONG_RUN_S", "NS_PER_CELL"]
+           "check_memory", "estimate_output_bytes", "LONG_RUN_S", "NS_PER_CELL", "NS_PER_COUNT_CELL"]
 
-#: Rough cost of one path × indicator × year on one thread, in nanoseconds (the lockstep kernel
-#: does 7-11 on the benchmark workloads and the base scenario; more with counts or observations).
+#: Rough cost of one path × indicator × simulated year on one thread, in nanoseconds: about 8-11
+#: for the benchmark workloads and the base scenario, and about 95 for a count indicator (an exact
+#: negative binomial or Poisson draw: a gamma and a rejection sampler) in the shipped seed plans.
 NS_PER_CELL = 12.0
+NS_PER_COUNT_CELL = 100.0
 #: A run expected to take longer than this (seconds) is announced by the CLI.
 LONG_RUN_S = 10.0
 #: Interpreter, numba and scratch space not counted cell by cell.
@@ -99,8 +102,9 @@ def checked_threads(threads: int | None) -> int:
 
 def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, paths: int,
              threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE, n_quantiles: int = 7,
-             plan_bytes: int = 0) -> RunEstimate:
-    """Estimate from a plan's dimensions (``n_steps`` years after the base year; ``n_bins`` sketch bins)."""
+             plan_bytes: int = 0, n_counts: int = 0) -> RunEstimate:
+    """Estimate from a plan's dimensions (``n_steps`` years after the base year; ``n_bins`` sketch
+    bins; ``n_counts`` of the indicators are counts)."""
     from targetsim.kernels.paths import LANES
 
     slots = resolve_threads(threads)
@@ -122,7 +126,8 @@ def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, pa
         "plan": int(plan_bytes),
         "overhead": OVERHEAD_BYTES,
     }
-    seconds = paths * n_indicators * n_y * NS_PER_CELL * 1e-9 / slots
+    ns_per_path_year = (n_indicators - n_counts) * NS_PER_CELL + n_counts * NS_PER_COUNT_CELL
+    seconds = paths * max(n_steps, 1) * ns_per_path_year * 1e-9 / slots
     ordered = tuple(sorted(parts.items(), key=lambda kv: -kv[1]))
     return RunEstimate(paths=paths, threads=slots, n_indicators=n_indicators, n_years=n_y, n_targets=n_targets,
                        n_bins=n_bins + 2, memory_bytes=sum(parts.values()), parts=ordered, seconds=seconds)
@@ -132,25 +137,30 @@ def estimate_for_plan(plan, *, paths: int, threads: int | None = None,
                       block_size: int = DEFAULT_BLOCK_SIZE, n_quantiles: int = 7) -> RunEstimate:
     import numpy as np
 
+    from targetsim.kernels.paths import COUNT
+
     plan_bytes = sum(a.nbytes for a in plan.arrays.values() if isinstance(a, np.ndarray))
     return estimate(n_indicators=plan.n_indicators, n_steps=plan.n_steps, n_targets=plan.n_targets,
                     n_bins=plan.n_bins, paths=paths, threads=threads, block_size=block_size,
-                    n_quantiles=n_quantiles, plan_bytes=plan_bytes)
+                    n_quantiles=n_quantiles, plan_bytes=plan_bytes,
+                    n_counts=int(np.count_nonzero(plan.arrays["kind"] == COUNT)))
 
 
 def estimate_for_scenario(scenario, *, paths: int | None = None, threads: int | None = None,
                           block_size: int = DEFAULT_BLOCK_SIZE) -> RunEstimate:
     """The same from a validated scenario, without building its plan."""
     from targetsim.engine.plan import SKETCH_BINS
+    from targetsim.model.scenario import CountProcess
 
     n = len(scenario.indicators)
     n_steps = scenario.horizon - scenario.base_year
     # observation conditioning: three n × n matrices per observed year, plus the correlation factor
     obs_years = len({y for _, values in scenario.observations for y, _ in values}) or 1
     plan_bytes = F8 * (3 * obs_years * n * n + n * n + 2 * n * (n_steps + 1))
+    n_counts = sum(isinstance(ind.process, CountProcess) for ind in scenario.indicators)
     return estimate(n_indicators=n, n_steps=n_steps, n_targets=len(scenario.targets), n_bins=SKETCH_BINS,
                     paths=scenario.paths if paths is None else paths, threads=threads, block_size=block_size,
-                    n_quantiles=len(scenario.quantiles), plan_bytes=plan_bytes)
+                    n_quantiles=len(scenario.quantiles), plan_bytes=plan_bytes, n_counts=n_counts)
 
 
 def _meminfo_available(path: str = "/proc/meminfo") -> int | None:
