@@ -49,3 +49,28 @@ def test_no_call_back_without_compilation():
     with on_first_compile(lambda: calls.append(1)):
         assert compiled(5) == 4
     assert calls == []
+
+
+def test_concurrent_runs_from_several_threads_match_a_run_alone():
+    # each run has its own slot threads (numba's parallel region, whose default layer is not
+    # thread-safe, is not used), so callers such as a threaded scheduler may run scenarios at once
+    import numpy as np
+
+    import targetsim
+    from tests.conftest import ROOT
+
+    scenario = targetsim.load_scenario(ROOT / "scenarios" / "hangzhou_digital_trade.yaml")
+    alone = targetsim.run(scenario, paths=5000, threads=2)
+    results = [None] * 3
+
+    def run(k):
+        results[k] = targetsim.run(scenario, paths=5000, threads=2)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for ds in results:
+        for name in ("attainment_probability", "attainment_by_year", "indicator_quantiles", "indicator_mean"):
+            np.testing.assert_array_equal(ds[name].values, alone[name].values)
