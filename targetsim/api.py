@@ -65,7 +65,8 @@ def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None 
     (:func:`targetsim.io.netcdf.check_destination`). ``RunEstimate.seconds`` says how long the run
     should take (:meth:`~targetsim.engine.resources.RunEstimate.is_long`).
     """
-    from targetsim.engine.resources import check_memory, estimate_for_scenario, estimate_output_bytes
+    from targetsim.engine.resources import (check_memory, checked_threads, estimate_for_scenario,
+                                            estimate_output_bytes)
     from targetsim.errors import TargetsimError
     from targetsim.model.parse import MAX_PATHS
 
@@ -77,13 +78,7 @@ def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None 
         raise TargetsimError(f"paths must be at most {MAX_PATHS:,}, got {n_paths:,}")
     if use_seed < 0 or use_seed > MAX_SEED:
         raise TargetsimError(f"seed must lie between 0 and {MAX_SEED}, got {use_seed}")
-    if threads is not None:
-        import numba
-
-        limit = numba.config.NUMBA_NUM_THREADS
-        if not 1 <= threads <= limit:
-            raise TargetsimError(f"--threads must be between 1 and {limit} on this machine "
-                                 f"(set NUMBA_NUM_THREADS to allow more), got {threads}")
+    checked_threads(threads)
     check_numeric_range(scenario)
     est = estimate_for_scenario(scenario, paths=n_paths, threads=threads, block_size=block_size)
     check_memory(est)

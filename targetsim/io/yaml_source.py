@@ -270,9 +270,7 @@ def file_kind(path: Path) -> str:
     cannot be told (a name too long, a permission denied on a folder)."""
     try:
         mode = path.stat().st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        return "missing"
-    except ValueError:  # an embedded NUL character
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: an embedded NUL character
         return "missing"
     except OSError as exc:
         return exc.strerror or str(exc)

@@ -237,15 +237,8 @@ def _normal_slow(s0, s1, s2, s3, idx, z):
 # here; that made each draw ~5x slower (~13 ns instead of ~2.3 ns).
 @njit(cache=True, _nrt=False)
 def next_normal(state):
-    """Standard normal float64 via the 256-layer ziggurat."""
-    r, s0, s1, s2, s3 = _step(state[0], state[1], state[2], state[3])
-    idx = np.intp(r & _MASK8)  # low 8 bits: layer
-    m = r >> _U12  # top 52 bits: mantissa
-    # Bit 8 is the sign, applied through the 512-entry signed width table: a
-    # branch on a random bit would mispredict half the time.
-    z = np.float64(np.int64(m)) * _ZIG_WI_SIGNED[np.intp(r & _MASK9)]
-    if m >= _ZIG_KI[idx]:  # outside the layer's core rectangle (~1.5%)
-        z, s0, s1, s2, s3 = _normal_slow(s0, s1, s2, s3, idx, z)
+    """Standard normal float64 via the 256-layer ziggurat (:func:`normal_from_words`)."""
+    z, s0, s1, s2, s3 = normal_from_words(state[0], state[1], state[2], state[3])
     state[0] = s0
     state[1] = s1
     state[2] = s2
@@ -262,10 +255,12 @@ def normal_from_words(s0, s1, s2, s3):
     since the compiler cannot prove that the caller's other arrays do not alias it).
     """
     r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
-    idx = np.intp(r & _MASK8)
-    m = r >> _U12
+    idx = np.intp(r & _MASK8)  # low 8 bits: layer
+    m = r >> _U12  # top 52 bits: mantissa
+    # Bit 8 is the sign, applied through the 512-entry signed width table: a
+    # branch on a random bit would mispredict half the time.
     z = np.float64(np.int64(m)) * _ZIG_WI_SIGNED[np.intp(r & _MASK9)]
-    if m >= _ZIG_KI[idx]:
+    if m >= _ZIG_KI[idx]:  # outside the layer's core rectangle (~1.5%)
         z, s0, s1, s2, s3 = _normal_slow(s0, s1, s2, s3, idx, z)
     return z, s0, s1, s2, s3
 
