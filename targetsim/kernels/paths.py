@@ -224,13 +224,16 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                      z, lg, par, hidden, r_prev, eps, jump_add, log_w, acc)
         elif not direct:
             if correlated:
+                # zero factor entries (every unshocked indicator's row and column, and
+                # uncorrelated blocks) are skipped: their terms are exact zeros (z is finite)
                 for i in range(n_ind):
                     for lane in range(n):
                         eps[i, lane] = 0.0
                     for j in range(i + 1):
                         c = chol[i, j]
-                        for lane in range(n):
-                            eps[i, lane] += c * z[t, j, lane]
+                        if c != 0.0:
+                            for lane in range(n):
+                                eps[i, lane] += c * z[t, j, lane]
             else:
                 for i in range(n_ind):
                     for lane in range(n):
@@ -291,14 +294,18 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                     val[i, t, lane] = total
                     lg[i, t, lane] = fast_log(total)
             elif k == COUNT:
-                for lane in range(n):
-                    if observed:
+                if observed:
+                    for lane in range(n):
                         more = x - val[i, t - 1, lane]
                         log_w[lane] += _count_log_pmf(int(more) if more >= 0 else -1, c_mean[i], c_disp[i])
                         val[i, t, lane] = x
-                    else:
+                else:
+                    for lane in range(n):
                         val[i, t, lane] = val[i, t - 1, lane] + added[t, i, lane]
-                    lg[i, t, lane] = fast_log(val[i, t, lane]) if val[i, t, lane] > 0.0 else -np.inf
+                # a loop of its own, so that it vectorises
+                for lane in range(n):
+                    v_l = val[i, t, lane]
+                    lg[i, t, lane] = fast_log(v_l) if v_l > 0.0 else -np.inf
         _derive(t, n, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
 
 
