@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from targetsim.errors import ScenarioError
+from targetsim.kernels.distributions import count_tables
 from targetsim.kernels.special import two_piece_params
 from targetsim.model.scenario import (
     Ar1GrowthProcess,
@@ -46,6 +47,7 @@ class SimulationPlan:
 # The kernel's plan inputs, in its argument order (see kernels.paths.simulate_slot).
 KERNEL_INPUTS = (
     "kind", "x0", "p_mean", "p_sd", "vol", "phi", "r0", "c_mean", "c_disp",
+    "c_cdf", "c_guide", "c_cdf_start", "c_guide_start", "c_guide_size",
     "ref_a", "ref_b", "sum_start", "sum_len", "sum_terms", "derived_order", "shocked",
     "chol", "correlated", "shock_kind", "dof", "tp",
     "proj_ind", "proj_size", "proj_prob", "proj_first", "proj_last",
@@ -240,8 +242,14 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
             jump_effect[j, index[ind_id]] = size
 
     obs, obs_step, cond_b, cond_c, obs_prec = _observation_arrays(scenario, index, matrix, n_steps)
+    # counts' laws are fixed for the run: draw them by inverting tabulated CDFs (one uniform a
+    # draw, several times faster than the gamma-Poisson samplers, which remain for laws whose
+    # table would be too long)
+    c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size = count_tables(c_mean, c_disp)
     arrays = dict(
         kind=kind, x0=x0, p_mean=p_mean, p_sd=p_sd, vol=vol, phi=phi, r0=r0, c_mean=c_mean, c_disp=c_disp,
+        c_cdf=c_cdf, c_guide=c_guide, c_cdf_start=c_cdf_start, c_guide_start=c_guide_start,
+        c_guide_size=c_guide_size,
         ref_a=ref_a, ref_b=ref_b, sum_start=sum_start, sum_len=sum_len,
         sum_terms=np.array(sum_terms, dtype=np.int64), derived_order=_derived_order(scenario, index),
         shocked=shocked, chol=chol, correlated=correlated, shock_kind=SHOCK_CODES[shocks.distribution],

@@ -23,10 +23,11 @@ __all__ = ["RunEstimate", "estimate", "estimate_for_plan", "estimate_for_scenari
            "check_memory", "estimate_output_bytes", "LONG_RUN_S", "NS_PER_CELL", "NS_PER_COUNT_CELL"]
 
 #: Rough cost of one path × indicator × simulated year on one thread, in nanoseconds: about 8-11
-#: for the benchmark workloads and the base scenario, and about 95 for a count indicator (an exact
-#: negative binomial or Poisson draw: a gamma and a rejection sampler) in the shipped seed plans.
+#: for the benchmark workloads and the base scenario, and about 20-30 for a count indicator (an
+#: exact negative binomial or Poisson draw by table inversion, its log and statistics) in the
+#: shipped seed plans.
 NS_PER_CELL = 12.0
-NS_PER_COUNT_CELL = 100.0
+NS_PER_COUNT_CELL = 25.0
 #: A run expected to take longer than this (seconds) is announced by the CLI.
 LONG_RUN_S = 10.0
 #: Interpreter, numba and scratch space not counted cell by cell.
@@ -157,7 +158,13 @@ def estimate_for_scenario(scenario, *, paths: int | None = None, threads: int | 
     # observation conditioning: three n × n matrices per observed year, plus the correlation factor
     obs_years = len({y for _, values in scenario.observations for y, _ in values}) or 1
     plan_bytes = F8 * (3 * obs_years * n * n + n * n + 2 * n * (n_steps + 1))
-    n_counts = sum(isinstance(ind.process, CountProcess) for ind in scenario.indicators)
+    counts = [ind.process for ind in scenario.indicators if isinstance(ind.process, CountProcess)]
+    n_counts = len(counts)
+    if counts:  # the counts' inversion tables (small, but up to ~0.4 MB for a widely spread law)
+        from targetsim.kernels.distributions import count_tables
+
+        tables = count_tables([c.mean for c in counts], [c.dispersion or 0.0 for c in counts])
+        plan_bytes += sum(a.nbytes for a in tables)
     return estimate(n_indicators=n, n_steps=n_steps, n_targets=len(scenario.targets), n_bins=SKETCH_BINS,
                     paths=scenario.paths if paths is None else paths, threads=threads, block_size=block_size,
                     n_quantiles=len(scenario.quantiles), plan_bytes=plan_bytes, n_counts=n_counts)

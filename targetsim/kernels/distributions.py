@@ -59,6 +59,20 @@ path shift with the parameters; results are still bit-reproducible.
     is Student-t(dof) (its definition), so Z * student_t_scale is t(dof)
     scaled to unit variance.  See its docstring for the multivariate use.
 
+``count_tables(means, dispersions)`` / ``count_from_table(u, ...)`` -- the
+    same Poisson and NB laws by inversion of a tabulated CDF, for laws fixed
+    for a whole run (the engine's count processes): one uniform a draw, found
+    from a guide table (Chen & Asau 1974, Devroye ch. III.2) in about one step;
+    ~4-10 ns a draw against 17-100 ns for the samplers above (measured on a
+    2-core EPYC VM, tables in cache).  The table holds F(k) up to the point
+    past the mode where the mass beyond is provably below 2**-64 (a geometric
+    bound on the remaining pmf ratios), then a sentinel that takes that mass
+    (and the ~1e-16 that rounding leaves above the last sum).  For Poisson
+    with mean < 10 the table is exactly the partial sums and the tail stop of
+    the sequential inversion, so a draw from it equals that sampler's draw
+    from the same uniform.  A law whose table would be longer than
+    ``max_len`` gets none and keeps its sampler.
+
 Invalid parameters (negative, zero where > 0 is needed, NaN, inf, out of
 range) return a sentinel without drawing: ``INVALID_COUNT`` (-1) from the
 count samplers, NaN from the float ones.  They never loop (a rejection loop
@@ -86,6 +100,9 @@ __all__ = [
     "next_poisson",
     "next_negative_binomial",
     "student_t_scale",
+    "count_log_pmf",
+    "count_tables",
+    "count_from_table",
     "INVALID_COUNT",
 ]
 
@@ -270,3 +287,149 @@ def student_t_scale(state, dof):
         return math.nan
     # chi2 > 0 strictly for dof > 2 (Marsaglia-Tsang returns d * v, v > 0).
     return math.sqrt((nu - 2.0) / next_chi2(state, nu))
+
+
+# ---------------------------------------------------------------------------
+# Count draws by table inversion, for a law whose parameters are fixed for a run.
+# ---------------------------------------------------------------------------
+
+# The table stops past the mode once the mass beyond it is below this bound.
+_TABLE_TAIL = 2.0 ** -64
+# A U at or above every tabulated CDF value (probability <= the tail bound plus rounding)
+# meets this sentinel, which ends the search.
+_TABLE_SENTINEL = 2.0
+
+
+@njit(cache=True, _nrt=False)
+def count_log_pmf(k, mean, dispersion):
+    """log P(A = k) for Poisson(mean) (dispersion 0) or NB(mean, dispersion)."""
+    if k < 0:
+        return -np.inf
+    if dispersion <= 0.0:
+        if mean == 0.0:
+            return 0.0 if k == 0 else -np.inf
+        return k * math.log(mean) - mean - math.lgamma(k + 1.0)
+    if mean == 0.0:
+        return 0.0 if k == 0 else -np.inf
+    r = dispersion
+    return (math.lgamma(k + r) - math.lgamma(r) - math.lgamma(k + 1.0)
+            + r * math.log(r / (r + mean)) + k * math.log(mean / (r + mean)))
+
+
+@njit(cache=True, _nrt=False)
+def count_cdf_table(mean, dispersion, out):
+    """The CDF of Poisson(mean) (dispersion 0) or NB(mean, dispersion) for inversion:
+    ``out[k] = F(k)`` for ``k = 0 .. K - 1`` and ``out[K] = 2.0`` (a sentinel that ends
+    any search); returns the table's length ``K + 1``, or -1 when ``out`` is too short.
+
+    Poisson with mean < 10: exactly the partial sums ``_poisson_inversion`` forms, and its
+    stop (the first ``k`` with ``p(k) < 2**-64``) as the sentinel, so that inverting this
+    table with the same uniform gives the same count. Otherwise each ``p(k)`` comes from
+    its log (lgamma), summed with Neumaier's compensation, until past the mode the mass
+    beyond ``k`` is provably below ``2**-64`` (a geometric bound on the remaining pmf
+    ratios); the sentinel then takes that mass, and whatever rounding leaves above the last
+    sum (~1e-16).
+    """
+    n = out.shape[0]
+    if dispersion <= 0.0 and mean < _POISSON_INVERSION_MAX:
+        p = math.exp(-mean)
+        f = p
+        out[0] = f
+        k = 0
+        while True:
+            k += 1
+            if k >= n:
+                return -1
+            p *= mean * _INV_K[k]
+            f += p
+            if p < _POISSON_TAIL_STOP:
+                out[k] = _TABLE_SENTINEL
+                return k + 1
+            out[k] = f
+    q = mean / (dispersion + mean) if dispersion > 0.0 else 0.0
+    total = 0.0
+    comp = 0.0
+    k = 0
+    while True:
+        if k + 1 >= n:
+            return -1
+        p = math.exp(count_log_pmf(k, mean, dispersion))
+        t = total + p
+        if abs(total) >= abs(p):
+            comp += (total - t) + p
+        else:
+            comp += (p - t) + total
+        total = t
+        out[k] = total + comp
+        # the ratio p(j + 1) / p(j) for every j >= k is at most rho
+        # (NB: (j + r) / (j + 1) * q, which falls towards q when r > 1 and rises to it when r < 1)
+        if dispersion > 0.0:
+            rho = q if dispersion < 1.0 else (k + dispersion) / (k + 1.0) * q
+        else:
+            rho = mean / (k + 1.0)
+        if rho < 1.0 and p * rho / (1.0 - rho) < _TABLE_TAIL:
+            out[k + 1] = _TABLE_SENTINEL
+            return k + 2
+        k += 1
+
+
+@njit(cache=True, _nrt=False)
+def count_guide_table(cdf, out):
+    """Chen & Asau's guide for ``cdf`` (a :func:`count_cdf_table`): ``out[j]`` = the first
+    ``k`` with ``cdf[k] > j / m`` (``m = len(out)``, a power of two), where the search for
+    a uniform in ``[j/m, (j+1)/m)`` may start: no smaller ``k`` can have ``u < cdf[k]``."""
+    m = out.shape[0]
+    k = 0
+    for j in range(m):
+        threshold = j / m
+        while cdf[k] <= threshold:
+            k += 1
+        out[j] = k
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def count_from_table(u, cdf, guide, cdf_start, guide_start, guide_size):
+    """The count whose CDF step holds the uniform ``u``: the first ``k`` with
+    ``u < F(k)``, found from the guide (``cdf``/``guide`` hold many tables; this one starts
+    at ``cdf_start``/``guide_start`` and has ``guide_size`` guide entries, a power of two)."""
+    k = guide[guide_start + np.int64(u * guide_size)]
+    while u >= cdf[cdf_start + k]:
+        k += 1
+    return np.int64(k)
+
+
+def count_tables(means, dispersions, max_len=1 << 15):
+    """Inversion tables for counts whose laws are fixed for the run.
+
+    For each entry (mean > 0; dispersion 0 for Poisson), its CDF (:func:`count_cdf_table`)
+    and a guide of a power-of-two length at least half the CDF's. Returns ``(cdf, guide,
+    cdf_start, guide_start, guide_size)``: the tables concatenated, and each entry's start
+    in them and guide length; ``guide_size`` is 0 where there is no table (mean 0, or a
+    law whose table would exceed ``max_len`` entries: those keep their samplers).
+    """
+    count = len(means)
+    cdf_start = np.zeros(count, dtype=np.int64)
+    guide_start = np.zeros(count, dtype=np.int64)
+    guide_size = np.zeros(count, dtype=np.int64)
+    cdfs, guides = [], []
+    scratch = np.empty(max_len)
+    n_cdf = n_guide = 0
+    for i in range(count):
+        mean, disp = float(means[i]), float(dispersions[i])
+        if not mean > 0.0:
+            continue
+        length = count_cdf_table(mean, disp, scratch)
+        if length < 0:
+            continue
+        cdf = scratch[:length].copy()
+        m = 1 << max(0, (length - 1).bit_length() - 1)  # the power of two in (length / 2, length]
+        guide = np.empty(m, dtype=np.int64)
+        count_guide_table(cdf, guide)
+        cdf_start[i], guide_start[i], guide_size[i] = n_cdf, n_guide, m
+        cdfs.append(cdf)
+        guides.append(guide)
+        n_cdf += length
+        n_guide += m
+    cdf_all = np.concatenate(cdfs) if cdfs else np.zeros(1)
+    guide_all = np.concatenate(guides) if guides else np.zeros(1, dtype=np.int64)
+    return cdf_all, guide_all, cdf_start, guide_start, guide_size

@@ -27,9 +27,10 @@ import math
 import numpy as np
 from numba import njit
 
-from targetsim.kernels.distributions import next_negative_binomial, next_poisson, student_t_scale
+from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_negative_binomial,
+                                              next_poisson, student_t_scale)
 from targetsim.kernels.elementary import exp_lanes, fast_exp, fast_log
-from targetsim.kernels.rng import double_from_words, normal_from_words, seed_path_state
+from targetsim.kernels.rng import double_from_words, next_double, normal_from_words, seed_path_state
 from targetsim.kernels.sketch import sketch_bin
 from targetsim.kernels.special import two_piece_from_normal
 
@@ -96,27 +97,11 @@ def _weight_of(flags, w_int, n, weighted):
     return total
 
 
-@njit(cache=True, _nrt=False)
-def _count_log_pmf(k, mean, dispersion):
-    """log P(A = k) for Poisson(mean) (dispersion 0) or NB(mean, dispersion)."""
-    if k < 0:
-        return -np.inf
-    if dispersion <= 0.0:
-        if mean == 0.0:
-            return 0.0 if k == 0 else -np.inf
-        return k * math.log(mean) - mean - math.lgamma(k + 1.0)
-    if mean == 0.0:
-        return 0.0 if k == 0 else -np.inf
-    r = dispersion
-    return (math.lgamma(k + r) - math.lgamma(r) - math.lgamma(k + 1.0)
-            + r * math.log(r / (r + mean)) + k * math.log(mean / (r + mean)))
-
-
 # _nrt=False (here and below): the function allocates nothing, and without it numba wraps every
 # array argument in atomic reference-count updates, which cost more than the simulation itself.
 @njit(cache=True, _nrt=False)
 def _draw_group(key, first_path, n, kind, p_sd, shocked, shock_kind, dof, c_mean, c_disp,
-                proj_ind, jump_prob, jump_mask, obs, obs_step, has_jumps, has_obs, has_counts,
+                c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size, proj_ind, jump_prob, jump_mask, obs, obs_step, has_jumps, has_obs, has_counts,
                 state, pdraw, proj_u, jump_hit, z, tscale, added):
     """Every random number of paths ``first_path .. first_path + n - 1``, path by path, in the
     order the model consumes them, stored by lane (the last axis)."""
@@ -153,7 +138,10 @@ def _draw_group(key, first_path, n, kind, p_sd, shocked, shock_kind, dof, c_mean
                     tscale[t, lane] = student_t_scale(state, dof)
                 for i in range(n_ind):
                     if kind[i] == COUNT and not (has_obs and not math.isnan(obs[i, t])):
-                        if c_disp[i] > 0.0:
+                        if c_guide_size[i] > 0:  # the law's table (see engine.plan): one uniform
+                            added[t, i, lane] = count_from_table(next_double(state), c_cdf, c_guide, c_cdf_start[i],
+                                                                 c_guide_start[i], c_guide_size[i])
+                        elif c_disp[i] > 0.0:
                             added[t, i, lane] = next_negative_binomial(state, c_mean[i], c_disp[i])
                         else:
                             added[t, i, lane] = next_poisson(state, c_mean[i])
@@ -297,7 +285,7 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                 if observed:
                     for lane in range(n):
                         more = x - val[i, t - 1, lane]
-                        log_w[lane] += _count_log_pmf(int(more) if more >= 0 else -1, c_mean[i], c_disp[i])
+                        log_w[lane] += count_log_pmf(int(more) if more >= 0 else -1, c_mean[i], c_disp[i])
                         val[i, t, lane] = x
                 else:
                     for lane in range(n):
@@ -475,6 +463,7 @@ def slot_buffers(n_ind, n_steps1, n_targets, n_proj, n_jumps):
 def simulate_slot(
     s, n_slots, key, first_block, n_blocks, block_size, n_paths, chunk, weighted,
     kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
+    c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size,
     ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
     chol, correlated, shock_kind, dof, tp,
     proj_ind, proj_size, proj_prob, proj_first, proj_last,
@@ -540,7 +529,7 @@ def simulate_slot(
                     for t in range(n_steps1):
                         chunk_sums[c, i, t] = 0.0
             _draw_group(key, g, n, kind, p_sd, shocked, shock_kind, dof, c_mean, c_disp,
-                        proj_ind, jump_prob, jump_mask, obs, obs_step, has_jumps, has_obs, has_counts,
+                        c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size, proj_ind, jump_prob, jump_mask, obs, obs_step, has_jumps, has_obs, has_counts,
                         state, pdraw, proj_u, jump_hit, z, tscale, added)
             _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                            ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
