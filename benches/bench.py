@@ -10,11 +10,16 @@ Workloads (float64, counts + quantiles + means, all in one run):
   correlated_20x10    the same with a dense 20×20 correlation
   ar1_20x10           20 ar1_growth indicators × 10 years
   seed_plan_base      scenarios/base.yaml (the Wuhan digital-trade plan)
+  seed_plan_counts    scenarios/wuhan_digital_trade.yaml (25 of its 41 indicators are counts)
 
 References, measured in the same process on the same thread count:
   generator   the raw limit: draw the same number of normals with the engine's generator
               (xoshiro256++ + ziggurat, one stream per path) and sum them
-  numpy       a straightforward vectorised NumPy version of the same model, in chunks of paths
+  floor       only what the output contract needs per indicator-year of the log-normal model,
+              built from the engine's pieces: the same normals, one exp (for the mean) and one
+              histogram increment (for the quantiles); timed alternately with that workload
+  numpy       a straightforward vectorised NumPy version of the same model, in chunks of paths;
+              for the count plan, NumPy drawing just its counts (Poisson / negative binomial)
   statsmodels ARIMA(1,0,0).simulate and ETS simulate for one AR series, at a small path count
 
 Ratios are reported as "x slower than the generator" and "x faster than numpy/statsmodels", per
@@ -50,8 +55,13 @@ FLOORS = {
     "lognormal_20x10.speedup_vs_numpy": 3.0,
     "lognormal_20x10.generator_share": 0.08,   # generator time / engine time
     "ar1_20x10.speedup_vs_statsmodels_arima": 20.0,
+    "seed_plan_counts.speedup_vs_numpy_count_draws": 1.5,
     "memory.ratio_paths_high_vs_low": 1.10,     # peak memory must not grow with paths (upper bound)
 }
+
+
+# The count-heavy seed plan timed beside the base plan.
+COUNT_PLAN = "wuhan_digital_trade.yaml"
 
 
 def workload(kind: str, n_ind: int = 20, years: int = 10, correlated: bool = False) -> dict:
@@ -135,6 +145,86 @@ def generator_reference(n_paths: int, draws_per_path: int, threads: int):
     numba.set_num_threads(threads)
     draw_sum(key, 100, 10, threads)
     return lambda: draw_sum(key, n_paths, draws_per_path, threads)
+
+
+def floor_reference(n_paths: int, n_ind: int, years: int, threads: int):
+    """A callable doing only what the output contract needs for every indicator-year of the
+    log-normal workload, with the engine's own pieces and layout (compiled and run once already):
+    the same normals (engine generator), the log-level update, one exp for the mean (the
+    engine's vectorised exp) and one histogram increment for the quantiles (the engine's bin
+    function, 4096 bins). No extremes, targets, checks or parameter logs: a lower bound for any
+    kernel built from these pieces, and the measure of what the generator ratio can reach."""
+    import numba
+    from numba import njit, prange
+
+    from targetsim.kernels.elementary import exp_lanes
+    from targetsim.kernels.paths import LANES
+    from targetsim.kernels.rng import key_from_seed, normal_from_words, seed_path_state
+    from targetsim.kernels.sketch import sketch_bin
+
+    n_bins = 4096
+
+    @njit(parallel=True, cache=False)
+    def contract_minimum(key, n_paths, n_ind, years, n_slots):
+        sums = np.zeros((n_slots, n_ind, years))
+        hist = np.zeros((n_slots, n_ind, years, n_bins + 2), dtype=np.int64)
+        for s in prange(n_slots):
+            state = np.empty(4, dtype=np.uint64)
+            z = np.empty((years + 1, n_ind, LANES))
+            lg = np.empty((n_ind, LANES))
+            val = np.empty(LANES)
+            bins = np.empty(LANES, dtype=np.int64)
+            for g in range(s * LANES, n_paths, n_slots * LANES):
+                n = min(LANES, n_paths - g)
+                for lane in range(n):
+                    seed_path_state(key, g + lane, state)
+                    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+                    for t in range(years + 1):
+                        for i in range(n_ind):
+                            z[t, i, lane], s0, s1, s2, s3 = normal_from_words(s0, s1, s2, s3)
+                for i in range(n_ind):
+                    for lane in range(n):
+                        lg[i, lane] = 4.6
+                for t in range(years):
+                    for i in range(n_ind):
+                        for lane in range(n):
+                            lg[i, lane] += 0.07 + 0.02 * z[0, i, lane] + 0.1 * z[t + 1, i, lane]
+                        exp_lanes(lg[i], n, val)
+                        acc = 0.0
+                        for lane in range(n):
+                            acc += val[lane]
+                            bins[lane] = sketch_bin(lg[i, lane], 3.0, 500.0, n_bins)
+                        sums[s, i, t] += acc
+                        for lane in range(n):
+                            hist[s, i, t, bins[lane]] += 1
+        return sums.sum(), hist.sum()
+
+    key = key_from_seed(1)
+    numba.set_num_threads(threads)
+    contract_minimum(key, 1000, n_ind, years, threads)
+    return lambda: contract_minimum(key, n_paths, n_ind, years, threads)
+
+
+def numpy_count_reference(scenario, n_paths: int, chunk: int = 50_000) -> float:
+    """NumPy drawing just the count additions of ``scenario`` (Poisson or negative binomial, every
+    count indicator and year), vectorised over chunks of paths: seconds for ``n_paths`` paths."""
+    counts = [ind.process for ind in scenario.indicators if ind.process.kind == "count"]
+    years = scenario.horizon - scenario.base_year
+
+    def run():
+        rng = np.random.default_rng(1)
+        total = 0
+        for start in range(0, n_paths, chunk):
+            m = min(chunk, n_paths - start)
+            for c in counts:
+                if c.dispersion:
+                    draws = rng.negative_binomial(c.dispersion, c.dispersion / (c.dispersion + c.mean), (m, years))
+                else:
+                    draws = rng.poisson(c.mean, (m, years))
+                total += int(draws[:, -1].sum())
+        return total
+
+    return best_of(run, 2)
 
 
 def numpy_reference(n_paths: int, n_ind: int, years: int, chunk: int = 50_000) -> float:
@@ -269,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     # generator is the one measured at the same moments)
     draw = generator_reference(paths, n_ind * (years + 1), threads)
     gen = alternate_best({"generator": draw}, 3)["generator"]
+    floor = floor_reference(paths, n_ind, years, threads)
     numpy_t = numpy_reference(paths, n_ind, years)
     sm = statsmodels_reference(2000 if not args.quick else 500, years)
     results["references"] = {
@@ -281,7 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, data in (("lognormal_20x10", workload("lognormal")),
                        ("correlated_20x10", workload("lognormal", correlated=True)),
                        ("ar1_20x10", workload("ar1_growth"))):
-        best = alternate_best({"engine": engine_run(load(data), paths, threads), "generator": draw}, 3)
+        runs = {"engine": engine_run(load(data), paths, threads), "generator": draw}
+        if name == "lognormal_20x10":
+            runs["floor"] = floor
+        best = alternate_best(runs, 3)
         t = best["engine"]
         ns = t / steps * 1e9
         gen_ns = best["generator"] / steps * 1e9
@@ -294,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
             "speedup_vs_statsmodels_arima": results["references"]["statsmodels_arima_ns_per_path_step"] / ns,
             "speedup_vs_statsmodels_ets": results["references"]["statsmodels_ets_ns_per_path_step"] / ns,
         }
+        if "floor" in best:
+            floor_ns = best["floor"] / steps * 1e9
+            results[name].update({"floor_ns_per_path_step_beside": floor_ns, "x_floor": ns / floor_ns,
+                                  "floor_x_generator": floor_ns / gen_ns})
         print(f"  {name}: {ns:.1f} ns/path-step", flush=True)
 
     # the generator's figure: its best, alone or beside a workload
@@ -307,6 +405,20 @@ def main(argv: list[str] | None = None) -> int:
     t = alternate_best({"engine": engine_run(base, paths, threads)}, 3)["engine"]
     results["seed_plan_base"] = {"seconds": t, "ns_per_path_step": t / (paths * base_steps) * 1e9,
                                  "paths_per_second": paths / t}
+
+    # a count-heavy seed plan (most of its indicators are counts), against NumPy drawing its counts
+    plan_c = targetsim.load_scenario(ROOT / "scenarios" / COUNT_PLAN)
+    years_c = plan_c.horizon - plan_c.base_year
+    steps_c = len(plan_c.indicators) * years_c
+    n_counts = sum(ind.process.kind == "count" for ind in plan_c.indicators)
+    t = alternate_best({"engine": engine_run(plan_c, paths, threads)}, 3)["engine"]
+    numpy_counts = numpy_count_reference(plan_c, paths)
+    results["seed_plan_counts"] = {
+        "scenario": COUNT_PLAN, "indicators": len(plan_c.indicators), "count_indicators": n_counts,
+        "seconds": t, "ns_per_path_step": t / (paths * steps_c) * 1e9, "paths_per_second": paths / t,
+        "numpy_count_draws_ns_per_path_step": numpy_counts / (paths * steps_c) * 1e9,
+        "speedup_vs_numpy_count_draws": numpy_counts / t,
+    }
 
     results["thread_scaling"] = thread_scaling(load(workload("lognormal")), paths, threads)
 
@@ -350,6 +462,14 @@ def print_table(r: dict) -> None:
               f"{w['speedup_vs_statsmodels_ets']:>8.1f}×")
     b = r["seed_plan_base"]
     print(f"{'seed_plan_base':<18}{b['ns_per_path_step']:>14.2f}{b['paths_per_second']:>14,.0f}")
+    c = r["seed_plan_counts"]
+    print(f"{'seed_plan_counts':<18}{c['ns_per_path_step']:>14.2f}{c['paths_per_second']:>14,.0f}"
+          f"   ({c['scenario']}, {c['count_indicators']} of {c['indicators']} indicators are counts: "
+          f"{c['speedup_vs_numpy_count_draws']:.1f}× faster than NumPy drawing just its counts)")
+    w = r["lognormal_20x10"]
+    print(f"contract floor (lognormal: generator + exp + histogram, nothing else): "
+          f"{w['floor_ns_per_path_step_beside']:.2f} ns/path-step = {w['floor_x_generator']:.2f}× the generator; "
+          f"the engine is {w['x_floor']:.2f}× the floor")
     print(f"references (ns/path-step): generator {ref['generator_ns_per_path_step']:.2f}, numpy "
           f"{ref['numpy_ns_per_path_step']:.2f}, statsmodels ARIMA {ref['statsmodels_arima_ns_per_path_step']:.0f}, "
           f"ETS {ref['statsmodels_ets_ns_per_path_step']:.0f}")
