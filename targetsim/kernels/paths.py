@@ -30,7 +30,7 @@ from numba import njit
 from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_negative_binomial,
                                               next_poisson, student_t_scale)
 from targetsim.kernels.elementary import exp_lanes, fast_exp, fast_log
-from targetsim.kernels.rng import double_from_words, next_double, normal_from_words, seed_path_state
+from targetsim.kernels.rng import double_from_words, normal_from_words, seed_path_state
 from targetsim.kernels.sketch import sketch_bin
 from targetsim.kernels.special import two_piece_from_normal
 
@@ -108,7 +108,7 @@ def _draw_group(key, first_path, n, kind, p_sd, shocked, shock_kind, dof, c_mean
     n_ind = kind.shape[0]
     n_steps1 = z.shape[0]
     # the state lives in four scalars (registers); it goes through ``state`` only around the
-    # samplers that take an array (fat-tail scales, counts)
+    # samplers that take an array (fat-tail scales, counts without a table)
     for lane in range(n):
         seed_path_state(key, first_path + lane, state)
         s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
@@ -132,20 +132,24 @@ def _draw_group(key, first_path, n, kind, p_sd, shocked, shock_kind, dof, c_mean
                     z[t, i, lane], s0, s1, s2, s3 = normal_from_words(s0, s1, s2, s3)
                 else:
                     z[t, i, lane] = 0.0
-            if (shock_kind == STUDENT_T and obs_step[t] < 0) or has_counts:
+            if shock_kind == STUDENT_T and obs_step[t] < 0:
                 state[0], state[1], state[2], state[3] = s0, s1, s2, s3
-                if shock_kind == STUDENT_T and obs_step[t] < 0:
-                    tscale[t, lane] = student_t_scale(state, dof)
+                tscale[t, lane] = student_t_scale(state, dof)
+                s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+            if has_counts:
                 for i in range(n_ind):
                     if kind[i] == COUNT and not (has_obs and not math.isnan(obs[i, t])):
                         if c_guide_size[i] > 0:  # the law's table (see engine.plan): one uniform
-                            added[t, i, lane] = count_from_table(next_double(state), c_cdf, c_guide, c_cdf_start[i],
+                            u, s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
+                            added[t, i, lane] = count_from_table(u, c_cdf, c_guide, c_cdf_start[i],
                                                                  c_guide_start[i], c_guide_size[i])
-                        elif c_disp[i] > 0.0:
-                            added[t, i, lane] = next_negative_binomial(state, c_mean[i], c_disp[i])
-                        else:
-                            added[t, i, lane] = next_poisson(state, c_mean[i])
-                s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+                        else:  # the samplers take the state as an array
+                            state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+                            if c_disp[i] > 0.0:
+                                added[t, i, lane] = next_negative_binomial(state, c_mean[i], c_disp[i])
+                            else:
+                                added[t, i, lane] = next_poisson(state, c_mean[i])
+                            s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
 
 
 # error_model="numpy" (here and in _derive): see elementary.log_lanes
