@@ -101,14 +101,18 @@ def _weight_of(flags, w_int, n, weighted):
 # array argument in atomic reference-count updates, which cost more than the simulation itself.
 @njit(cache=True, _nrt=False)
 def _draw_group(key, first_path, n, kind, p_sd, shocked, shock_kind, dof, c_mean, c_disp,
-                c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size, proj_ind, jump_prob, jump_mask, obs, obs_step, has_jumps, has_obs, has_counts,
-                state, pdraw, proj_u, jump_hit, z, tscale, added):
-    """Every random number of paths ``first_path .. first_path + n - 1``, path by path, in the
-    order the model consumes them, stored by lane (the last axis)."""
+                c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size,
+                proj_ind, jump_prob, jump_mask, obs, obs_step, has_jumps, has_obs, has_counts,
+                state, states, pdraw, proj_u, jump_hit, z, tscale, added):
+    """Every random number of paths ``first_path .. first_path + n - 1``, stored by lane (the
+    last axis). Each path draws from its own stream in the order the model consumes them
+    (parameters, project completions, then year by year: jumps, shocks, fat-tail scale,
+    counts); the group goes year by year, and within a year the counts indicator by indicator
+    over the lanes, so that the lanes' independent draws overlap. ``states[lane]`` keeps each
+    path's generator state between its draws."""
     n_ind = kind.shape[0]
     n_steps1 = z.shape[0]
-    # the state lives in four scalars (registers); it goes through ``state`` only around the
-    # samplers that take an array (fat-tail scales, counts without a table)
+    # while a path draws, its state lives in four scalars (registers)
     for lane in range(n):
         seed_path_state(key, first_path + lane, state)
         s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
@@ -119,7 +123,11 @@ def _draw_group(key, first_path, n, kind, p_sd, shocked, shock_kind, dof, c_mean
         for j in range(proj_ind.shape[0]):
             proj_u[j, 0, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
             proj_u[j, 1, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
-        for t in range(1, n_steps1):
+        states[lane, 0], states[lane, 1], states[lane, 2], states[lane, 3] = s0, s1, s2, s3
+    for t in range(1, n_steps1):
+        fat = shock_kind == STUDENT_T and obs_step[t] < 0
+        for lane in range(n):
+            s0, s1, s2, s3 = states[lane, 0], states[lane, 1], states[lane, 2], states[lane, 3]
             if has_jumps:
                 for j in range(jump_prob.shape[0]):
                     hit = False
@@ -132,24 +140,26 @@ def _draw_group(key, first_path, n, kind, p_sd, shocked, shock_kind, dof, c_mean
                     z[t, i, lane], s0, s1, s2, s3 = normal_from_words(s0, s1, s2, s3)
                 else:
                     z[t, i, lane] = 0.0
-            if shock_kind == STUDENT_T and obs_step[t] < 0:
-                state[0], state[1], state[2], state[3] = s0, s1, s2, s3
-                tscale[t, lane] = student_t_scale(state, dof)
-                s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
-            if has_counts:
-                for i in range(n_ind):
-                    if kind[i] == COUNT and not (has_obs and not math.isnan(obs[i, t])):
-                        if c_guide_size[i] > 0:  # the law's table (see engine.plan): one uniform
-                            u, s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
-                            added[t, i, lane] = count_from_table(u, c_cdf, c_guide, c_cdf_start[i],
-                                                                 c_guide_start[i], c_guide_size[i])
-                        else:  # the samplers take the state as an array
-                            state[0], state[1], state[2], state[3] = s0, s1, s2, s3
-                            if c_disp[i] > 0.0:
-                                added[t, i, lane] = next_negative_binomial(state, c_mean[i], c_disp[i])
-                            else:
-                                added[t, i, lane] = next_poisson(state, c_mean[i])
-                            s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+            states[lane, 0], states[lane, 1], states[lane, 2], states[lane, 3] = s0, s1, s2, s3
+            if fat:  # the sampler takes the state as an array
+                tscale[t, lane] = student_t_scale(states[lane], dof)
+        if has_counts:
+            for i in range(n_ind):
+                if kind[i] != COUNT or (has_obs and not math.isnan(obs[i, t])):
+                    continue
+                if c_guide_size[i] > 0:  # the law's table (see engine.plan): one uniform
+                    c0, g0, gm = c_cdf_start[i], c_guide_start[i], c_guide_size[i]
+                    for lane in range(n):
+                        u, s0, s1, s2, s3 = double_from_words(states[lane, 0], states[lane, 1],
+                                                              states[lane, 2], states[lane, 3])
+                        states[lane, 0], states[lane, 1], states[lane, 2], states[lane, 3] = s0, s1, s2, s3
+                        added[t, i, lane] = count_from_table(u, c_cdf, c_guide, c0, g0, gm)
+                elif c_disp[i] > 0.0:
+                    for lane in range(n):
+                        added[t, i, lane] = next_negative_binomial(states[lane], c_mean[i], c_disp[i])
+                else:
+                    for lane in range(n):
+                        added[t, i, lane] = next_poisson(states[lane], c_mean[i])
 
 
 # error_model="numpy" (here and in _derive): see elementary.log_lanes
@@ -430,6 +440,7 @@ def slot_buffers(n_ind, n_steps1, n_targets, n_proj, n_jumps):
     of paths."""
     return (
         np.empty(4, dtype=np.uint64),                          # state
+        np.zeros((LANES, 4), dtype=np.uint64),                 # states
         np.zeros((n_ind, LANES)),                              # pdraw
         np.zeros((n_proj, 2, LANES)),                          # proj_u
         np.zeros((n_jumps, n_steps1, LANES), dtype=np.bool_),  # jump_hit
@@ -477,7 +488,7 @@ def simulate_slot(
     sketch_lo, sketch_inv_width, n_bins,
     attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, nonfinite,
     sketch, vmin, vmax, chunk_sums, chunk_w2,
-    state, pdraw, proj_u, jump_hit, z, tscale, added,
+    state, states, pdraw, proj_u, jump_hit, z, tscale, added,
     val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w,
     w, w_int, scratch, bins, hit, hold, total, met, n_met, check, hit0,
 ):
@@ -533,8 +544,9 @@ def simulate_slot(
                     for t in range(n_steps1):
                         chunk_sums[c, i, t] = 0.0
             _draw_group(key, g, n, kind, p_sd, shocked, shock_kind, dof, c_mean, c_disp,
-                        c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size, proj_ind, jump_prob, jump_mask, obs, obs_step, has_jumps, has_obs, has_counts,
-                        state, pdraw, proj_u, jump_hit, z, tscale, added)
+                        c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size,
+                        proj_ind, jump_prob, jump_mask, obs, obs_step, has_jumps, has_obs, has_counts,
+                        state, states, pdraw, proj_u, jump_hit, z, tscale, added)
             _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                            ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
                            chol, correlated, shock_kind, tp,
