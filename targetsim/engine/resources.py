@@ -160,7 +160,7 @@ def estimate_for_scenario(scenario, *, paths: int | None = None, threads: int | 
     plan_bytes = F8 * (3 * obs_years * n * n + n * n + 2 * n * (n_steps + 1))
     counts = [ind.process for ind in scenario.indicators if isinstance(ind.process, CountProcess)]
     n_counts = len(counts)
-    if counts:  # the counts' inversion tables (small, but up to ~0.4 MB for a widely spread law)
+    if counts:  # the counts' inversion tables (small, but up to ~0.5 MB for a widely spread law)
         from targetsim.kernels.distributions import count_tables
 
         tables = count_tables([c.mean for c in counts], [c.dispersion or 0.0 for c in counts])

@@ -402,10 +402,11 @@ def count_tables(means, dispersions, max_len=1 << 15):
     """Inversion tables for counts whose laws are fixed for the run.
 
     For each entry (mean > 0; dispersion 0 for Poisson), its CDF (:func:`count_cdf_table`)
-    and a guide of a power-of-two length at least half the CDF's. Returns ``(cdf, guide,
-    cdf_start, guide_start, guide_size)``: the tables concatenated, and each entry's start
-    in them and guide length; ``guide_size`` is 0 where there is no table (mean 0, or a
-    law whose table would exceed ``max_len`` entries: those keep their samplers).
+    and a guide (32-bit indices) of a power-of-two length at least the CDF's, so that a
+    search takes about one step. Returns ``(cdf, guide, cdf_start, guide_start,
+    guide_size)``: the tables concatenated, and each entry's start in them and guide length;
+    ``guide_size`` is 0 where there is no table (mean 0, or a law whose table would exceed
+    ``max_len`` entries: those keep their samplers).
     """
     count = len(means)
     cdf_start = np.zeros(count, dtype=np.int64)
@@ -422,8 +423,8 @@ def count_tables(means, dispersions, max_len=1 << 15):
         if length < 0:
             continue
         cdf = scratch[:length].copy()
-        m = 1 << max(0, (length - 1).bit_length() - 1)  # the power of two in (length / 2, length]
-        guide = np.empty(m, dtype=np.int64)
+        m = 1 << (length - 1).bit_length()  # the power of two in [length, 2 length)
+        guide = np.empty(m, dtype=np.int32)
         count_guide_table(cdf, guide)
         cdf_start[i], guide_start[i], guide_size[i] = n_cdf, n_guide, m
         cdfs.append(cdf)
@@ -431,5 +432,5 @@ def count_tables(means, dispersions, max_len=1 << 15):
         n_cdf += length
         n_guide += m
     cdf_all = np.concatenate(cdfs) if cdfs else np.zeros(1)
-    guide_all = np.concatenate(guides) if guides else np.zeros(1, dtype=np.int64)
+    guide_all = np.concatenate(guides) if guides else np.zeros(1, dtype=np.int32)
     return cdf_all, guide_all, cdf_start, guide_start, guide_size
