@@ -1,6 +1,7 @@
 """The vectorisable kernels' building blocks agree with their plain references.
 
-``exp_lanes`` replaces ``math.exp`` in the kernel; ``normal_from_words`` / ``double_from_words``
+``exp_lanes`` replaces ``math.exp`` in the kernel; ``popcount`` counts the pairs of targets
+missed together; ``normal_from_words`` / ``double_from_words``
 replace ``next_normal`` / ``next_double`` with the state in registers; ``sketch_bin`` became
 branch-free. Each must give what the reference gives (bit for bit where the claim is exact).
 """
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from targetsim.kernels.elementary import exp_lanes, log_lanes
+from targetsim.kernels.elementary import exp_lanes, log_lanes, popcount
 from targetsim.kernels.rng import (double_from_words, key_from_seed, next_double, next_normal,
                                    normal_from_words, seed_path_state)
 from targetsim.kernels.sketch import sketch_bin
@@ -129,3 +130,18 @@ def _sketch_bin_reference(log_value, lo, inv_width, n_bins):
        st.integers(1, 5000))
 def test_branch_free_sketch_bin_is_the_plain_rule(log_value, lo, inv_width, n_bins):
     assert sketch_bin(log_value, lo, inv_width, n_bins) == _sketch_bin_reference(log_value, lo, inv_width, n_bins)
+
+
+@njit
+def _popcounts(words):
+    out = np.empty(words.shape[0], dtype=np.int64)
+    for i in range(words.shape[0]):
+        out[i] = popcount(words[i])
+    return out
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=64))
+def test_popcount_counts_the_set_bits(values):
+    words = np.array(values + [0, 2**64 - 1, 1 << 63], dtype=np.uint64)
+    np.testing.assert_array_equal(_popcounts(words), [bin(int(v)).count("1") for v in words])

@@ -65,6 +65,18 @@ def _bits_of_float(typingctx, x):
     return types.int64(types.float64), codegen
 
 
+@intrinsic
+def popcount(typingctx, word):
+    """The number of set bits of the uint64 ``word`` (one instruction where the CPU has it)."""
+    if word != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return types.uint64(types.uint64), codegen
+
+
 @njit(cache=True, inline="always")
 def fast_exp(x):
     """``exp(x)`` in branch-free arithmetic (see the module docstring)."""
