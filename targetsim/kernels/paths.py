@@ -11,8 +11,10 @@ the caller can add them in path order. Hence results are bit-identical for any t
 and any block size that is a multiple of ``chunk``.
 
 Layout, for speed: paths run in *groups* of ``LANES`` consecutive paths. A group first draws
-every random number of each of its paths, path by path (the generator's state stays in
-registers), then advances all its paths in lockstep, year by year and indicator by indicator,
+every random number of each of its paths, year by year: a path's shocks of a year in one go
+(the generator's state in registers), its counts indicator by indicator across the lanes (whose
+table look-ups then overlap), each path's state kept between its draws. Then it advances all
+its paths in lockstep, year by year and indicator by indicator,
 in loops over the lanes that the compiler vectorises; the statistics are folded in the same
 way. Each lane does exactly the arithmetic a path would do alone, so a path's values do not
 depend on its group. Accumulators are indexed by *slot*; slot ``s`` runs blocks
