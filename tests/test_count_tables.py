@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from numba import njit
 from scipy import stats
 
-from targetsim.kernels.distributions import count_from_table, count_tables, next_poisson
+from targetsim.kernels.distributions import count_from_table, count_tables
 from targetsim.kernels.rng import key_from_seed, next_double, seed_path_state
-from tests.test_distributions import assert_mean_var, chisq_gof_discrete
+from tests.test_distributions import assert_mean_var, chisq_gof_discrete, draw_poisson
 
 KEY = key_from_seed(20261123)
 N = 200_000
@@ -44,17 +44,6 @@ def draw_table(key, cdf, guide, c0, g0, gm, n, block):
         if i % block == 0:
             seed_path_state(key, i // block, state)
         out[i] = count_from_table(next_double(state), cdf, guide, c0, g0, gm)
-    return out
-
-
-@njit
-def draw_inversion(key, lam, n, block):
-    out = np.empty(n, np.int64)
-    state = np.empty(4, np.uint64)
-    for i in range(n):
-        if i % block == 0:
-            seed_path_state(key, i // block, state)
-        out[i] = next_poisson(state, lam)
     return out
 
 
@@ -107,7 +96,7 @@ def test_small_poisson_tables_draw_exactly_what_inversion_draws(lam, seed):
     cdf, guide, c0, g0, gm = one_table(lam, 0.0)
     key = key_from_seed(seed)
     np.testing.assert_array_equal(draw_table(key, cdf, guide, c0, g0, gm, 5000, 100),
-                                  draw_inversion(key, lam, 5000, 100))
+                                  draw_poisson(key, lam, 5000, 100))
 
 
 def test_several_laws_share_one_array_and_long_or_empty_laws_get_no_table():
