@@ -474,7 +474,7 @@ def _parse_correlations(r: _Reader, raw: Any, indicators: tuple[Indicator, ...])
                 extra = f"; did you mean {hint[0]!r}?" if hint else ""
                 raise r.fail((*path, j), f"unknown indicator {name!r}{extra}")
         if a == b:
-            raise r.fail(path, f"an indicator's correlation with itself is 1; list pairs of different indicators")
+            raise r.fail(path, "an indicator's correlation with itself is 1; list pairs of different indicators")
         rho = r.number(item[2], (*path, 2), low=-1.0, high=1.0)
         pair = frozenset((a, b))
         if pair in seen:
