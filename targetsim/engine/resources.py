@@ -23,11 +23,11 @@ __all__ = ["RunEstimate", "estimate", "estimate_for_plan", "estimate_for_scenari
            "check_memory", "estimate_output_bytes", "LONG_RUN_S", "NS_PER_CELL", "NS_PER_COUNT_CELL"]
 
 #: Rough cost of one path × indicator × simulated year on one thread, in nanoseconds: about 8-11
-#: for the benchmark workloads and the base scenario, and about 20-30 for a count indicator (an
+#: for the benchmark workloads and the base scenario, and about 15-25 for a count indicator (an
 #: exact negative binomial or Poisson draw by table inversion, its log and statistics) in the
-#: shipped seed plans.
+#: shipped seed plans (their run times are then within about 20 % of the estimate).
 NS_PER_CELL = 12.0
-NS_PER_COUNT_CELL = 25.0
+NS_PER_COUNT_CELL = 20.0
 #: A run expected to take longer than this (seconds) is announced by the CLI.
 LONG_RUN_S = 10.0
 #: Interpreter, numba and scratch space not counted cell by cell.
