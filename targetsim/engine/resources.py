@@ -121,7 +121,7 @@ def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, pa
         "merged sketches": 2 * sketch_cells * F8,
         "per-slot counters": (slots + 2) * F8 * (n_targets * (n_y + n_targets + 2) + 3 * cells + n_indicators),
         # the paths a slot advances in lockstep: draws, counts, levels and logs of every cell
-        "per-slot path groups": slots * LANES * F8 * (4 * cells + 8 * n_indicators + n_targets + 16),
+        "per-slot path groups": slots * LANES * F8 * (4 * cells + 8 * n_indicators + 3 * n_targets + 16),
         "chunk sums": n_chunks * (cells + 1) * F8,
         "results": 4 * F8 * (cells * (n_quantiles + 2) + n_targets * (n_y + 2 * n_targets + 8)),
         "plan": int(plan_bytes),

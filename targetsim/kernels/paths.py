@@ -470,6 +470,8 @@ def slot_buffers(n_ind, n_steps1, n_targets, n_proj, n_jumps):
         np.zeros((n_targets, LANES), dtype=np.uint8),          # met
         np.zeros(LANES, dtype=np.int64),                       # n_met
         np.zeros((n_targets, LANES // 64), dtype=np.uint64),   # missed
+        np.zeros((n_targets, LANES), dtype=np.int64),          # missed_weight
+        np.zeros((n_targets, LANES), dtype=np.int64),          # missed_mask
         np.zeros(LANES),                                       # check
         np.zeros(n_targets, dtype=np.bool_),                   # hit0
     )
@@ -494,7 +496,7 @@ def simulate_slot(
     sketch, vmin, vmax, chunk_sums, chunk_w2,
     state, states, pdraw, proj_u, jump_hit, z, tscale, added,
     val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w,
-    w, w_int, scratch, bins, hit, hold, total, met, n_met, missed, check, hit0,
+    w, w_int, scratch, bins, hit, hold, total, met, n_met, missed, missed_weight, missed_mask, check, hit0,
 ):
     """Slot ``s`` of ``n_slots``: simulate its share (blocks ``first_block + s``,
     ``first_block + s + n_slots``, ... below ``first_block + n_blocks``) and accumulate its
@@ -579,7 +581,7 @@ def simulate_slot(
                              sketch, vmin, vmax, chunk_sums, nonfinite, scratch, bins, check)
             _fold_targets(s, n, weighted, kind, val, lg, w_int, t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
                           hit0, attained, attained_by_year, joint, n_met_hist, pair_fail,
-                          scratch, hit, hold, total, met, n_met, missed)
+                          scratch, hit, hold, total, met, n_met, missed, missed_weight, missed_mask)
     if w_slot != 0:
         for i in range(n_ind):
             lx = lg[i, 0, 0]
@@ -673,7 +675,7 @@ def _fold_indicators(s, c, n, weighted, val, lg, w, w_int, sketch_lo, sketch_inv
 @njit(cache=True, _nrt=False)
 def _fold_targets(s, n, weighted, kind, val, lg, w_int, t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
                   hit0, attained, attained_by_year, joint, n_met_hist, pair_fail,
-                  scratch, hit, hold, total, met, n_met, missed):
+                  scratch, hit, hold, total, met, n_met, missed, missed_weight, missed_mask):
     """Evaluate every target on the group's paths: by year, at its own year, jointly, in pairs."""
     n_steps1 = val.shape[1]
     n_targets = t_ind.shape[0]
@@ -730,11 +732,18 @@ def _fold_targets(s, n, weighted, kind, val, lg, w_int, t_ind, t_kind, t_cmp, t_
         joint[s] += w_int[lane] * (n_met[lane] == n_targets)
     # pairs of targets both missed: 1 - met is 1 exactly when missed
     if weighted:
+        # each target's weighted misses, and its misses as all-ones masks: a pair is then an AND
+        # and an add per lane, which vectorise in 64-bit integers (a multiply would not)
+        for k in range(n_targets):
+            for lane in range(n):
+                missed_lane = np.int64(1 - met[k, lane])
+                missed_weight[k, lane] = w_int[lane] * missed_lane
+                missed_mask[k, lane] = -missed_lane
         for a in range(n_targets):
             for b in range(a + 1, n_targets):
                 both = np.int64(0)
                 for lane in range(n):
-                    both += w_int[lane] * ((1 - met[a, lane]) & (1 - met[b, lane]))
+                    both += missed_weight[a, lane] & missed_mask[b, lane]
                 pair_fail[s, a, b] += both
     else:
         # each target's misses as bits (64 lanes a word): a pair is then an AND and a popcount
