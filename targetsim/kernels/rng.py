@@ -125,14 +125,20 @@ def _u01(r):
     return np.float64(np.int64(r >> _U11)) * _TWO_M53
 
 
-@njit(cache=True)
-def next_u64(state):
-    """Next 64-bit output of xoshiro256++; advances ``state`` in place."""
-    r, s0, s1, s2, s3 = _step(state[0], state[1], state[2], state[3])
+@njit(cache=True, inline="always")
+def _store(state, s0, s1, s2, s3):
+    """Write a state held in four scalars back into ``state``."""
     state[0] = s0
     state[1] = s1
     state[2] = s2
     state[3] = s3
+
+
+@njit(cache=True)
+def next_u64(state):
+    """Next 64-bit output of xoshiro256++; advances ``state`` in place."""
+    r, s0, s1, s2, s3 = _step(state[0], state[1], state[2], state[3])
+    _store(state, s0, s1, s2, s3)
     return r
 
 
@@ -239,10 +245,7 @@ def _normal_slow(s0, s1, s2, s3, idx, z):
 def next_normal(state):
     """Standard normal float64 via the 256-layer ziggurat (:func:`normal_from_words`)."""
     z, s0, s1, s2, s3 = normal_from_words(state[0], state[1], state[2], state[3])
-    state[0] = s0
-    state[1] = s1
-    state[2] = s2
-    state[3] = s3
+    _store(state, s0, s1, s2, s3)
     return z
 
 
