@@ -159,14 +159,14 @@ def floor_reference(n_paths: int, n_ind: int, years: int, threads: int):
     from targetsim.kernels.elementary import exp_lanes
     from targetsim.kernels.paths import LANES
     from targetsim.kernels.rng import key_from_seed, normal_from_words, seed_path_state
-    from targetsim.kernels.sketch import sketch_bin
+    from targetsim.kernels.sketch import OFF_GRID_BINS, sketch_bin
 
     n_bins = 4096
 
     @njit(parallel=True, cache=False)
     def contract_minimum(key, n_paths, n_ind, years, n_slots):
         sums = np.zeros((n_slots, n_ind, years))
-        hist = np.zeros((n_slots, n_ind, years, n_bins + 2), dtype=np.int64)
+        hist = np.zeros((n_slots, n_ind, years, n_bins + OFF_GRID_BINS), dtype=np.int64)
         for s in prange(n_slots):
             state = np.empty(4, dtype=np.uint64)
             z = np.empty((years + 1, n_ind, LANES))

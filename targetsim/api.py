@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from targetsim.engine.simulate import DEFAULT_BLOCK_SIZE, ProgressCallback
+from targetsim.errors import TargetsimWarning
 from targetsim.io.scenarios import load_scenario
 from targetsim.model.numeric import ENVELOPE_SD, LOG_LIMIT  # noqa: F401 - re-exported
 from targetsim.model.scenario import Scenario
@@ -47,10 +49,39 @@ def run(scenario: Scenario | str | Path, *, paths: int | None = None, seed: int 
     plan = build_plan(scenario)  # memory was checked by preflight, from the scenario's dimensions
     stats = simulate(plan, paths=n_paths, seed=use_seed, threads=threads, block_size=block_size,
                      progress=progress)
-    check_statistics(scenario, stats)
+    check_statistics(scenario, stats, seed=use_seed, threads=threads)
     ds = build_dataset(scenario, plan, stats, seed=use_seed, version=__version__)
     check_dataset(scenario, ds)
+    notes = observation_warnings(scenario, stats, seed=use_seed, threads=threads)
+    for note in notes:
+        warnings.warn(note, TargetsimWarning, stacklevel=2)
+    ds.attrs["warnings"] = "\n".join(notes)
     return ds
+
+
+def _minimum_effective_sample_size(paths: int) -> float:
+    """Below this effective sample size the observations are called extreme: 1 % of the paths,
+    and at least 100 (or a tenth of the paths, for small runs)."""
+    return max(0.01 * paths, min(100.0, 0.1 * paths))
+
+
+def observation_warnings(scenario: Scenario, stats, *, seed: int, threads: int | None = None) -> list[str]:
+    """Warnings about a weighted run: observations so extreme under the model that few paths carry
+    the weight (the effective sample size, and where each extreme observation lies)."""
+    if not stats.weighted:
+        return []
+    from targetsim.engine.observations import observation_ranges
+
+    ess = stats.effective_sample_size
+    if ess >= _minimum_effective_sample_size(stats.paths):
+        return []
+    extreme = [r.describe() for r in observation_ranges(scenario, seed=seed, threads=threads) if r.extreme]
+    where = ("; ".join(extreme) if extreme else
+             "each observation lies within its simulated range, but together they are rare under the model")
+    return [f"the observations are extreme under the model: effective sample size {ess:,.1f} of "
+            f"{stats.paths:,} paths, so the probabilities rest on few paths (their intervals use the effective "
+            f"sample size). {where}. Check the values and their units, or widen the process "
+            "(volatility, growth uncertainty)"]
 
 
 def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None = None,
@@ -89,8 +120,10 @@ def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None 
     return est
 
 
-def check_statistics(scenario: Scenario, stats) -> None:
-    """Refuse results that would be silently wrong: non-finite values, or no weight left."""
+def check_statistics(scenario: Scenario, stats, *, seed: int = 0, threads: int | None = None) -> None:
+    """Refuse results that would be silently wrong: non-finite values, or no weight left (every
+    path impossible under the observations: the message places each observation in the law the
+    model simulates without them)."""
     from targetsim.errors import TargetsimError
 
     bad = [(ind.id, int(n)) for ind, n in zip(scenario.indicators, stats.nonfinite) if n]
@@ -99,9 +132,16 @@ def check_statistics(scenario: Scenario, stats) -> None:
         raise TargetsimError(f"non-finite values (overflow, or a zero denominator) in {detail}; "
                              "check growth rates, horizon and ratio denominators")
     if stats.weight_total == 0:
-        raise TargetsimError("the observations are impossible under the model: every path has likelihood 0 "
-                             "(e.g. an observed count below the start, or an exact observation of a "
-                             "process with volatility 0)")
+        from targetsim.engine.observations import observation_ranges
+
+        ranges = observation_ranges(scenario, seed=seed, threads=threads)
+        outside = [r.describe() for r in ranges if r.outside] or [r.describe() for r in ranges if r.extreme]
+        where = ("; ".join(outside) if outside else
+                 "each observation lies within its simulated range, but not all of them together "
+                 "(e.g. a count that falls from one observed year to the next)")
+        raise TargetsimError("the observations are impossible under the model: every path has likelihood 0. "
+                             f"{where}. A count never falls and a process with volatility 0 takes one value "
+                             "only: check the observed values and their units, the start value, or the process")
 
 
 def check_numeric_range(scenario: Scenario) -> None:
@@ -111,11 +151,14 @@ def check_numeric_range(scenario: Scenario) -> None:
     uncertainty); it must stay within 1e-250 … 1e250 (see :mod:`targetsim.model.numeric`; the
     loader already refuses such a scenario at the indicator's ``process`` line)."""
     from targetsim.errors import TargetsimError
-    from targetsim.model.numeric import numeric_range_problem
+    from targetsim.model.numeric import numeric_range_problem, zero_denominator_problem
 
     problem = numeric_range_problem(scenario)
     if problem is not None:
         raise TargetsimError(problem[1])
+    problem = zero_denominator_problem(scenario)
+    if problem is not None:
+        raise TargetsimError(f"{problem[0]}: {problem[1]}")
 
 
 # Variables that must be finite numbers everywhere, except the documented NaNs handled below.
@@ -132,7 +175,7 @@ def check_dataset(scenario: Scenario, ds: "xr.Dataset") -> None:
     """Refuse a result with a NaN (or infinity, or a probability outside [0, 1]) where the output
     contract promises a number. Documented NaNs are allowed: ``attainment_by_year`` in the base
     year for rules that need a period, ``failure_dependence`` on its diagonal or where a target
-    is never missed (``required_growth`` and ``baseline_growth`` are not checked)."""
+    is never missed, ``indicator_mean`` where the law has no finite mean (``required_growth`` and ``baseline_growth`` are not checked)."""
     import numpy as np
 
     from targetsim.errors import TargetsimError
@@ -159,6 +202,8 @@ def check_dataset(scenario: Scenario, ds: "xr.Dataset") -> None:
             for k, tid in enumerate(targets):
                 if by_target[tid].kind not in _PERIOD_FREE_KINDS:
                     allowed[k, 0] = True
+        elif name == "indicator_mean" and "indicator_mean_is_defined" in ds:
+            allowed |= np.asarray(ds["indicator_mean_is_defined"].values)[0] == 0
         elif name == "failure_dependence":
             missed = np.asarray(ds["joint_failure_probability"].values, dtype=np.float64)[0].diagonal()
             allowed |= np.eye(len(targets), dtype=bool)

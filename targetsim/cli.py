@@ -7,12 +7,13 @@ import os
 import signal
 import sys
 import time
+import warnings
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import click
 
-from targetsim.errors import TargetsimError
+from targetsim.errors import TargetsimError, TargetsimWarning
 
 # The limits of --paths and --seed (targetsim.model.parse.MAX_PATHS and the largest int64 seed;
 # written out here so that the command line starts without importing numpy).
@@ -111,9 +112,12 @@ def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None
             click.echo(estimate.long_run_notice(), err=True)
         started = time.perf_counter()
         compiling = on_first_compile(lambda: click.echo(COMPILING_NOTICE, err=True)) if not quiet else nullcontext()
-        with compiling, ProgressBar(enabled=not quiet) as bar:
+        with compiling, ProgressBar(enabled=not quiet) as bar, warnings.catch_warnings():
+            warnings.simplefilter("ignore", TargetsimWarning)  # printed below from the dataset
             ds = run_scenario(loaded, paths=paths, seed=seed, threads=threads, progress=bar.update)
         write_dataset(ds, out)
+        for note in filter(None, ds.attrs.get("warnings", "").split("\n")):
+            click.secho(f"warning: {note}", fg="yellow", err=True)
         elapsed = time.perf_counter() - started
         if not quiet:
             print_results(ds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TargetsimError", "ScenarioError", "BaselineError", "OutputError", "Location"]
+__all__ = ["TargetsimError", "ScenarioError", "BaselineError", "OutputError", "Location", "TargetsimWarning"]
 
 
 class TargetsimError(Exception):
@@ -64,3 +64,8 @@ class BaselineError(TargetsimError):
 
 class OutputError(TargetsimError):
     """An output cannot be written where the user asked."""
+
+
+class TargetsimWarning(UserWarning):
+    """A result that stands but needs care (e.g. observations so extreme that few paths carry the
+    weight); also recorded in the dataset's ``warnings`` attribute."""

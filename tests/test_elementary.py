@@ -117,12 +117,14 @@ def test_register_state_draws_are_the_array_state_draws():
 
 
 def _sketch_bin_reference(log_value, lo, inv_width, n_bins):
+    if math.isnan(log_value) or log_value == -math.inf:
+        return 0  # a zero or a negative value
     pos = (log_value - lo) * inv_width
     if not pos >= 0.0:
-        return 0
+        return 1
     if pos >= n_bins:
-        return n_bins + 1
-    return int(pos) + 1
+        return n_bins + 2
+    return int(pos) + 2
 
 
 @settings(max_examples=500, deadline=None, derandomize=True)

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 import targetsim
+from targetsim.kernels.sketch import OFF_GRID_BINS
 from targetsim.cli import main
 from targetsim.engine import resources
 from targetsim.errors import OutputError, TargetsimError
@@ -136,7 +137,7 @@ def test_not_enough_memory_is_refused_with_the_numbers(tmp_path, scenario, no_si
     assert result.exit_code == 1
     assert "not enough memory: this run needs about" in result.output
     assert "but only 10.0 MiB is available" in result.output
-    assert "quantile sketches 1 indicators × 4 years × 4,098 bins × 1 threads × 8 bytes" in result.output
+    assert f"quantile sketches 1 indicators × 4 years × {4096 + OFF_GRID_BINS:,} bins × 1 threads × 8 bytes" in result.output
     assert not (tmp_path / "out.nc").exists()
 
 
@@ -146,7 +147,7 @@ def test_memory_estimate_matches_the_engine(scenario):
     from targetsim.engine.plan import build_plan
 
     plan = build_plan(sc)
-    assert est.n_bins == plan.n_bins + 2 and est.n_years == plan.n_steps + 1
+    assert est.n_bins == plan.n_bins + OFF_GRID_BINS and est.n_years == plan.n_steps + 1
     assert est.memory_bytes == pytest.approx(resources.estimate_for_plan(plan, paths=sc.paths, threads=1).memory_bytes,
                                              rel=0.01)
     resources.check_memory(est, available=est.memory_bytes)  # fits exactly

@@ -82,6 +82,8 @@ def scenarios(draw):
             thr = draw(st.floats(0.0, 1.0))
         else:
             thr = draw(st.floats(0.01, 3e4))
+        if process_kind == "logit_share" and kind in ("level", "share", "first_passage", "count_per_year"):
+            thr = draw(st.floats(0.001, 0.999))  # a logit share lies strictly inside (0, 1)
         comparator = draw(comparators)
         target = {"id": f"t{k}", "indicator": ind, "kind": kind, "threshold": thr,
                   "by": draw(st.integers(2025, horizon)), "comparator": comparator}
@@ -131,8 +133,11 @@ def test_monotone_in_the_threshold(data, kind, indicator, thresholds, comparator
     thresholds = sorted(thresholds)
     ind = f"x{indicator % len(data['indicators'])}"
     rate = kind in ("cagr", "growth_each_year")
-    scale = 1.0 if rate else 2e4
-    data["targets"] = [{"id": f"m{k}", "indicator": ind, "kind": kind, "threshold": thr * scale - (0.5 if rate else 0),
+    scale, shift = (1.0, -0.5) if rate else (2e4, 0.0)
+    if data["indicators"][ind]["process"]["kind"] == "logit_share" and kind in ("level", "first_passage",
+                                                                                 "count_per_year"):
+        scale, shift = 0.499, 0.001  # a logit share lies strictly inside (0, 1)
+    data["targets"] = [{"id": f"m{k}", "indicator": ind, "kind": kind, "threshold": thr * scale + shift,
                         "by": data["horizon"], "comparator": comparator} for k, thr in enumerate(thresholds)]
     ds = targetsim.run(make_scenario(data), paths=2000).isel(scenario=0)
     # common random numbers: the same paths face every threshold, so monotonicity is exact,

@@ -25,6 +25,12 @@ from targetsim.model.scenario import (
 # either side of its centre. 10 s.d. leaves < 1e-20 of the mass outside for a Gaussian.
 SKETCH_BINS = 4096
 SKETCH_SPAN_SD = 10.0
+# Ties: arithmetic that is exact in mathematics (a deterministic path, a value equal to the
+# threshold) drifts by a few ulps of the log level per year. A simulated value within
+# TIE_ULPS ulps × (years + 1) × the largest log magnitude of the plan of a threshold compares as
+# equal to it (relative to the threshold for levels; absolute, in ln(1 + g), for growth rates):
+# about 6e-13 relative for a 3-year plan of values up to e^10, far below any Monte Carlo error.
+TIE_ULPS = 64
 
 
 @dataclass(frozen=True)
@@ -152,22 +158,34 @@ def _observation_arrays(scenario: Scenario, index: dict[str, int], matrix: np.nd
     return obs, obs_step, np.array(bs), np.array(cs), np.array(precs)
 
 
-def _target_arrays(scenario: Scenario, index: dict[str, int]):
+def _target_arrays(scenario: Scenario, index: dict[str, int], x0: np.ndarray):
+    """Target rules as arrays. Thresholds are moved by the tie margin in the direction that
+    makes a value equal to the threshold compare as equal: ``>=`` and ``<=`` then hold, ``>``
+    and ``<`` do not, and the band of ``~`` includes its ends."""
     targets = scenario.targets
     n_t = len(targets)
     thr = np.empty(n_t)
     lo = np.empty(n_t)
     hi = np.empty(n_t)
+    n_steps = scenario.horizon - scenario.base_year
+    starts = x0[x0 > 0]
+    magnitude = max(1.0, float(np.abs(np.log(starts)).max()) if starts.size else 1.0)
     for k, t in enumerate(targets):
         rate = t.kind in ("cagr", "growth_each_year")
         band = t.tolerance * abs(t.threshold)
         low, high = t.threshold - band, t.threshold + band
         if rate:  # compared as log growth: ln(1 + g)
             floor = -1.0 + 1e-12
-            thr[k] = math.log1p(t.threshold)
-            lo[k], hi[k] = math.log1p(max(low, floor)), math.log1p(max(high, floor))
+            base, low, high = math.log1p(t.threshold), math.log1p(max(low, floor)), math.log1p(max(high, floor))
         else:
-            thr[k], lo[k], hi[k] = t.threshold, low, high
+            base = t.threshold
+        # the tie margin: absolute for log growth, relative to the threshold for values
+        scale = max(magnitude, abs(math.log(t.threshold)) if t.threshold > 0 and not rate else 0.0)
+        ulps = TIE_ULPS * np.finfo(np.float64).eps * (n_steps + 1) * scale
+        margin = (lambda value: ulps) if rate else (lambda value: ulps * abs(value))  # noqa: E731
+        # '>=' and '<' move the threshold down, '>' and '<=' up
+        thr[k] = base - margin(base) if t.comparator in (">=", "<") else base + margin(base)
+        lo[k], hi[k] = low - margin(low), high + margin(high)
     return dict(
         t_ind=np.array([index[t.indicator] for t in targets], dtype=np.int64),
         t_kind=np.array([TARGET_CODES[t.kind] for t in targets], dtype=np.int64),
@@ -259,7 +277,7 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
         proj_last=np.array(proj_last, dtype=np.int64),
         jump_prob=jump_prob, jump_mask=jump_mask, jump_effect=jump_effect,
         obs=obs, obs_step=obs_step, cond_b=cond_b, cond_c=cond_c, obs_prec=obs_prec,
-        **_target_arrays(scenario, index),
+        **_target_arrays(scenario, index, x0),
     )
     lo, width = _sketch_grid(scenario, arrays, n_steps)
     return SimulationPlan(n_steps=n_steps, n_indicators=n, n_targets=len(scenario.targets),

@@ -1,7 +1,7 @@
 """Resource guard: a run's peak memory and duration, estimated before it starts.
 
 Memory does not grow with the number of paths, but it does grow with threads × indicators ×
-years: every worker slot keeps its own quantile sketch of ``SKETCH_BINS + 2`` int64 counters per
+years: every worker slot keeps its own quantile sketch of ``SKETCH_BINS + OFF_GRID_BINS`` int64 counters per
 (indicator, year) cell. :func:`estimate` mirrors the allocations of
 :func:`targetsim.engine.simulate.simulate` and the dataset built from them; :func:`check_memory`
 refuses (a :class:`~targetsim.errors.TargetsimError` with the numbers) a run that cannot fit in
@@ -107,11 +107,12 @@ def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, pa
     """Estimate from a plan's dimensions (``n_steps`` years after the base year; ``n_bins`` sketch
     bins; ``n_counts`` of the indicators are counts)."""
     from targetsim.kernels.paths import LANES
+    from targetsim.kernels.sketch import OFF_GRID_BINS
 
     slots = resolve_threads(threads)
     n_y = n_steps + 1
     cells = n_indicators * n_y
-    sketch_cells = cells * (n_bins + 2)
+    sketch_cells = cells * (n_bins + OFF_GRID_BINS)
     block = max(CHUNK, block_size)
     blocks_per_batch = max(slots, BATCH_PATHS // block)
     n_chunks = blocks_per_batch * block // CHUNK
@@ -131,7 +132,7 @@ def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, pa
     seconds = paths * max(n_steps, 1) * ns_per_path_year * 1e-9 / slots
     ordered = tuple(sorted(parts.items(), key=lambda kv: -kv[1]))
     return RunEstimate(paths=paths, threads=slots, n_indicators=n_indicators, n_years=n_y, n_targets=n_targets,
-                       n_bins=n_bins + 2, memory_bytes=sum(parts.values()), parts=ordered, seconds=seconds)
+                       n_bins=n_bins + OFF_GRID_BINS, memory_bytes=sum(parts.values()), parts=ordered, seconds=seconds)
 
 
 def estimate_for_plan(plan, *, paths: int, threads: int | None = None,

@@ -30,20 +30,28 @@ def wilson_interval(p: np.ndarray, n: float, z: float = Z95) -> tuple[np.ndarray
     return np.clip(np.minimum(centre - half, p), 0.0, 1.0), np.clip(np.maximum(centre + half, p), 0.0, 1.0)
 
 
-def _quantiles(plan: SimulationPlan, stats: Statistics, qs: np.ndarray, count_rows: np.ndarray) -> np.ndarray:
+def _quantiles(plan: SimulationPlan, stats: Statistics, qs: np.ndarray, whole_rows: np.ndarray) -> np.ndarray:
     n_ind, n_steps1 = stats.log_min.shape
     out = np.empty((n_ind, n_steps1, qs.shape[0]))
     for i in range(n_ind):
         for t in range(n_steps1):
             sketch_quantile(stats.sketch[i, t], plan.sketch_lo[i], plan.sketch_width[i], qs,
                             math.exp(stats.log_min[i, t]), math.exp(stats.log_max[i, t]), out[i, t])
-            if count_rows[i]:
-                # a count's grid starts at 0.5, so its underflow bin holds exactly the zeros
-                cum = np.cumsum(stats.sketch[i, t]) / max(stats.sketch[i, t].sum(), 1)
-                zero = np.isnan(out[i, t]) & (qs <= cum[0] + 1e-15)
-                out[i, t][zero] = 0.0
-                out[i, t] = np.round(out[i, t])  # counts are whole numbers: the nearest one is within the bound
+            if whole_rows[i]:
+                out[i, t] = np.round(out[i, t])  # whole numbers: the nearest one is within the bound
     return out
+
+
+def _whole_numbers(inds) -> np.ndarray:
+    """Indicators whose values are whole numbers: counts, and sums of whole numbers."""
+    by_id = {ind.id: ind for ind in inds}
+
+    def whole(ind) -> bool:
+        if ind.process.kind == "count":
+            return True
+        return ind.process.kind == "sum" and all(whole(by_id[t]) for t in ind.process.terms)
+
+    return np.array([whole(ind) for ind in inds])
 
 
 def _growth(value: float, start: float, steps: int) -> float:
@@ -81,10 +89,11 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         dependence = both_fail / np.outer(fail, fail)
     np.fill_diagonal(dependence, np.nan)
 
-    count_rows = np.array([ind.process.kind == "count" for ind in inds])
-    quant = _quantiles(plan, stats, qs, count_rows)
+    quant = _quantiles(plan, stats, qs, _whole_numbers(inds))
     mean = stats.total / stats.weight_sum
     start_values = mean[:, 0]  # the base year is deterministic: the mean is the value
+    mean_defined = mean_is_defined(scenario)
+    mean = np.where(mean_defined, mean, np.nan)
 
     required = np.empty(len(targets))
     simulated = np.empty(len(targets))
@@ -148,7 +157,12 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
                                 {"long_name": "quantiles of the simulated indicator",
                                  "relative_error_bound": float(relative_error_bound(plan.sketch_width.max()))}),
         "indicator_mean": (("scenario", "indicator", "year"), mean[None],
-                           {"long_name": "mean of the simulated indicator"}),
+                           {"long_name": "mean of the simulated indicator",
+                            "comment": MEAN_UNDEFINED_NOTE}),
+        "indicator_mean_is_defined": (("scenario", "indicator", "year"), mean_defined.astype(np.int8)[None],
+                                      {"long_name": "whether the indicator's law has a finite mean in that year",
+                                       "flag_values": np.array([0, 1], dtype=np.int8),
+                                       "flag_meanings": "undefined defined", "comment": MEAN_UNDEFINED_NOTE}),
         "required_growth": target_var(required, "average annual growth from the base year that the target needs",
                                       "year-1"),
         "baseline_growth": target_var(simulated, "median simulated average annual growth from the base year "
@@ -205,6 +219,51 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "baselines_file": str(scenario.baselines) if scenario.baselines else "",
     })
     return ds
+
+
+MEAN_UNDEFINED_NOTE = (
+    "NaN where the law has no finite mean (indicator_mean_is_defined = 0): under Student-t shocks "
+    "E[exp(sigma * eps)] is infinite, so a level driven by log growth (lognormal, ar1_growth, buildout) has "
+    "no mean from its first Student-t year on, nor has a sum or ratio of one; an average of simulated paths "
+    "would be a number that depends on the seed. Its quantiles are exact within their bound.")
+
+
+def mean_is_defined(scenario: Scenario) -> np.ndarray:
+    """``(indicator, step)``: whether the indicator's simulated law has a finite mean.
+
+    Only Student-t shocks make a mean infinite: ``E[exp(σε)] = ∞`` for any Student-t ``ε``, so a
+    level driven by log growth with a volatility has no mean after the base year (observations,
+    which could pin a level, need normal shocks). A sum is undefined when a term is; a ratio when a
+    part is, unless its denominator is a sum of which the numerator is a term (then the ratio lies
+    in [0, 1]). Logit shares and counts always have a mean.
+    """
+    inds = scenario.indicators
+    defined = np.ones((len(inds), scenario.horizon - scenario.base_year + 1), dtype=bool)
+    if scenario.shocks.distribution != "student_t":
+        return defined
+    index = {ind.id: i for i, ind in enumerate(inds)}
+    for i, ind in enumerate(inds):
+        proc = ind.process
+        if proc.kind in ("lognormal", "ar1_growth", "buildout"):
+            vol = proc.organic.volatility if proc.kind == "buildout" else proc.volatility
+            defined[i, 1:] = vol == 0
+
+    def visit(ind) -> np.ndarray:
+        i = index[ind.id]
+        proc = ind.process
+        if proc.kind == "sum":
+            for term in proc.terms:
+                defined[i] &= visit(scenario.indicator_by_id[term])
+        elif proc.kind == "ratio":
+            num, den = scenario.indicator_by_id[proc.numerator], scenario.indicator_by_id[proc.denominator]
+            parts = visit(num) & visit(den)
+            bounded = den.process.kind == "sum" and num.id in den.process.terms
+            defined[i] = True if bounded else parts
+        return defined[i]
+
+    for ind in inds:
+        visit(ind)
+    return defined
 
 
 def _assumed(inds, *, parameters: bool = False) -> np.ndarray:

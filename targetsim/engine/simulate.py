@@ -6,6 +6,8 @@ accumulators per worker slot and one batch of per-chunk float sums.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -15,14 +17,13 @@ import numpy as np
 
 from targetsim.engine.plan import KERNEL_INPUTS, SimulationPlan
 from targetsim.errors import TargetsimError
+from targetsim.kernels.weights import WEIGHT_ONE
 
 # Float sums are formed over CHUNK consecutive paths; block sizes must be multiples of it.
 CHUNK = 256
 DEFAULT_BLOCK_SIZE = 8192
 # Paths per kernel call: the granularity of progress reports.
 BATCH_PATHS = 1 << 18
-# Fixed-point unit of path weights (see kernels.paths.WEIGHT_ONE).
-WEIGHT_ONE = 2**32
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -32,23 +33,26 @@ class Statistics:
     """Merged reductions over all paths; nothing here grows with the number of paths.
 
     Counts are sums of path weights: 1 per path, or ``WEIGHT_ONE`` × the likelihood of the
-    observations when the plan is weighted; ``weight_total`` is their sum.
+    observations relative to ``exp(log_weight_reference)`` when the plan is weighted (see
+    :mod:`targetsim.kernels.weights`); ``weight_total`` is their sum.
     """
 
     paths: int
     weighted: bool
     weight_total: int
-    weight_sq_total: float        # sum of squared weights, each in [0, 1] (effective sample size)
+    weight_sq_total: float        # sum of squared weights (effective sample size)
     attained: np.ndarray          # (target,)
     attained_by_year: np.ndarray  # (target, step)
     joint: int
     n_met: np.ndarray             # (n_targets + 1,) weight of paths meeting exactly m targets
     pair_fail: np.ndarray         # (target, target) weight of paths missing both (upper triangle)
     nonfinite: np.ndarray         # (indicator,) paths where the indicator was NaN or infinite
-    sketch: np.ndarray            # (indicator, step, n_bins + 2) log-histograms
+    sketch: np.ndarray            # (indicator, step, n_bins + OFF_GRID_BINS) log-histograms
     log_min: np.ndarray           # (indicator, step)
     log_max: np.ndarray           # (indicator, step)
     total: np.ndarray             # (indicator, step) weighted sum of X
+    log_weight_reference: float = 0.0  # weights are likelihoods relative to exp(this)
+    log_weight_max: float = -np.inf    # the largest log-likelihood of a path (-inf: every path impossible)
 
     @property
     def weight_sum(self) -> float:
@@ -108,62 +112,88 @@ def slot_runner(n_slots: int) -> Iterator[Callable[[Callable[[int], None]], None
 
 def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None = None,
              block_size: int = DEFAULT_BLOCK_SIZE, progress: ProgressCallback | None = None) -> Statistics:
-    """Simulate ``paths`` paths of ``plan`` with ``seed``; bit-identical for any threads and block size."""
+    """Simulate ``paths`` paths of ``plan`` with ``seed``; bit-identical for any threads and block size.
+
+    With observations, path weights are likelihoods relative to a reference fixed before the run:
+    the largest log-likelihood among the first :data:`~targetsim.kernels.weights.PILOT_PATHS`
+    paths (simulated once more in the run: the same paths whatever the threads). Should a later
+    path exceed it by more than the cap, the run is repeated with the run's own largest
+    log-likelihood as the reference, so no weight is ever clipped (see :mod:`targetsim.kernels.weights`).
+    """
     from targetsim.engine.resources import checked_threads
-    from targetsim.kernels.paths import simulate_slot, slot_buffers
     from targetsim.kernels.rng import key_from_seed
+    from targetsim.kernels.weights import LOG_WEIGHT_CAP, MAX_WEIGHTED_PATHS, PILOT_PATHS
 
     if block_size <= 0 or block_size % CHUNK:
         raise TargetsimError(f"block size must be a positive multiple of {CHUNK}, got {block_size}")
     if paths < 1:
         raise TargetsimError(f"paths must be at least 1, got {paths}")
-    if plan.weighted and paths >= 2**31:
-        raise TargetsimError(f"with observations at most {2**31 - 1} paths, got {paths}")
+    if plan.weighted and paths > MAX_WEIGHTED_PATHS:
+        raise TargetsimError(f"with observations at most {MAX_WEIGHTED_PATHS} paths, got {paths}")
     key = key_from_seed(seed)
+    n_slots = checked_threads(threads)
+    with slot_runner(n_slots) as run_slots:
+        if not plan.weighted:
+            return _simulate_batches(plan, key, paths, 0.0, n_slots, run_slots, block_size, progress)
+        pilot = _simulate_batches(plan, key, min(paths, PILOT_PATHS), 0.0, n_slots, run_slots, block_size, None)
+        reference = pilot.log_weight_max if math.isfinite(pilot.log_weight_max) else 0.0
+        stats = _simulate_batches(plan, key, paths, reference, n_slots, run_slots, block_size, progress)
+        if stats.log_weight_max - reference > LOG_WEIGHT_CAP:
+            stats = _simulate_batches(plan, key, paths, stats.log_weight_max, n_slots, run_slots, block_size,
+                                      progress)
+        return stats
+
+
+def _simulate_batches(plan: SimulationPlan, key: np.ndarray, paths: int, log_w_ref: float, n_slots: int,
+                      run_slots: Callable[[Callable[[int], None]], None], block_size: int,
+                      progress: ProgressCallback | None) -> Statistics:
+    """Paths ``0 .. paths - 1`` in batches of blocks, their statistics merged."""
+    from targetsim.kernels.paths import simulate_slot, slot_buffers
+    from targetsim.kernels.sketch import OFF_GRID_BINS
+
     n_ind, n_t, n_steps1 = plan.n_indicators, plan.n_targets, plan.n_steps + 1
     n_blocks_total = -(-paths // block_size)
     inputs = [plan.arrays[name] for name in KERNEL_INPUTS]
+    blocks_per_batch = max(n_slots, BATCH_PATHS // block_size)
+    attained = np.zeros((n_slots, n_t), dtype=np.int64)
+    by_year = np.zeros((n_slots, n_t, n_steps1), dtype=np.int64)
+    joint = np.zeros(n_slots, dtype=np.int64)
+    n_met = np.zeros((n_slots, n_t + 1), dtype=np.int64)
+    pair_fail = np.zeros((n_slots, n_t, n_t), dtype=np.int64)
+    weight_total = np.zeros(n_slots, dtype=np.int64)
+    log_w_max = np.full(n_slots, -np.inf)
+    nonfinite = np.zeros((n_slots, n_ind), dtype=np.int64)
+    sketch = np.zeros((n_slots, n_ind, n_steps1, plan.n_bins + OFF_GRID_BINS), dtype=np.int64)
+    vmin = np.full((n_slots, n_ind, n_steps1), np.inf)
+    vmax = np.full((n_slots, n_ind, n_steps1), -np.inf)
+    n_chunks_batch = blocks_per_batch * block_size // CHUNK
+    chunk_sums = np.zeros((n_chunks_batch, n_ind, n_steps1))
+    chunk_w2 = np.zeros(n_chunks_batch)
+    total = np.zeros((n_ind, n_steps1))
+    w2_total = 0.0
+    inv_width = 1.0 / plan.sketch_width
+    buffer_shape = (n_ind, n_steps1, n_t, len(plan.arrays["proj_ind"]), len(plan.arrays["jump_prob"]))
 
-    n_slots = checked_threads(threads)
-    with slot_runner(n_slots) as run_slots:
-        blocks_per_batch = max(n_slots, BATCH_PATHS // block_size)
-        attained = np.zeros((n_slots, n_t), dtype=np.int64)
-        by_year = np.zeros((n_slots, n_t, n_steps1), dtype=np.int64)
-        joint = np.zeros(n_slots, dtype=np.int64)
-        n_met = np.zeros((n_slots, n_t + 1), dtype=np.int64)
-        pair_fail = np.zeros((n_slots, n_t, n_t), dtype=np.int64)
-        weight_total = np.zeros(n_slots, dtype=np.int64)
-        nonfinite = np.zeros((n_slots, n_ind), dtype=np.int64)
-        sketch = np.zeros((n_slots, n_ind, n_steps1, plan.n_bins + 2), dtype=np.int64)
-        vmin = np.full((n_slots, n_ind, n_steps1), np.inf)
-        vmax = np.full((n_slots, n_ind, n_steps1), -np.inf)
-        n_chunks_batch = blocks_per_batch * block_size // CHUNK
-        chunk_sums = np.zeros((n_chunks_batch, n_ind, n_steps1))
-        chunk_w2 = np.zeros(n_chunks_batch)
-        total = np.zeros((n_ind, n_steps1))
-        w2_total = 0.0
-        inv_width = 1.0 / plan.sketch_width
-        buffer_shape = (n_ind, n_steps1, n_t, len(plan.arrays["proj_ind"]), len(plan.arrays["jump_prob"]))
-
-        for first in range(0, n_blocks_total, blocks_per_batch):
-            n_blocks = min(blocks_per_batch, n_blocks_total - first)
-            batch = (key, first, n_blocks, block_size, paths, CHUNK, plan.weighted, *inputs,
-                     plan.sketch_lo, inv_width, plan.n_bins,
-                     attained, by_year, joint, n_met, pair_fail, weight_total, nonfinite,
-                     sketch, vmin, vmax, chunk_sums, chunk_w2)
-            run_slots(lambda s, batch=batch: simulate_slot(s, n_slots, *batch, *slot_buffers(*buffer_shape)))
-            done = min((first + n_blocks) * block_size, paths)
-            n_chunks = -(-(done - first * block_size) // CHUNK)
-            # add chunk sums in path order: the same float operations whatever the batching
-            for c in range(n_chunks):
-                total += chunk_sums[c]
-                w2_total += chunk_w2[c]
-            if progress is not None:
-                progress(done, paths)
+    for first in range(0, n_blocks_total, blocks_per_batch):
+        n_blocks = min(blocks_per_batch, n_blocks_total - first)
+        batch = (key, first, n_blocks, block_size, paths, CHUNK, plan.weighted, float(log_w_ref), *inputs,
+                 plan.sketch_lo, inv_width, plan.n_bins,
+                 attained, by_year, joint, n_met, pair_fail, weight_total, log_w_max, nonfinite,
+                 sketch, vmin, vmax, chunk_sums, chunk_w2)
+        run_slots(lambda s, batch=batch: simulate_slot(s, n_slots, *batch, *slot_buffers(*buffer_shape)))
+        done = min((first + n_blocks) * block_size, paths)
+        n_chunks = -(-(done - first * block_size) // CHUNK)
+        # add chunk sums in path order: the same float operations whatever the batching
+        for c in range(n_chunks):
+            total += chunk_sums[c]
+            w2_total += chunk_w2[c]
+        if progress is not None:
+            progress(done, paths)
 
     return Statistics(
         paths=paths, weighted=plan.weighted, weight_total=int(weight_total.sum()), weight_sq_total=w2_total,
         attained=attained.sum(axis=0), attained_by_year=by_year.sum(axis=0), joint=int(joint.sum()),
         n_met=n_met.sum(axis=0), pair_fail=pair_fail.sum(axis=0), nonfinite=nonfinite.sum(axis=0),
         sketch=sketch.sum(axis=0), log_min=vmin.min(axis=0), log_max=vmax.max(axis=0), total=total,
+        log_weight_reference=float(log_w_ref), log_weight_max=float(log_w_max.max()),
     )

@@ -9,7 +9,7 @@ from targetsim.io.baselines import Baselines, load_baselines
 from targetsim.io.extends import load_chain
 from targetsim.io.yaml_source import YamlSource, file_kind
 from targetsim.errors import ScenarioError
-from targetsim.model.numeric import numeric_range_problem
+from targetsim.model.numeric import numeric_range_problem, zero_denominator_problem
 from targetsim.model.parse import MAX_RATE, check_start, parse_scenario
 from targetsim.model.scenario import Ar1GrowthProcess, Indicator, LogitShareProcess, Scenario
 
@@ -66,6 +66,9 @@ def _resolve_starts(scenario: Scenario, src: YamlSource) -> Scenario:
     problem = numeric_range_problem(scenario)
     if problem is not None:
         raise src.error(("indicators", problem[0], "process"), problem[1])
+    problem = zero_denominator_problem(scenario)
+    if problem is not None:
+        raise src.error(("indicators", problem[0], "process", "denominator"), problem[1])
     return scenario
 
 

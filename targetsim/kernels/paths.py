@@ -35,6 +35,7 @@ from targetsim.kernels.elementary import exp_lanes, fast_exp, fast_log, popcount
 from targetsim.kernels.rng import double_from_words, normal_from_words, seed_path_state
 from targetsim.kernels.sketch import sketch_bin
 from targetsim.kernels.special import two_piece_from_normal
+from targetsim.kernels.weights import LOG_WEIGHT_CAP, WEIGHT_ONE
 
 # Process kinds (the engine's plan uses the same codes).
 LOGNORMAL, AR1, LOGIT, BUILDOUT, COUNT, RATIO, SUM = 0, 1, 2, 3, 4, 5, 6
@@ -44,8 +45,8 @@ T_LEVEL, T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_PER_YEAR, T_CUMULATIVE =
 GE, GT, LE, LT, ABOUT = 0, 1, 2, 3, 4
 # Shock distributions.
 NORMAL, STUDENT_T, TWO_PIECE = 0, 1, 2
-# Fixed-point path weights: 32 fractional bits.
-WEIGHT_ONE = 4294967296.0
+# The extremes of a logit share: the doubles next to 0 and 1.
+SHARE_MIN, SHARE_MAX = 5e-324, 1.0 - 2.0**-53
 # Paths advanced in lockstep; the engine's chunk (256) must be a multiple of it, and it a multiple
 # of 64 (targets' misses are packed 64 lanes to a word). 256 rather than
 # 64: each visit of a cell's histogram then adds 4x as many paths (its cache lines are reused),
@@ -286,9 +287,11 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                     hidden[i, lane] += par[i, lane] + v * shock[i, lane] + jump_add[i, lane]
                     if observed:
                         hidden[i, lane] = math.log(x / (1.0 - x))
-                    share = 1.0 / (1.0 + fast_exp(-hidden[i, lane]))
+                    # a logit share lies strictly inside (0, 1): far out, 1 / (1 + e^-h) rounds to
+                    # 0 or 1, which would meet rules it never can
+                    share = min(max(1.0 / (1.0 + fast_exp(-hidden[i, lane])), SHARE_MIN), SHARE_MAX)
                     val[i, t, lane] = share
-                    lg[i, t, lane] = fast_log(share) if share > 0.0 else -np.inf
+                    lg[i, t, lane] = fast_log(share)
             elif k == BUILDOUT:
                 for lane in range(n):
                     hidden[i, lane] += par[i, lane] + v * shock[i, lane] + jump_add[i, lane]
@@ -482,7 +485,7 @@ def slot_buffers(n_ind, n_steps1, n_targets, n_proj, n_jumps):
 # above; the working arrays come from slot_buffers.
 @njit(cache=True, nogil=True, _nrt=False)
 def simulate_slot(
-    s, n_slots, key, first_block, n_blocks, block_size, n_paths, chunk, weighted,
+    s, n_slots, key, first_block, n_blocks, block_size, n_paths, chunk, weighted, log_w_ref,
     kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
     c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size,
     ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
@@ -492,7 +495,7 @@ def simulate_slot(
     obs, obs_step, cond_b, cond_c, obs_prec,
     t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
     sketch_lo, sketch_inv_width, n_bins,
-    attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, nonfinite,
+    attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, log_w_max, nonfinite,
     sketch, vmin, vmax, chunk_sums, chunk_w2,
     state, states, pdraw, proj_u, jump_hit, z, tscale, added,
     val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w,
@@ -504,7 +507,8 @@ def simulate_slot(
     its own chunks), so the caller may run them on parallel threads in any order.
 
     Per-slot integer accumulators (first axis = slot; each path adds its weight ``W``: 1, or a
-    fixed-point likelihood weight with 32 fractional bits when ``weighted``):
+    fixed-point likelihood weight relative to ``exp(log_w_ref)`` when ``weighted``, see
+    :mod:`targetsim.kernels.weights`; ``log_w_max[s]`` takes the largest log-likelihood seen):
     ``attained[s, k]``; ``attained_by_year[s, k, t]`` (target k's rule evaluated with step t in
     place of its own); ``joint[s]`` (every target met); ``n_met_hist[s, m]`` (exactly m met);
     ``pair_fail[s, a, b]`` (targets a and b both missed); ``weight_total[s]``;
@@ -537,6 +541,7 @@ def simulate_slot(
             hit0[k] = compare(val[t_ind[k], 0, 0], t_thr[k], t_lo[k], t_hi[k], t_cmp[k])
     w_slot = np.int64(0)
     w_chunk = 0.0
+    lw_max = log_w_max[s]
     for b in range(s, n_blocks, n_slots):
         block_start = (first_block + b) * block_size
         block_stop = min(block_start + block_size, n_paths)
@@ -564,8 +569,11 @@ def simulate_slot(
             w_group = np.int64(0)
             for lane in range(n):
                 if weighted:
-                    # log_w <= 0 by construction (normalised Gaussian kernels, pmfs <= 1)
-                    w_int[lane] = np.int64(math.exp(min(log_w[lane], 0.0)) * WEIGHT_ONE)
+                    # relative to the run's reference, capped (see kernels.weights), rounded to the
+                    # nearest fixed-point value (exp(-inf) = 0: an impossible path weighs nothing)
+                    lw = log_w[lane]
+                    lw_max = max(lw_max, lw)
+                    w_int[lane] = np.int64(math.exp(min(lw - log_w_ref, LOG_WEIGHT_CAP)) * WEIGHT_ONE + 0.5)
                     w[lane] = w_int[lane] / WEIGHT_ONE
                 chunk_w2[c] += w[lane] * w[lane]
                 w_chunk += w[lane]
@@ -582,6 +590,7 @@ def simulate_slot(
             _fold_targets(s, n, weighted, kind, val, lg, w_int, t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
                           hit0, attained, attained_by_year, joint, n_met_hist, pair_fail,
                           scratch, hit, hold, total, met, n_met, missed, missed_weight, missed_mask)
+    log_w_max[s] = lw_max
     if w_slot != 0:
         for i in range(n_ind):
             lx = lg[i, 0, 0]

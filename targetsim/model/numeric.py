@@ -14,7 +14,7 @@ import math
 
 from targetsim.model.scenario import Indicator, Scenario
 
-__all__ = ["LOG_LIMIT", "ENVELOPE_SD", "numeric_range_problem"]
+__all__ = ["LOG_LIMIT", "ENVELOPE_SD", "numeric_range_problem", "zero_denominator_problem"]
 
 # No simulated level may approach float64's limits: the 8-s.d. envelope of ln X must stay
 # within ±LOG_LIMIT (1e±250), which leaves room for sums over years and over 1e10 paths.
@@ -83,4 +83,33 @@ def numeric_range_problem(scenario: Scenario) -> tuple[str, str] | None:
                 f"{'beyond' if up else 'below'} {limit}, where floating-point sums and means "
                 f"{'overflow' if up else 'underflow'}: check the start value's unit, the growth rate "
                 "(a fraction: 0.3 = 30 %/yr), the volatility and the horizon")
+    return None
+
+
+def _can_be_zero(scenario: Scenario, ind: Indicator) -> bool:
+    """Whether the indicator is 0 on some paths: a count that starts at 0 (it is 0 in the base
+    year), a sum of such, or a ratio whose numerator is. Every other process stays positive."""
+    proc = ind.process
+    if proc.kind == "count":
+        return ind.start is not None and ind.start.value == 0
+    if proc.kind == "sum":
+        return all(_can_be_zero(scenario, scenario.indicator_by_id[t]) for t in proc.terms)
+    if proc.kind == "ratio":
+        return _can_be_zero(scenario, scenario.indicator_by_id[proc.numerator])
+    return False
+
+
+def zero_denominator_problem(scenario: Scenario) -> tuple[str, str] | None:
+    """The first ratio whose denominator is 0 on some paths (the ratio is undefined there), as
+    ``(ratio id, message)``; None when every denominator stays positive. Start values must be
+    resolved."""
+    for ind in scenario.indicators:
+        if ind.process.kind != "ratio":
+            continue
+        den = scenario.indicator_by_id[ind.process.denominator]
+        if _can_be_zero(scenario, den):
+            return ind.id, (
+                f"the denominator {den.id} ({den.process.kind}) is 0 on some paths (it starts at 0), where "
+                f"{ind.id} = {ind.process.numerator} / {den.id} is undefined: give {den.id} its existing "
+                "positive start (a stock rarely starts from nothing), or target the numerator itself")
     return None

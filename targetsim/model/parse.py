@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from targetsim.errors import ScenarioError
+from targetsim.kernels.weights import MAX_WEIGHTED_PATHS
 from targetsim.model.scenario import (
     COMPARATORS,
     COUNT_DISTRIBUTIONS,
@@ -79,11 +80,11 @@ GROWTH_KEYS = ("mean", "sd")
 # processes driven by the yearly shocks ε (and so open to jumps and observations)
 SHOCKED_KINDS = ("lognormal", "ar1_growth", "logit_share", "buildout")
 OBSERVABLE_KINDS = ("lognormal", "ar1_growth", "logit_share", "count")
+# target kinds that compare the indicator's value itself (not a growth rate or a running total)
+VALUE_KINDS = ("level", "share", "first_passage", "count_per_year")
 START_KEYS = ("value", "assumption", "source")
 
 MAX_PATHS = 10**10
-# path weights are fixed-point integers with 32 fractional bits, summed in int64
-MAX_WEIGHTED_PATHS = 2**31 - 1
 MAX_YEARS = 100
 # A yearly growth rate above this (+1000 %/yr) is taken for a percentage written as a number.
 MAX_RATE = 10.0
@@ -475,6 +476,15 @@ def _parse_correlations(r: _Reader, raw: Any, indicators: tuple[Indicator, ...])
                 raise r.fail((*path, j), f"unknown indicator {name!r}{extra}")
         if a == b:
             raise r.fail(path, "an indicator's correlation with itself is 1; list pairs of different indicators")
+        for j, name in ((0, a), (1, b)):
+            kind = indicators[index[name]].process.kind
+            if kind not in SHOCKED_KINDS:
+                # its row of the factor would take a share of the partner's shock and drop it
+                what = ("correlate its parts instead" if kind in DERIVED_KINDS else
+                        "its yearly additions are drawn independently")
+                raise r.fail((*path, j), f"{name} is a {kind}: it has no yearly shock of its own, so a correlation "
+                             f"with it has no defined meaning ({what}); correlations join the shocks of "
+                             f"{', '.join(SHOCKED_KINDS)} indicators")
         rho = r.number(item[2], (*path, 2), low=-1.0, high=1.0)
         pair = frozenset((a, b))
         if pair in seen:
@@ -544,6 +554,10 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], indicators: tuple[Indicat
                                  what=f"{indicator} is never negative; for a decline use a 'cagr' target "
                                       "with a negative rate" if kind in ("level", "first_passage") else
                                       f"{indicator} is never negative")
+        if process_kind == "logit_share" and kind in VALUE_KINDS and not 0.0 < threshold < 1.0:
+            raise r.fail(tpath, f"{indicator} is a logit_share, which lies strictly between 0 and 1 and never "
+                         f"reaches {threshold:g}: the rule would be decided by construction; set a threshold "
+                         "inside (0, 1), or model a share that can reach 0 or 100 % as a ratio")
         by = r.integer(r.required(spec, "by", path), (*path, "by"))
         if not base_year < by <= horizon:
             raise r.fail((*path, "by"), f"must lie after base_year {base_year} and at most horizon {horizon}, got {by}")

@@ -101,6 +101,13 @@ def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
         console.print("* rests on an assumption: the indicator's start value or process parameters (see "
                       "`indicator_start_source`, `indicator_parameters_source`).")
     console.print("needs: average annual growth the target requires; simulated: median simulated growth.")
+    if "indicator_mean_is_defined" in sel:
+        undefined = [str(ind) for ind, row in zip(sel["indicator"].values, sel["indicator_mean_is_defined"].values)
+                     if not row.all()]
+        if undefined:
+            console.print(f"mean not defined for {len(undefined)} indicator(s) ({', '.join(undefined[:3])}"
+                          f"{', …' if len(undefined) > 3 else ''}): Student-t shocks give a level no finite "
+                          "mean, so `indicator_mean` is NaN there; quantiles are reported.")
     median = np.asarray(sel["at_least_k_attainment_probability"].values)
     if median.size > 2:
         half = int(math.ceil((median.size - 1) / 2))
