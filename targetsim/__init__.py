@@ -17,10 +17,10 @@ from typing import Any
 __version__ = "0.1.0"
 __all__ = [
     "__version__", "load_scenario", "run", "write_dataset", "read_dataset",
-    "TargetsimError", "ScenarioError", "BaselineError", "OutputError",
+    "TargetsimError", "ScenarioError", "BaselineError", "OutputError", "TargetsimWarning",
 ]
 
-from targetsim.errors import BaselineError, OutputError, ScenarioError, TargetsimError
+from targetsim.errors import BaselineError, OutputError, ScenarioError, TargetsimError, TargetsimWarning
 
 _LAZY = {
     "load_scenario": ("targetsim.io.scenarios", "load_scenario"),

@@ -246,25 +246,29 @@ def test_growth_uncertainty_posterior_with_many_observations_matches_the_conjuga
     assert abs(prob(ds, "t") - exact) < mc_tolerance(exact, int(ess)), (prob(ds, "t"), exact, ess)
 
 
-def test_the_weight_reference_is_raised_when_a_later_path_beats_the_pilot(monkeypatch):
-    # a tiny pilot whose paths are all far less likely than the best of the run: the run is
-    # repeated with its own largest log-likelihood as the reference, and equals a run whose pilot
-    # is the whole run
+def test_an_improbable_record_is_weighted_relative_to_its_likeliest_path():
+    # 69 observations: even the likeliest path has a tiny likelihood, so the run is repeated
+    # relative to it; an ordinary observation keeps the reference 0 (one pass)
     from targetsim.engine.plan import build_plan
     from targetsim.engine.simulate import simulate
-    from targetsim.kernels import weights
+    from targetsim.kernels.weights import LOG_WEIGHT_FLOOR
 
-    data = scenario_dict({"a": lognormal(100, 0.05, 0.02, sd=0.1)},
-                         [{"id": "t", "indicator": "a", "kind": "level", "threshold": 170, "by": 2026}],
-                         horizon=2026, observations={"a": {2025: 160}})
-    plan = build_plan(make_scenario(data))
-    monkeypatch.setattr(weights, "PILOT_PATHS", 256)
-    small = simulate(plan, paths=20_000, seed=3)
-    assert small.log_weight_reference == small.log_weight_max  # the rerun took place
-    monkeypatch.setattr(weights, "PILOT_PATHS", 20_000)
-    whole = simulate(plan, paths=20_000, seed=3)
-    assert whole.log_weight_reference == whole.log_weight_max
-    assert np.array_equal(small.attained, whole.attained) and small.weight_total == whole.weight_total
+    rng = np.random.default_rng(11)
+    values, x = {}, 100.0
+    for year in range(2001, 2070):
+        x *= 1.04 * math.exp(0.05 * rng.standard_normal())
+        values[year] = float(x)
+    long = scenario_dict({"a": lognormal(100.0, 0.04, 0.05, sd=0.01)},
+                         [{"id": "t", "indicator": "a", "kind": "level", "threshold": 1000, "by": 2070}],
+                         base_year=2000, horizon=2070, observations={"a": values})
+    stats = simulate(build_plan(make_scenario(long)), paths=5000, seed=3)
+    assert stats.log_weight_max < LOG_WEIGHT_FLOOR and stats.log_weight_reference == stats.log_weight_max
+    assert stats.effective_sample_size > 100
+    short = scenario_dict({"a": lognormal(100.0, 0.04, 0.05, sd=0.01)},
+                          [{"id": "t", "indicator": "a", "kind": "level", "threshold": 110, "by": 2026}],
+                          horizon=2026, observations={"a": {2025: 104}})
+    stats = simulate(build_plan(make_scenario(short)), paths=5000, seed=3)
+    assert stats.log_weight_reference == 0.0 and stats.log_weight_max > LOG_WEIGHT_FLOOR
 
 
 def test_an_impossible_observation_names_the_indicator_the_year_and_the_range():
@@ -421,3 +425,45 @@ def test_a_logit_share_threshold_at_zero_or_one_is_refused(threshold):
     with pytest.raises(ScenarioError, match=r"targets\[0\]\.threshold: s is a logit_share, which lies strictly "
                                             r"between 0 and 1"):
         make_scenario(data)
+
+
+# ------------------------------------------------------------------ the command line
+
+def _write(tmp_path, data: dict):
+    import yaml
+
+    path = tmp_path / "obs.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_the_cli_prints_the_warning_of_an_extreme_observation_and_writes_the_results(tmp_path):
+    from click.testing import CliRunner
+
+    from targetsim.cli import main
+
+    data = scenario_dict({"a": lognormal(4000, 0.05, 0.05, sd=0.03)},
+                         [{"id": "t", "indicator": "a", "kind": "level", "threshold": 4500, "by": 2026}],
+                         horizon=2026, observations={"a": {2025: 42_900_000}})
+    out = tmp_path / "out.nc"
+    result = CliRunner().invoke(main, ["run", str(_write(tmp_path, data)), "-o", str(out), "--paths", "5000",
+                                       "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "warning: the observations are extreme under the model: effective sample size" in result.output
+    assert targetsim.read_dataset(out).attrs["warnings"].startswith("the observations are extreme")
+
+
+def test_the_cli_refuses_an_impossible_observation_and_writes_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from targetsim.cli import main
+
+    data = scenario_dict({"c": count(5, 1.0)},
+                         [{"id": "t", "indicator": "c", "kind": "level", "threshold": 6, "by": 2026}],
+                         horizon=2026, observations={"c": {2025: 3}})
+    out = tmp_path / "out.nc"
+    result = CliRunner().invoke(main, ["run", str(_write(tmp_path, data)), "-o", str(out), "--paths", "5000"])
+    assert result.exit_code == 1
+    assert "error: the observations are impossible under the model" in result.output
+    assert "c 2025 = 3" in result.output and "Traceback" not in result.output
+    assert not out.exists()

@@ -114,15 +114,14 @@ def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None
              block_size: int = DEFAULT_BLOCK_SIZE, progress: ProgressCallback | None = None) -> Statistics:
     """Simulate ``paths`` paths of ``plan`` with ``seed``; bit-identical for any threads and block size.
 
-    With observations, path weights are likelihoods relative to a reference fixed before the run:
-    the largest log-likelihood among the first :data:`~targetsim.kernels.weights.PILOT_PATHS`
-    paths (simulated once more in the run: the same paths whatever the threads). Should a later
-    path exceed it by more than the cap, the run is repeated with the run's own largest
-    log-likelihood as the reference, so no weight is ever clipped (see :mod:`targetsim.kernels.weights`).
+    With observations, path weights are likelihoods relative to the reference 0 (an upper bound of
+    every log-likelihood). Should even the likeliest path fall below
+    :data:`~targetsim.kernels.weights.LOG_WEIGHT_FLOOR`, the run is repeated relative to its own
+    largest log-likelihood, so that no weight underflows (see :mod:`targetsim.kernels.weights`).
     """
     from targetsim.engine.resources import checked_threads
     from targetsim.kernels.rng import key_from_seed
-    from targetsim.kernels.weights import LOG_WEIGHT_CAP, MAX_WEIGHTED_PATHS, PILOT_PATHS
+    from targetsim.kernels.weights import LOG_WEIGHT_FLOOR, MAX_WEIGHTED_PATHS
 
     if block_size <= 0 or block_size % CHUNK:
         raise TargetsimError(f"block size must be a positive multiple of {CHUNK}, got {block_size}")
@@ -133,14 +132,10 @@ def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None
     key = key_from_seed(seed)
     n_slots = checked_threads(threads)
     with slot_runner(n_slots) as run_slots:
-        if not plan.weighted:
-            return _simulate_batches(plan, key, paths, 0.0, n_slots, run_slots, block_size, progress)
-        pilot = _simulate_batches(plan, key, min(paths, PILOT_PATHS), 0.0, n_slots, run_slots, block_size, None)
-        reference = pilot.log_weight_max if math.isfinite(pilot.log_weight_max) else 0.0
-        stats = _simulate_batches(plan, key, paths, reference, n_slots, run_slots, block_size, progress)
-        if stats.log_weight_max - reference > LOG_WEIGHT_CAP:
-            stats = _simulate_batches(plan, key, paths, stats.log_weight_max, n_slots, run_slots, block_size,
-                                      progress)
+        stats = _simulate_batches(plan, key, paths, 0.0, n_slots, run_slots, block_size, progress)
+        likeliest = stats.log_weight_max
+        if plan.weighted and math.isfinite(likeliest) and likeliest < LOG_WEIGHT_FLOOR:
+            stats = _simulate_batches(plan, key, paths, likeliest, n_slots, run_slots, block_size, progress)
         return stats
 
 

@@ -35,7 +35,7 @@ from targetsim.kernels.elementary import exp_lanes, fast_exp, fast_log, popcount
 from targetsim.kernels.rng import double_from_words, normal_from_words, seed_path_state
 from targetsim.kernels.sketch import sketch_bin
 from targetsim.kernels.special import two_piece_from_normal
-from targetsim.kernels.weights import LOG_WEIGHT_CAP, WEIGHT_ONE
+from targetsim.kernels.weights import WEIGHT_ONE
 
 # Process kinds (the engine's plan uses the same codes).
 LOGNORMAL, AR1, LOGIT, BUILDOUT, COUNT, RATIO, SUM = 0, 1, 2, 3, 4, 5, 6
@@ -569,11 +569,12 @@ def simulate_slot(
             w_group = np.int64(0)
             for lane in range(n):
                 if weighted:
-                    # relative to the run's reference, capped (see kernels.weights), rounded to the
-                    # nearest fixed-point value (exp(-inf) = 0: an impossible path weighs nothing)
+                    # relative to the run's reference, an upper bound of every log-likelihood (see
+                    # kernels.weights), rounded to the nearest fixed-point value (exp(-inf) = 0: an
+                    # impossible path weighs nothing)
                     lw = log_w[lane]
                     lw_max = max(lw_max, lw)
-                    w_int[lane] = np.int64(math.exp(min(lw - log_w_ref, LOG_WEIGHT_CAP)) * WEIGHT_ONE + 0.5)
+                    w_int[lane] = np.int64(math.exp(min(lw - log_w_ref, 0.0)) * WEIGHT_ONE + 0.5)
                     w[lane] = w_int[lane] / WEIGHT_ONE
                 chunk_w2[c] += w[lane] * w[lane]
                 w_chunk += w[lane]

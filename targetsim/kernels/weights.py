@@ -1,26 +1,26 @@
 """Path weights when observations condition the paths: the one place that fixes their format.
 
-A path's weight is the likelihood of the observations given the path, relative to a reference
-fixed before the run (the largest log-likelihood among the first paths, see
-:func:`targetsim.engine.simulate.simulate`): ``w = exp(min(log L - reference, LOG_WEIGHT_CAP))``.
-Weights are then held as fixed-point integers with ``WEIGHT_BITS`` fractional bits (rounded to
-the nearest), so that sums of weights merge exactly in any order: results stay bit-identical for
-any threads and blocks. Relative to the reference, a weight below 2^-25 rounds to 0 and one above
-the cap is refused by a rerun with the run's own largest log-likelihood as the reference.
+A path's weight is the likelihood of the observations given the path, relative to a reference:
+``w = exp(log L - reference)``. Every log-likelihood is at most 0 (normalised Gaussian kernels,
+probabilities of counts), so the first pass of a run uses the reference 0. When even the likeliest
+path of that pass falls below :data:`LOG_WEIGHT_FLOOR` (an improbable observation, or a long record
+whose likelihood is a product of many factors), the run is repeated with the pass's own largest
+log-likelihood as the reference, so that the likeliest path weighs 1 and nothing underflows. The
+largest log-likelihood is a maximum over all paths, exact in any order: the choice, and so the
+result, is the same for any threads and blocks.
 
-No numba here: the model and the engine import these constants without loading the compiler.
+Weights are fixed-point integers with :data:`WEIGHT_BITS` fractional bits, rounded to the nearest, so
+that sums of weights merge exactly in any order. No numba here: the model and the engine import
+these constants without loading the compiler.
 """
 
 from __future__ import annotations
 
 import math
 
-# fixed point: 24 fractional bits
-WEIGHT_BITS = 24
+WEIGHT_BITS = 32
 WEIGHT_ONE = float(2**WEIGHT_BITS)
-# a weight may exceed the reference's by at most 2^7 (a path likelier than every path of the pilot)
-LOG_WEIGHT_CAP = 7 * math.log(2.0)
-# sums of weights are int64: paths × 2^7 × 2^24 stays below 2^62
+# the likeliest path must weigh at least 2^-6 relative to the reference, or the run is repeated
+LOG_WEIGHT_FLOOR = -6 * math.log(2.0)
+# sums of weights (each at most 1) are int64: paths × 2^32 stays below 2^63
 MAX_WEIGHTED_PATHS = 2**31 - 1
-# the paths whose largest log-likelihood is the reference: the first ones, the same for any threads
-PILOT_PATHS = 16384
