@@ -115,13 +115,12 @@ def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None
     """Simulate ``paths`` paths of ``plan`` with ``seed``; bit-identical for any threads and block size.
 
     With observations, path weights are likelihoods relative to the reference 0 (an upper bound of
-    every log-likelihood). Should even the likeliest path fall below
-    :data:`~targetsim.kernels.weights.LOG_WEIGHT_FLOOR`, the run is repeated relative to its own
-    largest log-likelihood, so that no weight underflows (see :mod:`targetsim.kernels.weights`).
+    every log-likelihood). Should their rounding matter (see :mod:`targetsim.kernels.weights`), the
+    run is repeated relative to its own largest log-likelihood, so that no weight underflows.
     """
     from targetsim.engine.resources import checked_threads
     from targetsim.kernels.rng import key_from_seed
-    from targetsim.kernels.weights import LOG_WEIGHT_FLOOR, MAX_WEIGHTED_PATHS
+    from targetsim.kernels.weights import MAX_WEIGHTED_PATHS, ROUNDING_BOUND
 
     if block_size <= 0 or block_size % CHUNK:
         raise TargetsimError(f"block size must be a positive multiple of {CHUNK}, got {block_size}")
@@ -134,7 +133,8 @@ def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None
     with slot_runner(n_slots) as run_slots:
         stats = _simulate_batches(plan, key, paths, 0.0, n_slots, run_slots, block_size, progress)
         likeliest = stats.log_weight_max
-        if plan.weighted and math.isfinite(likeliest) and likeliest < LOG_WEIGHT_FLOOR:
+        if plan.weighted and math.isfinite(likeliest) and likeliest < 0.0 and (
+                paths > 2 * ROUNDING_BOUND * stats.weight_total):
             stats = _simulate_batches(plan, key, paths, likeliest, n_slots, run_slots, block_size, progress)
         return stats
 

@@ -1,13 +1,15 @@
 """Path weights when observations condition the paths: the one place that fixes their format.
 
 A path's weight is the likelihood of the observations given the path, relative to a reference:
-``w = exp(log L - reference)``. Every log-likelihood is at most 0 (normalised Gaussian kernels,
-probabilities of counts), so the first pass of a run uses the reference 0. When even the likeliest
-path of that pass falls below :data:`LOG_WEIGHT_FLOOR` (an improbable observation, or a long record
-whose likelihood is a product of many factors), the run is repeated with the pass's own largest
-log-likelihood as the reference, so that the likeliest path weighs 1 and nothing underflows. The
-largest log-likelihood is a maximum over all paths, exact in any order: the choice, and so the
-result, is the same for any threads and blocks.
+``w = exp(log L - reference)``, a fixed-point integer with :data:`WEIGHT_BITS` fractional bits,
+rounded to the nearest, so that sums of weights merge exactly in any order. Every log-likelihood is
+at most 0 (normalised Gaussian kernels, probabilities of counts), so a run first weighs its paths
+relative to 0. Rounding moves any weighted sum by at most half a unit per path: relative to the
+total weight, at most ``paths / (2 · total)`` units. When that bound passes :data:`ROUNDING_BOUND`
+(an improbable observation, or a long record whose likelihood is a product of many small factors:
+weights that underflow), the run is repeated relative to its likeliest path, whose weight is then 1.
+The decision rests on an integer total and an exact maximum, the same for any threads and blocks,
+and so is the result.
 
 Weights are fixed-point integers with :data:`WEIGHT_BITS` fractional bits, rounded to the nearest, so
 that sums of weights merge exactly in any order. No numba here: the model and the engine import
@@ -16,11 +18,9 @@ these constants without loading the compiler.
 
 from __future__ import annotations
 
-import math
-
 WEIGHT_BITS = 32
 WEIGHT_ONE = float(2**WEIGHT_BITS)
-# the likeliest path must weigh at least 2^-6 relative to the reference, or the run is repeated
-LOG_WEIGHT_FLOOR = -6 * math.log(2.0)
+# the largest relative effect of rounding the weights that a run accepts without repeating itself
+ROUNDING_BOUND = 1e-6
 # sums of weights (each at most 1) are int64: paths × 2^32 stays below 2^63
 MAX_WEIGHTED_PATHS = 2**31 - 1
