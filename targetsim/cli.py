@@ -154,20 +154,43 @@ def validate(scenario: Path, show_merged: bool, debug: bool) -> None:
         click.echo(yaml.safe_dump(merged, allow_unicode=True, sort_keys=False), nl=False)
 
 
+def project_path(relative: str, *, start: Path | None = None) -> Path | None:
+    """``relative`` (a file or folder of the targetsim project, e.g. ``scenarios/catalog.csv``) found
+    from ``start`` (default: the current folder) or one of its parents, else in the source checkout
+    this package runs from; None when none has it."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents, Path(__file__).resolve().parents[1]):
+        if (folder / relative).exists():
+            return folder / relative
+    return None
+
+
+def _located(given: Path | None, relative: str, option: str) -> Path:
+    """The path the user gave, or the project's ``relative`` found from here (see :func:`project_path`)."""
+    if given is not None:
+        return given
+    found = project_path(relative)
+    if found is None:
+        raise TargetsimError(f"no {relative} in {Path.cwd()}, its parent folders or the targetsim checkout; "
+                             f"run from the project folder or pass {option}")
+    return found
+
+
 @main.command()
-@click.option("--catalog", "catalog_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("scenarios/catalog.csv"), show_default=True, help="The target catalog.")
-@click.option("--scenarios", "folder", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("scenarios"), show_default=True, help="Folder of scenario files.")
+@click.option("--catalog", "catalog_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The target catalog [default: scenarios/catalog.csv of the project, found from here].")
+@click.option("--scenarios", "folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of scenario files [default: the catalog's folder].")
 @click.option("--plan", default=None, help="Only targets whose plan title or id contains this text.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
-def catalog(catalog_file: Path, folder: Path, plan: str | None, debug: bool) -> None:
+def catalog(catalog_file: Path | None, folder: Path | None, plan: str | None, debug: bool) -> None:
     """List the catalog's targets, the scenario that models each, and which rest on assumptions."""
     from targetsim.report.catalog import catalog_rows
     from targetsim.report.table import print_catalog
 
     with user_errors(debug):
-        rows = catalog_rows(catalog_file, folder)
+        catalog_file = _located(catalog_file, "scenarios/catalog.csv", "--catalog PATH")
+        rows = catalog_rows(catalog_file, folder if folder is not None else catalog_file.parent)
     if plan:
         rows = [r for r in rows if plan in r.plan or plan in r.target_id]
     print_catalog(rows)
@@ -175,15 +198,25 @@ def catalog(catalog_file: Path, folder: Path, plan: str | None, debug: bool) -> 
 
 @main.command()
 @click.argument("indicator", required=False)
-@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("baselines"),
-              show_default=True, help="Folder of baseline CSV files.")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of baseline CSV files [default: the project's baselines/, found from here].")
+@click.option("--scenario", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Use the folder of this scenario's baselines file.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
-def baselines(indicator: str | None, folder: Path, debug: bool) -> None:
+def baselines(indicator: str | None, folder: Path | None, scenario: Path | None, debug: bool) -> None:
     """Show INDICATOR's history with sources and assumptions (no INDICATOR: list the indicators)."""
     from targetsim.report.catalog import baseline_files, baseline_rows
     from targetsim.report.table import print_baseline_history, print_baseline_summary
 
     with user_errors(debug):
+        if folder is None and scenario is not None:
+            from targetsim.io.scenarios import load_scenario
+
+            loaded = load_scenario(scenario)
+            if loaded.baselines is None:
+                raise TargetsimError(f"{scenario} names no baselines file; pass --dir FOLDER")
+            folder = loaded.baselines.parent
+        folder = _located(folder, "baselines", "--dir FOLDER or --scenario FILE")
         rows = baseline_rows(baseline_files(folder), indicator)
     if indicator is None:
         print_baseline_summary(rows)

@@ -101,9 +101,13 @@ def test_variant_overrides_one_process_parameter(tmp_path, base):
     merged = targetsim.load_scenario(variant)
     a = parent.indicator_by_id["a"]
     growth = dataclasses.replace(a.process.growth, mean=0.18)  # sd 0.1 is inherited
+    # the new mean has no source of its own: recorded as the variant's assumption
+    parameters = dataclasses.replace(a.parameters, assumption=f"set in {variant} (process.growth.mean = 0.18) "
+                                                               "without a 'parameters' source of its own")
     expected = dataclasses.replace(
         parent, name="base-pessimistic",
-        indicators=(dataclasses.replace(a, process=dataclasses.replace(a.process, growth=growth)),
+        indicators=(dataclasses.replace(a, process=dataclasses.replace(a.process, growth=growth),
+                                        parameters=parameters),
                     *parent.indicators[1:]),
         file=variant, sha256=merged.sha256)
     assert merged == expected

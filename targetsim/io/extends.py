@@ -14,6 +14,14 @@ The path after ``extends`` is relative to the extending file. The extending file
 - ``correlations`` (a list of ``[a, b, rho]``) merges by the unordered pair ``{a, b}``: the
   child's entry replaces the parent's in place (child's rho wins), new pairs are appended;
 - any other list replaces the parent's list wholesale (its items are taken as written);
+- an indicator's ``process`` that names another ``kind`` than the parent's replaces the parent's
+  process whole (the parent's keys belong to its kind); an indicator the parent lacks must give
+  its ``process`` with a ``kind`` (a partial entry is reported as an unknown indicator, with the
+  closest of the parent's ids);
+- provenance follows the value: a child that changes an indicator's process parameters without
+  its own ``parameters`` (or its start value without the start's ``source``/``assumption``) gets
+  them recorded as set in the child file, an assumption, quoting the parent's reasoning as no
+  longer applying to the new numbers;
 - a key set to ``null`` in a child's mapping removes the key from the merged result
   (``description: null``);
 - ``extends`` itself is not part of the merged result. Chains (a extends b extends c) are
@@ -234,12 +242,18 @@ def _rebase(rel: str, file_dir: Path, root_dir: Path) -> str:
 def _merge(base: _Node | None, over: _Node, path: KeyPath, child: YamlSource, parent: YamlSource) -> _Node:
     """``over`` (a child file's node) merged over ``base`` (the merged parent's node, or none)."""
     if isinstance(over.value, dict):
+        if _is_process(path) and _kind_changes(base, over):
+            return over  # another kind: the parent's keys belong to the parent's kind
         out: dict[Any, _Node] = dict(base.value) if base is not None and isinstance(base.value, dict) else {}
         for key, item in over.value.items():
+            if path == ("indicators",) and key not in out:
+                _check_new_indicator(key, item, out, child, parent)
             if item.value is None:
                 out.pop(key, None)
             else:
                 out[key] = _merge(out.get(key), item, (*path, _part(key)), child, parent)
+        if len(path) == 2 and path[0] == "indicators" and base is not None and isinstance(base.value, dict):
+            _provenance_follows_the_value(out, base.value, over, child, parent)
         return _Node(out, over.origin)
     if isinstance(over.value, list):
         base_items = base.value if base is not None and isinstance(base.value, list) else []
@@ -248,6 +262,81 @@ def _merge(base: _Node | None, over: _Node, path: KeyPath, child: YamlSource, pa
         if path == ("correlations",):
             return _Node(_merge_pairs(base_items, over.value), over.origin)
     return over
+
+
+def _is_process(path: KeyPath) -> bool:
+    return len(path) == 3 and path[0] == "indicators" and path[2] == "process"
+
+
+def _kind_of(node: _Node | None) -> Any:
+    if node is not None and isinstance(node.value, dict) and "kind" in node.value:
+        return node.value["kind"].value
+    return None
+
+
+def _kind_changes(base: _Node | None, over: _Node) -> bool:
+    """A child's process that names another kind than the parent's replaces it whole."""
+    return _kind_of(over) is not None and _kind_of(base) is not None and _kind_of(over) != _kind_of(base)
+
+
+def _check_new_indicator(key: Any, item: _Node, known: dict[Any, _Node], child: YamlSource,
+                         parent: YamlSource) -> None:
+    """An indicator the parent lacks is a new one: it must say what it is. A partial entry is
+    almost always a misspelt id meant to change one of the parent's."""
+    process = item.value.get("process") if isinstance(item.value, dict) else None
+    if process is not None and _kind_of(process) is not None:
+        return
+    names = [str(k) for k in known]
+    hint = difflib.get_close_matches(str(key), names, n=1)
+    extra = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise child.error(("indicators", _part(key)),
+                      f"unknown indicator {key!r}: the scenario this one extends ({parent.file}) has no such "
+                      f"indicator{extra} (to add a new indicator, give its 'start' and a 'process' with its 'kind')")
+
+
+def _leaves(node: _Node, path: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
+    """``(dotted key, value)`` of every scalar under ``node``."""
+    if isinstance(node.value, dict):
+        return [leaf for k, v in node.value.items() for leaf in _leaves(v, (*path, str(k)))]
+    if isinstance(node.value, list):
+        return [(".".join(path), "[…]")]
+    return [(".".join(path), node.value)]
+
+
+def _text(node: _Node | None, key: str) -> str:
+    if node is None or not isinstance(node.value, dict) or key not in node.value:
+        return ""
+    value = node.value[key].value
+    return value if isinstance(value, str) else ""
+
+
+def _provenance_follows_the_value(out: dict[Any, _Node], base: dict[Any, _Node], over: _Node,
+                                  child: YamlSource, parent: YamlSource) -> None:
+    """An indicator whose process parameters or start value a child changes without stating their
+    source: the parent's source described the parent's numbers, so the merged indicator records
+    that the child set them, on its own authority (an assumption), and quotes what the parent said."""
+    changes = over.value
+    if "process" in changes and "parameters" not in changes and isinstance(changes["process"].value, dict):
+        what = ", ".join(f"process.{k} = {v}" for k, v in _leaves(changes["process"]))
+        said = "; ".join(t for t in (_text(base.get("parameters"), "source"),
+                                     _text(base.get("parameters"), "assumption")) if t)
+        reason = (f"set in {child.file} ({what}) without a 'parameters' source of its own; the parent's "
+                  f"reasoning ({parent.file}: {said}) described the parent's values and no longer applies"
+                  if said else f"set in {child.file} ({what}) without a 'parameters' source of its own")
+        out["parameters"] = _Node({"assumption": _Node(reason, over.origin)}, changes["process"].origin)
+    start = changes.get("start")
+    if (start is not None and isinstance(start.value, dict) and "value" in start.value
+            and not ({"source", "assumption"} & set(start.value))):
+        old = base.get("start")
+        old_value = old.value.get("value").value if old is not None and isinstance(old.value, dict) and \
+            "value" in old.value else (old.value if old is not None else None)
+        said = "; ".join(t for t in (_text(old, "source"), _text(old, "assumption")) if t)
+        reason = f"set in {child.file} to {start.value['value'].value} without a source of its own"
+        if said:
+            reason += (f"; the parent's source ({parent.file}: {said}) described the parent's start "
+                       f"{old_value} and no longer applies")
+        out["start"] = _Node({"value": start.value["value"], "assumption": _Node(reason, start.origin)},
+                             start.origin)
 
 
 def _target_id(node: _Node) -> str | None:

@@ -109,6 +109,9 @@ def _type_name(value: Any) -> str:
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"
     if isinstance(value, str):
+        if "：" in value:  # a year and a value run together by a full-width colon
+            return (f"the string {value!r}, which holds a full-width '：' where YAML needs ': ' (a colon and a "
+                    f"space; switch the input method to half-width: {value.replace('：', ': ', 1)!r})")
         return f"the string {value!r}"
     if isinstance(value, Mapping):
         return "a mapping"
