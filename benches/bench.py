@@ -157,7 +157,7 @@ def floor_reference(n_paths: int, n_ind: int, years: int, threads: int):
     from numba import njit, prange
 
     from targetsim.kernels.elementary import exp_lanes
-    from targetsim.kernels.paths import LANES
+    from targetsim.kernels.geometry import LANES
     from targetsim.kernels.rng import key_from_seed, normal_from_words, seed_path_state
     from targetsim.kernels.sketch import OFF_GRID_BINS, sketch_bin
 
@@ -251,8 +251,12 @@ def statsmodels_reference(n_paths: int, years: int) -> dict[str, float]:
     """Seconds per path-step for statsmodels' simulate of an AR(1) (ARIMA) and an ETS model."""
     import warnings
 
-    from statsmodels.tsa.arima.model import ARIMA
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+    try:
+        from statsmodels.tsa.arima.model import ARIMA
+        from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+    except ImportError:
+        raise SystemExit("the benchmarks compare with statsmodels: install the 'bench' extra "
+                         "(pip install -e '.[bench]')") from None
 
     rng = np.random.default_rng(0)
     y = np.cumsum(0.06 + 0.05 * rng.standard_normal(40))

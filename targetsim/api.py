@@ -6,8 +6,9 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from targetsim.engine.simulate import DEFAULT_BLOCK_SIZE, ProgressCallback
+from targetsim.engine.simulate import ProgressCallback
 from targetsim.errors import TargetsimWarning
+from targetsim.kernels.geometry import DEFAULT_BLOCK_SIZE
 from targetsim.io.scenarios import load_scenario
 from targetsim.model.numeric import ENVELOPE_SD, LOG_LIMIT  # noqa: F401 - re-exported
 from targetsim.model.scenario import Scenario
@@ -23,12 +24,14 @@ MAX_SEED = 2**63 - 1
 
 def run(scenario: Scenario | str | Path, *, paths: int | None = None, seed: int | None = None,
         threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE,
-        progress: ProgressCallback | None = None) -> "xr.Dataset":
+        progress: ProgressCallback | None = None, checked: "RunEstimate | None" = None) -> "xr.Dataset":
     """Simulate a scenario (an object or a YAML path) and return the results dataset.
 
     ``paths`` and ``seed`` override the scenario's; ``threads`` defaults to all cores.
     The same scenario and seed give bit-identical numbers for any ``threads`` and
-    ``block_size`` (a multiple of 256).
+    ``block_size`` (a multiple of 256). ``checked``: the estimate :func:`preflight` returned for
+    this scenario and these settings, when the caller ran it already (the CLI does, before it
+    announces a long run); the run then does not check again.
 
     Before simulating, the run is refused (:class:`~targetsim.errors.TargetsimError`) when
     an indicator's plausible range would overflow floating point, or when its estimated peak
@@ -45,7 +48,8 @@ def run(scenario: Scenario | str | Path, *, paths: int | None = None, seed: int 
         scenario = load_scenario(scenario)
     n_paths = scenario.paths if paths is None else paths
     use_seed = scenario.seed if seed is None else seed
-    preflight(scenario, paths=n_paths, seed=use_seed, threads=threads, block_size=block_size)
+    if checked is None:
+        preflight(scenario, paths=n_paths, seed=use_seed, threads=threads, block_size=block_size)
     plan = build_plan(scenario)  # memory was checked by preflight, from the scenario's dimensions
     stats = simulate(plan, paths=n_paths, seed=use_seed, threads=threads, block_size=block_size,
                      progress=progress)
@@ -96,8 +100,8 @@ def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None 
     (:func:`targetsim.io.netcdf.check_destination`). ``RunEstimate.seconds`` says how long the run
     should take (:meth:`~targetsim.engine.resources.RunEstimate.is_long`).
     """
-    from targetsim.engine.resources import (check_memory, checked_threads, estimate_for_scenario,
-                                            estimate_output_bytes)
+    from targetsim.engine.resources import check_memory, estimate_for_scenario
+    from targetsim.kernels.geometry import checked_threads
     from targetsim.errors import TargetsimError
     from targetsim.model.parse import MAX_PATHS
 
@@ -114,7 +118,7 @@ def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None 
     est = estimate_for_scenario(scenario, paths=n_paths, threads=threads, block_size=block_size)
     check_memory(est)
     if output is not None:
-        from targetsim.io.netcdf import check_destination
+        from targetsim.io.netcdf import check_destination, estimate_output_bytes
 
         check_destination(output, estimate_output_bytes(scenario))
     return est
@@ -168,16 +172,16 @@ _PROBABILITY_VARIABLES = (*_FINITE_TARGET_VARIABLES[:3], "joint_attainment_proba
                           "joint_attainment_probability_lower", "joint_attainment_probability_upper",
                           "at_least_k_attainment_probability", "joint_failure_probability",
                           "attainment_by_year")
-_PERIOD_FREE_KINDS = ("level", "share", "count_stock", "first_passage")
 
 
 def check_dataset(scenario: Scenario, ds: "xr.Dataset") -> None:
     """Refuse a result with a NaN (or infinity, or a probability outside [0, 1]) where the output
-    contract promises a number. Documented NaNs are allowed: ``attainment_by_year`` in the base
-    year for rules that need a period, ``failure_dependence`` on its diagonal or where a target
-    is never missed, ``indicator_mean`` where the law has no finite mean (``required_growth`` and ``baseline_growth`` are not checked)."""
+    contract promises a number. The NaNs the contract documents are allowed
+    (:func:`targetsim.engine.results.documented_nans`); ``required_growth``, ``baseline_growth``
+    and the quantiles are not checked."""
     import numpy as np
 
+    from targetsim.engine.results import documented_nans
     from targetsim.errors import TargetsimError
 
     targets = [t.id for t in scenario.targets]
@@ -197,17 +201,7 @@ def check_dataset(scenario: Scenario, ds: "xr.Dataset") -> None:
         if name not in ds:
             continue
         values = np.asarray(ds[name].values, dtype=np.float64)[0]
-        allowed = np.zeros(values.shape, dtype=bool)
-        if name == "attainment_by_year":
-            for k, tid in enumerate(targets):
-                if by_target[tid].kind not in _PERIOD_FREE_KINDS:
-                    allowed[k, 0] = True
-        elif name == "indicator_mean" and "indicator_mean_is_defined" in ds:
-            allowed |= np.asarray(ds["indicator_mean_is_defined"].values)[0] == 0
-        elif name == "failure_dependence":
-            missed = np.asarray(ds["joint_failure_probability"].values, dtype=np.float64)[0].diagonal()
-            allowed |= np.eye(len(targets), dtype=bool)
-            allowed |= (missed == 0)[:, None] | (missed == 0)[None, :]
+        allowed = documented_nans(ds, name)
         bad = ~np.isfinite(values) & ~allowed
         if name in _PROBABILITY_VARIABLES:
             bad |= np.isfinite(values) & ((values < -1e-12) | (values > 1 + 1e-12))

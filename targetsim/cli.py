@@ -114,7 +114,8 @@ def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None
         compiling = on_first_compile(lambda: click.echo(COMPILING_NOTICE, err=True)) if not quiet else nullcontext()
         with compiling, ProgressBar(enabled=not quiet) as bar, warnings.catch_warnings():
             warnings.simplefilter("ignore", TargetsimWarning)  # printed below from the dataset
-            ds = run_scenario(loaded, paths=paths, seed=seed, threads=threads, progress=bar.update)
+            ds = run_scenario(loaded, paths=paths, seed=seed, threads=threads, progress=bar.update,
+                              checked=estimate)
         write_dataset(ds, out)
         for note in filter(None, ds.attrs.get("warnings", "").split("\n")):
             click.secho(f"warning: {note}", fg="yellow", err=True)

@@ -227,6 +227,7 @@ def _tolerance(p1: float, n1: float, p2: float, n2: float) -> float:
     return K_SIGMA * math.sqrt(max(pooled * (1 - pooled), 1.0 / (n1 + n2)) * (1 / n1 + 1 / n2))
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(data=audit_scenarios())

@@ -138,12 +138,14 @@ def test_the_valid_document_loads(folder):
     assert targetsim.load_scenario(folder / "scenario.yaml").name == VALID["name"]
 
 
+@pytest.mark.slow
 @FUZZ
 @given(doc=random_documents)
 def test_random_documents(folder, doc):
     load_or_user_error(folder, doc)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(doc=mutated())
 def test_mutations_of_a_valid_scenario(folder, doc):

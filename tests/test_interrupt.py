@@ -22,6 +22,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # processes killed mid-run: several seconds each
+
 # 4 batches of 2**18 paths (the engine's progress granularity): halfway is after the second.
 PATHS = 4 * 2**18
 

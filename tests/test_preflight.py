@@ -20,6 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 import targetsim
+from targetsim.io.netcdf import estimate_output_bytes
+from targetsim.units import format_bytes
 from targetsim.kernels.sketch import OFF_GRID_BINS
 from targetsim.cli import main
 from targetsim.engine import resources
@@ -101,8 +103,8 @@ def test_full_disk_is_refused_before_simulating_with_the_numbers(tmp_path, scena
     out = tmp_path / "out" / "out.nc"
     result = invoke(str(scenario), "-o", str(out))
     assert result.exit_code == 1
-    needed = resources.estimate_output_bytes(targetsim.load_scenario(scenario))
-    assert f"{out}: not enough disk space: the results file needs about {resources.format_bytes(needed)}" \
+    needed = estimate_output_bytes(targetsim.load_scenario(scenario))
+    assert f"{out}: not enough disk space: the results file needs about {format_bytes(needed)}" \
         in result.output
     assert "only 4.0 KiB is free" in result.output
     assert not out.exists()
@@ -128,7 +130,7 @@ def test_estimated_output_size_is_generous(tmp_path, scenario):
     sc = targetsim.load_scenario(scenario)
     out = tmp_path / "out.nc"
     targetsim.write_dataset(targetsim.run(sc, paths=1000), out)
-    assert out.stat().st_size <= resources.estimate_output_bytes(sc)
+    assert out.stat().st_size <= estimate_output_bytes(sc)
 
 
 def test_not_enough_memory_is_refused_with_the_numbers(tmp_path, scenario, no_simulation, monkeypatch):

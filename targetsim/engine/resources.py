@@ -16,11 +16,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from targetsim.engine.simulate import BATCH_PATHS, CHUNK, DEFAULT_BLOCK_SIZE
 from targetsim.errors import TargetsimError
+from targetsim.kernels.geometry import BATCH_PATHS, CHUNK, DEFAULT_BLOCK_SIZE, LANES, resolve_threads
+from targetsim.units import format_bytes
 
 __all__ = ["RunEstimate", "estimate", "estimate_for_plan", "estimate_for_scenario", "available_memory",
-           "check_memory", "estimate_output_bytes", "LONG_RUN_S", "NS_PER_CELL", "NS_PER_COUNT_CELL"]
+           "check_memory", "LONG_RUN_S", "NS_PER_CELL", "NS_PER_COUNT_CELL"]
 
 #: Rough cost of one path × indicator × simulated year on one thread, in nanoseconds: about 8-11
 #: for the benchmark workloads and the base scenario, and about 15-25 for a count indicator (an
@@ -70,43 +71,11 @@ class RunEstimate:
                 f"thread{'s' if self.threads != 1 else ''}")
 
 
-def format_bytes(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
-def resolve_threads(threads: int | None) -> int:
-    """The worker slots :func:`~targetsim.engine.simulate.simulate` will use (an out-of-range
-    request is left for it to refuse; here it is clamped to what can run)."""
-    import numba
-
-    limit = max(1, int(numba.config.NUMBA_NUM_THREADS))
-    if threads is None:
-        return max(1, int(numba.get_num_threads()))
-    return max(1, min(int(threads), limit))
-
-
-def checked_threads(threads: int | None) -> int:
-    """The number of threads to run: ``threads``, refused when out of range, or numba's
-    setting by default (``NUMBA_NUM_THREADS``: all cores unless set otherwise)."""
-    import numba
-
-    limit = numba.config.NUMBA_NUM_THREADS
-    if threads is not None and not 1 <= threads <= limit:
-        raise TargetsimError(f"--threads must be between 1 and {limit} on this machine "
-                             f"(set NUMBA_NUM_THREADS to allow more), got {threads}")
-    return resolve_threads(threads)
-
-
 def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, paths: int,
              threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE, n_quantiles: int = 7,
              plan_bytes: int = 0, n_counts: int = 0) -> RunEstimate:
     """Estimate from a plan's dimensions (``n_steps`` years after the base year; ``n_bins`` sketch
     bins; ``n_counts`` of the indicators are counts)."""
-    from targetsim.kernels.paths import LANES
     from targetsim.kernels.sketch import OFF_GRID_BINS
 
     slots = resolve_threads(threads)
@@ -226,21 +195,3 @@ def check_memory(est: RunEstimate, available: int | None = None) -> None:
         f"not enough memory: this run needs about {format_bytes(est.memory_bytes)} "
         f"({est.memory_detail()}) but only {format_bytes(available)} is available; "
         f"{'; '.join(advice)}")
-
-
-def estimate_output_bytes(scenario) -> int:
-    """A generous estimate of the NetCDF file's size (data, strings and HDF5 metadata)."""
-    n_i = len(scenario.indicators)
-    n_t = len(scenario.targets)
-    n_y = scenario.horizon - scenario.base_year + 1
-    n_q = len(scenario.quantiles)
-    numbers = F8 * (n_i * n_y * (n_q + 1) + n_t * (n_y + 2 * n_t + 12) + n_i * 4 + 16)
-    text = 0
-    for t in scenario.targets:
-        text += len(t.id) + len(t.indicator) + len(t.kind) + len(t.label or "") + len(t.source.render())
-    for ind in scenario.indicators:
-        text += len(ind.id) + len(ind.label) + len(ind.unit) + 200
-        if ind.start is not None:
-            text += len(ind.start.provenance())
-    # UTF-8 (up to 4 bytes a character for Chinese), variable-length string heaps, ~50 variables of metadata
-    return int(2 * numbers + 8 * text + 512 * 1024)

@@ -18,6 +18,8 @@ from targetsim.kernels.sketch import relative_error_bound, sketch_quantile
 from targetsim.model.scenario import Scenario, assumption_flags
 
 Z95 = 1.959963984540054
+#: Target kinds whose rule can be evaluated in the base year itself (the others need a period).
+PERIOD_FREE_KINDS = ("level", "share", "count_stock", "first_passage")
 
 
 def wilson_interval(p: np.ndarray, n: float, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +79,7 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
 
     by_year = stats.attained_by_year / total_w
     for k, t in enumerate(targets):
-        if t.kind not in ("level", "share", "count_stock", "first_passage"):
+        if t.kind not in PERIOD_FREE_KINDS:
             by_year[k, 0] = np.nan  # growth, per-year and cumulative rules need a period
     # at least k of the targets: a reverse cumulative sum of "exactly m"
     at_least = np.cumsum(stats.n_met[::-1])[::-1] / total_w
@@ -104,7 +106,7 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         start = start_values[i]
         if t.kind in ("cagr", "growth_each_year"):
             required[k] = t.threshold
-        elif t.kind in ("level", "share", "count_stock", "first_passage"):
+        elif t.kind in PERIOD_FREE_KINDS:
             required[k] = _growth(t.threshold, start, steps)
         else:
             required[k] = np.nan  # per-year and cumulative rules have no single pace
@@ -219,6 +221,26 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "baselines_file": str(scenario.baselines) if scenario.baselines else "",
     })
     return ds
+
+
+def documented_nans(ds: xr.Dataset, name: str) -> np.ndarray:
+    """Where the output contract lets variable ``name`` be NaN, as a mask of its values without the
+    ``scenario`` axis (all False for a variable that must be a number everywhere):
+    ``attainment_by_year`` in the base year for rules that need a period; ``failure_dependence`` on
+    its diagonal and where a target is never missed; ``indicator_mean`` where the law has no finite
+    mean. The one place that owns these rules (the dataset is built by them, and checked by them)."""
+    values = np.asarray(ds[name].values)[0]
+    allowed = np.zeros(values.shape, dtype=bool)
+    if name == "attainment_by_year":
+        kinds = ds["target_kind"].values.tolist()
+        allowed[:, 0] = [kind not in PERIOD_FREE_KINDS for kind in kinds]
+    elif name == "indicator_mean" and "indicator_mean_is_defined" in ds:
+        allowed |= np.asarray(ds["indicator_mean_is_defined"].values)[0] == 0
+    elif name == "failure_dependence":
+        missed = np.asarray(ds["joint_failure_probability"].values, dtype=np.float64)[0].diagonal()
+        allowed |= np.eye(values.shape[0], dtype=bool)
+        allowed |= (missed == 0)[:, None] | (missed == 0)[None, :]
+    return allowed
 
 
 MEAN_UNDEFINED_NOTE = (

@@ -7,7 +7,6 @@ accumulators per worker slot and one batch of per-chunk float sums.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -17,13 +16,9 @@ import numpy as np
 
 from targetsim.engine.plan import KERNEL_INPUTS, SimulationPlan
 from targetsim.errors import TargetsimError
+from targetsim.kernels.geometry import BATCH_PATHS, CHUNK, DEFAULT_BLOCK_SIZE, checked_threads
 from targetsim.kernels.weights import WEIGHT_ONE
 
-# Float sums are formed over CHUNK consecutive paths; block sizes must be multiples of it.
-CHUNK = 256
-DEFAULT_BLOCK_SIZE = 8192
-# Paths per kernel call: the granularity of progress reports.
-BATCH_PATHS = 1 << 18
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -118,7 +113,6 @@ def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None
     every log-likelihood). Should their rounding matter (see :mod:`targetsim.kernels.weights`), the
     run is repeated relative to its own largest log-likelihood, so that no weight underflows.
     """
-    from targetsim.engine.resources import checked_threads
     from targetsim.kernels.rng import key_from_seed
     from targetsim.kernels.weights import MAX_WEIGHTED_PATHS, ROUNDING_BOUND
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import xarray as xr
 
 from targetsim.errors import OutputError
+from targetsim.units import format_bytes
 
 # netCDF4 (the Unidata C library) writes a results file about 6× faster than h5netcdf.
 ENGINE = "netcdf4"
@@ -42,8 +43,6 @@ DISK_SAFETY_FACTOR = 2.0
 def check_destination(path: str | Path, needed_bytes: int) -> Path:
     """:func:`check_writable`, and enough free space for a results file of about ``needed_bytes``
     (× :data:`DISK_SAFETY_FACTOR`) on the destination's disk, both before any simulation."""
-    from targetsim.engine.resources import format_bytes
-
     path = check_writable(path)
     try:
         free = shutil.disk_usage(path.parent).free
@@ -95,3 +94,21 @@ def read_dataset(path: str | Path) -> xr.Dataset:
     """Open a results file fully into memory (the file is closed on return)."""
     with xr.open_dataset(path, engine=ENGINE) as ds:
         return ds.load()
+
+
+def estimate_output_bytes(scenario) -> int:
+    """A generous estimate of the NetCDF file's size (data, strings and HDF5 metadata)."""
+    n_i = len(scenario.indicators)
+    n_t = len(scenario.targets)
+    n_y = scenario.horizon - scenario.base_year + 1
+    n_q = len(scenario.quantiles)
+    numbers = 8 * (n_i * n_y * (n_q + 1) + n_t * (n_y + 2 * n_t + 12) + n_i * 4 + 16)
+    text = 0
+    for t in scenario.targets:
+        text += len(t.id) + len(t.indicator) + len(t.kind) + len(t.label or "") + len(t.source.render())
+    for ind in scenario.indicators:
+        text += len(ind.id) + len(ind.label) + len(ind.unit) + 200
+        if ind.start is not None:
+            text += len(ind.start.provenance())
+    # UTF-8 (up to 4 bytes a character for Chinese), variable-length string heaps, ~50 variables of metadata
+    return int(2 * numbers + 8 * text + 512 * 1024)

@@ -32,6 +32,7 @@ from numba import njit
 from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_negative_binomial,
                                               next_poisson, student_t_scale)
 from targetsim.kernels.elementary import exp_lanes, fast_exp, fast_log, popcount
+from targetsim.kernels.geometry import LANES
 from targetsim.kernels.rng import double_from_words, normal_from_words, seed_path_state
 from targetsim.kernels.sketch import sketch_bin
 from targetsim.kernels.special import two_piece_from_normal
@@ -47,11 +48,6 @@ GE, GT, LE, LT, ABOUT = 0, 1, 2, 3, 4
 NORMAL, STUDENT_T, TWO_PIECE = 0, 1, 2
 # The extremes of a logit share: the doubles next to 0 and 1.
 SHARE_MIN, SHARE_MAX = 5e-324, 1.0 - 2.0**-53
-# Paths advanced in lockstep; the engine's chunk (256) must be a multiple of it, and it a multiple
-# of 64 (targets' misses are packed 64 lanes to a word). 256 rather than
-# 64: each visit of a cell's histogram then adds 4x as many paths (its cache lines are reused),
-# and the per-call costs of the fold are spread over 4x as many paths (12-15 % faster).
-LANES = 256
 
 
 @njit(cache=True, inline="always")

@@ -1,0 +1,97 @@
+"""The package's layers import one way, and no module imports itself back through others.
+
+Layers, from the bottom: ``errors`` and ``units`` (leaves); ``kernels`` (pure numerics); ``model``
+(typed scenarios, which may read the kernels' numba-free constants); ``engine`` (builds on model
+and kernels) and ``io`` (builds on model), which never import each other; ``report`` (tables, on io
+and model); ``api`` (on engine and io); ``cli`` (on api, report and what they return). Function-level
+imports count too: a lazy import is still a dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "targetsim"
+
+ALLOWED = {
+    "errors": set(),
+    "units": set(),
+    "kernels": {"errors"},
+    "model": {"errors", "kernels"},
+    "io": {"errors", "units", "model"},
+    "engine": {"errors", "units", "kernels", "model"},
+    "report": {"errors", "units", "model", "io"},
+    "api": {"__init__", "errors", "units", "kernels", "model", "io", "engine"},
+    "cli": {"errors", "units", "model", "io", "engine", "api", "report"},
+    "__init__": {"errors"},
+}
+
+
+def _modules() -> dict[str, Path]:
+    return {".".join(("targetsim", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__"):
+            path for path in PACKAGE.rglob("*.py")}
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _imports(path: Path, *, top_level_only: bool) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("targetsim"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("targetsim"))
+    return found
+
+
+def test_every_module_is_in_a_known_layer():
+    assert {_layer(m) for m in _modules()} <= set(ALLOWED)
+
+
+@pytest.mark.parametrize("module", sorted(_modules()))
+def test_imports_point_down_the_layers(module):
+    layer = _layer(module)
+    for target in _imports(_modules()[module], top_level_only=False):
+        other = _layer(target)
+        assert other == layer or other in ALLOWED[layer], f"{module} imports {target}: {layer} → {other}"
+
+
+def test_no_import_cycle_between_modules():
+    modules = _modules()
+    graph = defaultdict(set)
+    for module, path in modules.items():
+        for target in _imports(path, top_level_only=False):
+            # 'from targetsim.kernels import x' names the package; count the module it names if any
+            graph[module].add(target if target in modules else target.rsplit(".", 1)[0])
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        if state.get(node) == 2:
+            return
+        assert state.get(node) != 1, "import cycle: " + " → ".join(trail[trail.index(node):] + [node])
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if nxt in modules and nxt != node:
+                visit(nxt, trail + [node])
+        state[node] = 2
+
+    for module in sorted(modules):
+        visit(module, [])
+
+
+def test_the_engine_and_io_do_not_import_each_other():
+    for module, path in _modules().items():
+        layers = {_layer(t) for t in _imports(path, top_level_only=False)}
+        if _layer(module) == "engine":
+            assert "io" not in layers, module
+        if _layer(module) == "io":
+            assert "engine" not in layers, module
