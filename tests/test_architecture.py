@@ -95,3 +95,28 @@ def test_the_engine_and_io_do_not_import_each_other():
             assert "io" not in layers, module
         if _layer(module) == "io":
             assert "engine" not in layers, module
+
+
+def test_kernel_functions_take_at_most_ten_arguments():
+    import inspect
+
+    from targetsim.kernels import paths
+
+    counts = {name: len(inspect.signature(getattr(fn, "py_func", fn)).parameters)
+              for name, fn in vars(paths).items()
+              if callable(fn) and getattr(fn, "__module__", None) == paths.__name__ and hasattr(fn, "py_func")}
+    assert counts["simulate_slot"] <= 10 and counts["_advance_group"] <= 10 and counts["_draw_group"] <= 10
+    assert max(counts.values()) <= 10, counts
+
+
+def test_working_arrays_report_their_own_size():
+    from targetsim.engine.resources import estimate
+    from targetsim.kernels.layout import work_arrays, work_bytes
+
+    shape = (7, 5, 4, 2, 1)
+    work = work_arrays(*shape)
+    allocated = sum(array.nbytes for bundle in work for array in bundle)
+    assert allocated == work_bytes(*shape)
+    est = estimate(n_indicators=7, n_steps=4, n_targets=4, n_bins=4096, paths=1000, threads=1, n_projects=2,
+                   n_jumps=1)
+    assert dict(est.parts)["per-slot path groups"] == work_bytes(*shape)

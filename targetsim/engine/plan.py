@@ -9,6 +9,7 @@ import numpy as np
 
 from targetsim.errors import ScenarioError
 from targetsim.kernels.distributions import count_tables
+from targetsim.kernels.layout import KernelPlan, SketchGrid, kernel_plan
 from targetsim.kernels.special import two_piece_params
 from targetsim.model.scenario import (
     Ar1GrowthProcess,
@@ -37,7 +38,8 @@ TIE_ULPS = 64
 class SimulationPlan:
     """Everything the kernel needs, as arrays; steps are years after ``base_year`` (step 0).
 
-    ``arrays`` holds the kernel's inputs by name, in the order of ``KERNEL_INPUTS``.
+    ``arrays`` holds the kernel's inputs by name; ``kernel`` bundles them into the sections the
+    kernel takes (:class:`targetsim.kernels.layout.KernelPlan`).
     """
 
     n_steps: int
@@ -48,19 +50,9 @@ class SimulationPlan:
     sketch_lo: np.ndarray
     sketch_width: np.ndarray
     n_bins: int
+    kernel: KernelPlan
 
 
-# The kernel's plan inputs, in its argument order (see kernels.paths.simulate_slot).
-KERNEL_INPUTS = (
-    "kind", "x0", "p_mean", "p_sd", "vol", "phi", "r0", "c_mean", "c_disp",
-    "c_cdf", "c_guide", "c_cdf_start", "c_guide_start", "c_guide_size",
-    "ref_a", "ref_b", "sum_start", "sum_len", "sum_terms", "derived_order", "shocked",
-    "chol", "correlated", "shock_kind", "dof", "tp",
-    "proj_ind", "proj_size", "proj_prob", "proj_first", "proj_last",
-    "jump_prob", "jump_mask", "jump_effect",
-    "obs", "obs_step", "cond_b", "cond_c", "obs_prec",
-    "t_ind", "t_kind", "t_cmp", "t_step", "t_thr", "t_lo", "t_hi",
-)
 PROCESS_CODES = {"lognormal": 0, "ar1_growth": 1, "logit_share": 2, "buildout": 3, "count": 4, "ratio": 5, "sum": 6}
 SHOCKED = ("lognormal", "ar1_growth", "logit_share", "buildout")
 TARGET_CODES = {"level": 0, "share": 0, "count_stock": 0, "cagr": 1, "first_passage": 2,
@@ -280,9 +272,10 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
         **_target_arrays(scenario, index, x0),
     )
     lo, width = _sketch_grid(scenario, arrays, n_steps)
+    kernel = kernel_plan(arrays, SketchGrid(sketch_lo=lo, sketch_inv_width=1.0 / width, n_bins=SKETCH_BINS))
     return SimulationPlan(n_steps=n_steps, n_indicators=n, n_targets=len(scenario.targets),
                           weighted=bool(scenario.observations), arrays=arrays,
-                          sketch_lo=lo, sketch_width=width, n_bins=SKETCH_BINS)
+                          sketch_lo=lo, sketch_width=width, n_bins=SKETCH_BINS, kernel=kernel)
 
 
 def _sketch_grid(scenario: Scenario, a: dict, n_steps: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,8 @@
 Memory does not grow with the number of paths, but it does grow with threads × indicators ×
 years: every worker slot keeps its own quantile sketch of ``SKETCH_BINS + OFF_GRID_BINS`` int64 counters per
 (indicator, year) cell. :func:`estimate` mirrors the allocations of
-:func:`targetsim.engine.simulate.simulate` and the dataset built from them; :func:`check_memory`
+:func:`targetsim.engine.simulate.simulate` (the working arrays from the kernel's own spec,
+:func:`targetsim.kernels.layout.work_bytes`) and the dataset built from them; :func:`check_memory`
 refuses (a :class:`~targetsim.errors.TargetsimError` with the numbers) a run that cannot fit in
 the memory available now. The duration is a rough rule (about ``NS_PER_CELL`` ns, or
 ``NS_PER_COUNT_CELL`` for a count indicator, per path ×
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from targetsim.errors import TargetsimError
-from targetsim.kernels.geometry import BATCH_PATHS, CHUNK, DEFAULT_BLOCK_SIZE, LANES, resolve_threads
+from targetsim.kernels.geometry import BATCH_PATHS, CHUNK, DEFAULT_BLOCK_SIZE, resolve_threads
 from targetsim.units import format_bytes
 
 __all__ = ["RunEstimate", "estimate", "estimate_for_plan", "estimate_for_scenario", "available_memory",
@@ -73,9 +74,10 @@ class RunEstimate:
 
 def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, paths: int,
              threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE, n_quantiles: int = 7,
-             plan_bytes: int = 0, n_counts: int = 0) -> RunEstimate:
+             plan_bytes: int = 0, n_counts: int = 0, n_projects: int = 0, n_jumps: int = 0) -> RunEstimate:
     """Estimate from a plan's dimensions (``n_steps`` years after the base year; ``n_bins`` sketch
     bins; ``n_counts`` of the indicators are counts)."""
+    from targetsim.kernels.layout import work_bytes
     from targetsim.kernels.sketch import OFF_GRID_BINS
 
     slots = resolve_threads(threads)
@@ -90,8 +92,9 @@ def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, pa
         "quantile sketches": slots * sketch_cells * F8,
         "merged sketches": 2 * sketch_cells * F8,
         "per-slot counters": (slots + 2) * F8 * (n_targets * (n_y + n_targets + 2) + 3 * cells + n_indicators),
-        # the paths a slot advances in lockstep: draws, counts, levels and logs of every cell
-        "per-slot path groups": slots * LANES * F8 * (4 * cells + 8 * n_indicators + 3 * n_targets + 16),
+        # the paths a slot advances in lockstep: draws, counts, levels and logs of every cell (the
+        # kernel's own spec of its working arrays)
+        "per-slot path groups": slots * work_bytes(n_indicators, n_y, n_targets, n_projects, n_jumps),
         "chunk sums": n_chunks * (cells + 1) * F8,
         "results": 4 * F8 * (cells * (n_quantiles + 2) + n_targets * (n_y + 2 * n_targets + 8)),
         "plan": int(plan_bytes),
@@ -114,7 +117,8 @@ def estimate_for_plan(plan, *, paths: int, threads: int | None = None,
     return estimate(n_indicators=plan.n_indicators, n_steps=plan.n_steps, n_targets=plan.n_targets,
                     n_bins=plan.n_bins, paths=paths, threads=threads, block_size=block_size,
                     n_quantiles=n_quantiles, plan_bytes=plan_bytes,
-                    n_counts=int(np.count_nonzero(plan.arrays["kind"] == COUNT)))
+                    n_counts=int(np.count_nonzero(plan.arrays["kind"] == COUNT)),
+                    n_projects=len(plan.arrays["proj_ind"]), n_jumps=len(plan.arrays["jump_prob"]))
 
 
 def estimate_for_scenario(scenario, *, paths: int | None = None, threads: int | None = None,
@@ -137,7 +141,10 @@ def estimate_for_scenario(scenario, *, paths: int | None = None, threads: int | 
         plan_bytes += sum(a.nbytes for a in tables)
     return estimate(n_indicators=n, n_steps=n_steps, n_targets=len(scenario.targets), n_bins=SKETCH_BINS,
                     paths=scenario.paths if paths is None else paths, threads=threads, block_size=block_size,
-                    n_quantiles=len(scenario.quantiles), plan_bytes=plan_bytes, n_counts=n_counts)
+                    n_quantiles=len(scenario.quantiles), plan_bytes=plan_bytes, n_counts=n_counts,
+                    n_projects=sum(len(ind.process.projects) for ind in scenario.indicators
+                                   if ind.process.kind == "buildout"),
+                    n_jumps=len(scenario.jumps))
 
 
 def _meminfo_available(path: str = "/proc/meminfo") -> int | None:

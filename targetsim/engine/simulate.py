@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from targetsim.engine.plan import KERNEL_INPUTS, SimulationPlan
+from targetsim.engine.plan import SimulationPlan
 from targetsim.errors import TargetsimError
 from targetsim.kernels.geometry import BATCH_PATHS, CHUNK, DEFAULT_BLOCK_SIZE, checked_threads
 from targetsim.kernels.weights import WEIGHT_ONE
@@ -137,12 +137,12 @@ def _simulate_batches(plan: SimulationPlan, key: np.ndarray, paths: int, log_w_r
                       run_slots: Callable[[Callable[[int], None]], None], block_size: int,
                       progress: ProgressCallback | None) -> Statistics:
     """Paths ``0 .. paths - 1`` in batches of blocks, their statistics merged."""
-    from targetsim.kernels.paths import simulate_slot, slot_buffers
+    from targetsim.kernels.layout import Accumulators, Run, work_arrays
+    from targetsim.kernels.paths import simulate_slot
     from targetsim.kernels.sketch import OFF_GRID_BINS
 
     n_ind, n_t, n_steps1 = plan.n_indicators, plan.n_targets, plan.n_steps + 1
     n_blocks_total = -(-paths // block_size)
-    inputs = [plan.arrays[name] for name in KERNEL_INPUTS]
     blocks_per_batch = max(n_slots, BATCH_PATHS // block_size)
     attained = np.zeros((n_slots, n_t), dtype=np.int64)
     by_year = np.zeros((n_slots, n_t, n_steps1), dtype=np.int64)
@@ -160,16 +160,16 @@ def _simulate_batches(plan: SimulationPlan, key: np.ndarray, paths: int, log_w_r
     chunk_w2 = np.zeros(n_chunks_batch)
     total = np.zeros((n_ind, n_steps1))
     w2_total = 0.0
-    inv_width = 1.0 / plan.sketch_width
-    buffer_shape = (n_ind, n_steps1, n_t, len(plan.arrays["proj_ind"]), len(plan.arrays["jump_prob"]))
+    acc = Accumulators(attained=attained, attained_by_year=by_year, joint=joint, n_met_hist=n_met,
+                       pair_fail=pair_fail, weight_total=weight_total, log_w_max=log_w_max, nonfinite=nonfinite,
+                       sketch=sketch, vmin=vmin, vmax=vmax, chunk_sums=chunk_sums, chunk_w2=chunk_w2)
+    work_shape = (n_ind, n_steps1, n_t, len(plan.arrays["proj_ind"]), len(plan.arrays["jump_prob"]))
 
     for first in range(0, n_blocks_total, blocks_per_batch):
         n_blocks = min(blocks_per_batch, n_blocks_total - first)
-        batch = (key, first, n_blocks, block_size, paths, CHUNK, plan.weighted, float(log_w_ref), *inputs,
-                 plan.sketch_lo, inv_width, plan.n_bins,
-                 attained, by_year, joint, n_met, pair_fail, weight_total, log_w_max, nonfinite,
-                 sketch, vmin, vmax, chunk_sums, chunk_w2)
-        run_slots(lambda s, batch=batch: simulate_slot(s, n_slots, *batch, *slot_buffers(*buffer_shape)))
+        run = Run(key=key, first_block=first, n_blocks=n_blocks, block_size=block_size, n_paths=paths, chunk=CHUNK,
+                  weighted=plan.weighted, log_w_ref=float(log_w_ref))
+        run_slots(lambda s, run=run: simulate_slot(s, n_slots, run, plan.kernel, acc, work_arrays(*work_shape)))
         done = min((first + n_blocks) * block_size, paths)
         n_chunks = -(-(done - first * block_size) // CHUNK)
         # add chunk sums in path order: the same float operations whatever the batching

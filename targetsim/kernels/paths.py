@@ -100,16 +100,20 @@ def _weight_of(flags, w_int, n, weighted):
 # _nrt=False (here and below): the function allocates nothing, and without it numba wraps every
 # array argument in atomic reference-count updates, which cost more than the simulation itself.
 @njit(cache=True, _nrt=False)
-def _draw_group(key, first_path, n, kind, p_sd, shocked, shock_kind, dof, c_mean, c_disp,
-                c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size,
-                proj_ind, jump_prob, jump_mask, obs, obs_step, has_jumps, has_obs, has_counts,
-                state, states, pdraw, proj_u, jump_hit, z, tscale, added):
+def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws):
     """Every random number of paths ``first_path .. first_path + n - 1``, stored by lane (the
     last axis). Each path draws from its own stream in the order the model consumes them
     (parameters, project completions, then year by year: jumps, shocks, fat-tail scale,
     counts); the group goes year by year, and within a year the counts indicator by indicator
     over the lanes, so that the lanes' independent draws overlap. ``states[lane]`` keeps each
     path's generator state between its draws."""
+    kind, p_sd, shocked = plan.processes.kind, plan.processes.p_sd, plan.processes.shocked
+    shock_kind, dof = plan.shocks.shock_kind, plan.shocks.dof
+    c_mean, c_disp, c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size = plan.counts
+    proj_ind = plan.projects.proj_ind
+    jump_prob, jump_mask = plan.jumps.jump_prob, plan.jumps.jump_mask
+    obs, obs_step = plan.observations.obs, plan.observations.obs_step
+    state, states, pdraw, proj_u, jump_hit, z, tscale, added = draws
     n_ind = kind.shape[0]
     n_steps1 = z.shape[0]
     # while a path draws, its state lives in four scalars (registers)
@@ -164,17 +168,19 @@ def _draw_group(key, first_path, n, kind, p_sd, shocked, shock_kind, dof, c_mean
 
 # error_model="numpy" (here and in _derive): see elementary.log_lanes
 @njit(cache=True, _nrt=False, error_model="numpy")
-def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
-                   ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
-                   chol, correlated, shock_kind, tp,
-                   proj_ind, proj_size, proj_prob, proj_first, proj_last,
-                   jump_effect, obs, obs_step, cond_b, cond_c, obs_prec, has_jumps, has_obs,
-                   pdraw, proj_u, jump_hit, z, tscale, added,
-                   val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w, acc):
+def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
     """Advance the group's ``n`` paths in lockstep into ``val[i, t, lane]`` (level) and
     ``lg[i, t, lane]`` (its log) for t >= 1, and their log weights into ``log_w``. The base
     year ``val[:, 0, :]``, ``lg[:, 0, :]``, ``hidden0`` and the parameters without uncertainty
     in ``par`` are the same on every path: :func:`base_year` set them once."""
+    kind, x0, p_mean, p_sd, vol, phi, r0, shocked = plan.processes
+    c_mean, c_disp = plan.counts.c_mean, plan.counts.c_disp
+    chol, correlated, shock_kind, dof, tp = plan.shocks
+    proj_ind, proj_size, proj_prob, proj_first, proj_last = plan.projects
+    jump_effect = plan.jumps.jump_effect
+    obs, obs_step = plan.observations.obs, plan.observations.obs_step
+    state, states, pdraw, proj_u, jump_hit, z, tscale, added = draws
+    val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w = paths
     n_ind, n_steps1 = val.shape[0], val.shape[1]
     # uncertain parameters, one per indicator and path
     for i in range(n_ind):
@@ -222,8 +228,7 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
         # plain independent normal shocks are used as drawn; the others are formed in eps
         direct = o < 0 and not correlated and shock_kind == NORMAL
         if o >= 0:
-            _observe(t, o, n, kind, vol, phi, shocked, obs, cond_b, cond_c, obs_prec,
-                     z, lg, par, hidden, r_prev, eps, jump_add, log_w, acc)
+            _observe(t, o, n, plan, z, paths, acc)
         elif not direct:
             if correlated:
                 # zero factor entries (every unshocked indicator's row and column, and
@@ -310,12 +315,11 @@ def _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
                 for lane in range(n):
                     v_l = val[i, t, lane]
                     lg[i, t, lane] = fast_log(v_l) if v_l > 0.0 else -np.inf
-        _derive(t, n, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
+        _derive(t, n, val, lg, kind, plan.derived)
 
 
 @njit(cache=True, _nrt=False)
-def _observe(t, o, n, kind, vol, phi, shocked, obs, cond_b, cond_c, obs_prec,
-             z, lg, par, hidden, r_prev, eps, jump_add, log_w, acc):
+def _observe(t, o, n, plan, z, paths, acc):
     """An observation year: the observed indicators' shocks are implied by the observations
     (and weigh the path by their likelihood); the others are drawn from their conditional
     distribution given them (normal shocks only).
@@ -323,6 +327,10 @@ def _observe(t, o, n, kind, vol, phi, shocked, obs, cond_b, cond_c, obs_prec,
     Loops run over the lanes innermost (vectorised), and the sums skip the terms whose matrix
     entries are zero (most of them: only observed indicators enter the likelihood): such a term
     is an exact zero, so each lane's sums are the same, term by term, as the full ones."""
+    kind, vol, phi, shocked = plan.processes.kind, plan.processes.vol, plan.processes.phi, plan.processes.shocked
+    obs, _, cond_b, cond_c, obs_prec = plan.observations
+    lg, par, hidden, r_prev = paths.lg, paths.par, paths.hidden, paths.r_prev
+    eps, jump_add, log_w = paths.eps, paths.jump_add, paths.log_w
     n_ind = kind.shape[0]
     for i in range(n_ind):
         x = obs[i, t]
@@ -375,11 +383,12 @@ def _observe(t, o, n, kind, vol, phi, shocked, obs, cond_b, cond_c, obs_prec,
 
 
 @njit(cache=True, _nrt=False)
-def base_year(kind, x0, p_mean, p_sd, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order,
-              val, lg, par, hidden0):
+def base_year(plan, paths):
     """The deterministic part of every path, in lane 0: the base year ``val[:, 0, 0]``,
     ``lg[:, 0, 0]``, the starting hidden states and the parameters that have no uncertainty
     (``par[:, 0]``, where ``p_sd == 0``)."""
+    kind, x0, p_mean, p_sd = plan.processes.kind, plan.processes.x0, plan.processes.p_mean, plan.processes.p_sd
+    val, lg, par, hidden0 = paths.val, paths.lg, paths.par, paths.hidden0
     for i in range(x0.shape[0]):
         k = kind[i]
         if (k == LOGNORMAL or k == AR1 or k == LOGIT or k == BUILDOUT) and not p_sd[i] > 0.0:
@@ -393,12 +402,13 @@ def base_year(kind, x0, p_mean, p_sd, ref_a, ref_b, sum_start, sum_len, sum_term
         elif k == BUILDOUT:
             hidden0[i] = lg[i, 0, 0]  # organic log-capacity
     base_step, one_lane = np.int64(0), np.int64(1)  # not literals: _derive compiles once
-    _derive(base_step, one_lane, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order)
+    _derive(base_step, one_lane, val, lg, kind, plan.derived)
 
 
 @njit(cache=True, _nrt=False, error_model="numpy")
-def _derive(t, n, val, lg, kind, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order):
+def _derive(t, n, val, lg, kind, derived):
     """Ratios and sums at step ``t``, in dependency order."""
+    ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order = derived
     for m in range(derived_order.shape[0]):
         i = derived_order[m]
         if kind[i] == RATIO:
@@ -436,67 +446,11 @@ def _has_observations(obs):
     return False
 
 
-def slot_buffers(n_ind, n_steps1, n_targets, n_proj, n_jumps):
-    """Fresh working arrays for one call of :func:`simulate_slot` (its last arguments, in order):
-    a group of ``LANES`` paths' draws, states and flags. Their size does not depend on the number
-    of paths."""
-    return (
-        np.empty(4, dtype=np.uint64),                          # state
-        np.zeros((LANES, 4), dtype=np.uint64),                 # states
-        np.zeros((n_ind, LANES)),                              # pdraw
-        np.zeros((n_proj, 2, LANES)),                          # proj_u
-        np.zeros((n_jumps, n_steps1, LANES), dtype=np.bool_),  # jump_hit
-        np.zeros((n_steps1, n_ind, LANES)),                    # z
-        np.ones((n_steps1, LANES)),                            # tscale
-        np.zeros((n_steps1, n_ind, LANES)),                    # added
-        np.zeros((n_ind, n_steps1, LANES)),                    # val
-        np.zeros((n_ind, n_steps1, LANES)),                    # lg
-        np.zeros((n_ind, LANES)),                              # par
-        np.zeros((n_ind, LANES)),                              # hidden
-        np.zeros(n_ind),                                       # hidden0
-        np.zeros((n_ind, LANES)),                              # r_prev
-        np.zeros((n_ind, LANES)),                              # eps
-        np.zeros((n_ind, LANES)),                              # jump_add
-        np.zeros((n_proj, LANES), dtype=np.int64),             # proj_step
-        np.zeros(LANES),                                       # log_w
-        np.ones(LANES),                                        # w
-        np.ones(LANES, dtype=np.int64),                        # w_int
-        np.zeros(LANES),                                       # scratch
-        np.zeros(LANES, dtype=np.int64),                       # bins
-        np.zeros(LANES, dtype=np.uint8),                       # hit
-        np.zeros(LANES, dtype=np.uint8),                       # hold
-        np.zeros(LANES),                                       # total
-        np.zeros((n_targets, LANES), dtype=np.uint8),          # met
-        np.zeros(LANES, dtype=np.int64),                       # n_met
-        np.zeros((n_targets, LANES // 64), dtype=np.uint64),   # missed
-        np.zeros((n_targets, LANES), dtype=np.int64),          # missed_weight
-        np.zeros((n_targets, LANES), dtype=np.int64),          # missed_mask
-        np.zeros(LANES),                                       # check
-        np.zeros(n_targets, dtype=np.bool_),                   # hit0
-    )
-
-
 # nogil: the caller runs one slot per thread (a parallel prange kernel would compile the kernel
 # several times over: numba types a prange body again with other integer types). _nrt=False: see
-# above; the working arrays come from slot_buffers.
+# above; the working arrays come from kernels.layout.work_arrays.
 @njit(cache=True, nogil=True, _nrt=False)
-def simulate_slot(
-    s, n_slots, key, first_block, n_blocks, block_size, n_paths, chunk, weighted, log_w_ref,
-    kind, x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
-    c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size,
-    ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
-    chol, correlated, shock_kind, dof, tp,
-    proj_ind, proj_size, proj_prob, proj_first, proj_last,
-    jump_prob, jump_mask, jump_effect,
-    obs, obs_step, cond_b, cond_c, obs_prec,
-    t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
-    sketch_lo, sketch_inv_width, n_bins,
-    attained, attained_by_year, joint, n_met_hist, pair_fail, weight_total, log_w_max, nonfinite,
-    sketch, vmin, vmax, chunk_sums, chunk_w2,
-    state, states, pdraw, proj_u, jump_hit, z, tscale, added,
-    val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w,
-    w, w_int, scratch, bins, hit, hold, total, met, n_met, missed, missed_weight, missed_mask, check, hit0,
-):
+def simulate_slot(s, n_slots, run, plan, acc, work):
     """Slot ``s`` of ``n_slots``: simulate its share (blocks ``first_block + s``,
     ``first_block + s + n_slots``, ... below ``first_block + n_blocks``) and accumulate its
     statistics. The slots of a batch are independent (each writes only its own accumulators and
@@ -512,7 +466,20 @@ def simulate_slot(
     ``sketch[s, i, t, :]`` log-histograms; ``vmin/vmax[s, i, t]`` extremes of ``ln X``.
     Per-chunk float sums (overwritten): ``chunk_sums[c, i, t]`` of ``w·X``, ``chunk_w2[c]`` of ``w²``.
     The slot's paths run group by group: drawn, advanced, then folded into its accumulators.
+    The arguments are named bundles (see :mod:`targetsim.kernels.layout`): ``run`` (which paths),
+    ``plan`` (the scenario's sections), ``acc`` (the accumulators) and ``work`` (the slot's arrays).
     """
+    key, first_block, n_blocks, block_size, n_paths, chunk, weighted, log_w_ref = run
+    kind, x0 = plan.processes.kind, plan.processes.x0
+    t_ind, t_kind, t_cmp, t_thr, t_lo, t_hi = (plan.targets.t_ind, plan.targets.t_kind, plan.targets.t_cmp,
+                                               plan.targets.t_thr, plan.targets.t_lo, plan.targets.t_hi)
+    sketch_lo, sketch_inv_width, n_bins = plan.grid
+    attained_by_year, weight_total, log_w_max = acc.attained_by_year, acc.weight_total, acc.log_w_max
+    sketch, vmin, vmax, chunk_sums, chunk_w2 = acc.sketch, acc.vmin, acc.vmax, acc.chunk_sums, acc.chunk_w2
+    draws, paths, fold = work
+    val, lg, par, log_w = paths.val, paths.lg, paths.par, paths.log_w
+    w, w_int, hit0 = fold.w, fold.w_int, fold.hit0
+    jump_prob, obs = plan.jumps.jump_prob, plan.observations.obs
     n_ind = x0.shape[0]
     n_steps1 = sketch.shape[2]
     n_targets = t_ind.shape[0]
@@ -524,8 +491,7 @@ def simulate_slot(
     first_path = first_block * block_size
     # The base year is the same on every path: set it once (lane 0, then every lane), and fold
     # it into the statistics once per slot (counts: the slot's total weight) or chunk (sums).
-    base_year(kind, x0, p_mean, p_sd, ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order,
-              val, lg, par, hidden0)
+    base_year(plan, paths)
     for i in range(n_ind):
         for lane in range(1, LANES):
             val[i, 0, lane] = val[i, 0, 0]
@@ -550,17 +516,8 @@ def simulate_slot(
                 for i in range(n_ind):
                     for t in range(n_steps1):
                         chunk_sums[c, i, t] = 0.0
-            _draw_group(key, g, n, kind, p_sd, shocked, shock_kind, dof, c_mean, c_disp,
-                        c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size,
-                        proj_ind, jump_prob, jump_mask, obs, obs_step, has_jumps, has_obs, has_counts,
-                        state, states, pdraw, proj_u, jump_hit, z, tscale, added)
-            _advance_group(n, kind, p_mean, p_sd, vol, phi, r0, c_mean, c_disp,
-                           ref_a, ref_b, sum_start, sum_len, sum_terms, derived_order, shocked,
-                           chol, correlated, shock_kind, tp,
-                           proj_ind, proj_size, proj_prob, proj_first, proj_last,
-                           jump_effect, obs, obs_step, cond_b, cond_c, obs_prec, has_jumps, has_obs,
-                           pdraw, proj_u, jump_hit, z, tscale, added,
-                           val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w, scratch)
+            _draw_group(key, g, n, plan, has_jumps, has_obs, has_counts, draws)
+            _advance_group(n, plan, has_jumps, has_obs, draws, paths, fold.scratch)
             # path weights, in path order
             w_group = np.int64(0)
             for lane in range(n):
@@ -582,11 +539,8 @@ def simulate_slot(
                 if w_chunk != 0.0:
                     for i in range(n_ind):
                         chunk_sums[c, i, 0] = w_chunk * val[i, 0, 0]
-            _fold_indicators(s, c, n, weighted, val, lg, w, w_int, sketch_lo, sketch_inv_width, n_bins,
-                             sketch, vmin, vmax, chunk_sums, nonfinite, scratch, bins, check)
-            _fold_targets(s, n, weighted, kind, val, lg, w_int, t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
-                          hit0, attained, attained_by_year, joint, n_met_hist, pair_fail,
-                          scratch, hit, hold, total, met, n_met, missed, missed_weight, missed_mask)
+            _fold_indicators(s, c, n, weighted, paths, plan.grid, fold, acc)
+            _fold_targets(s, n, weighted, kind, paths, plan.targets, fold, acc)
     log_w_max[s] = lw_max
     if w_slot != 0:
         for i in range(n_ind):
@@ -599,11 +553,14 @@ def simulate_slot(
 
 
 @njit(cache=True, _nrt=False)
-def _fold_indicators(s, c, n, weighted, val, lg, w, w_int, sketch_lo, sketch_inv_width, n_bins,
-                     sketch, vmin, vmax, chunk_sums, nonfinite, scratch, bins, check):
+def _fold_indicators(s, c, n, weighted, paths, grid, fold, acc):
     """Fold the group's indicator values into the distributions: log-histograms, extremes of
     ``ln X``, chunk sums of ``w·X``, and the count of paths with a non-finite value. Paths of
     weight zero are left out (their histogram and sum terms are zero anyway)."""
+    val, lg = paths.val, paths.lg
+    sketch_lo, sketch_inv_width, n_bins = grid
+    w, w_int, bins, check = fold.w, fold.w_int, fold.bins, fold.check
+    sketch, vmin, vmax, chunk_sums, nonfinite = acc.sketch, acc.vmin, acc.vmax, acc.chunk_sums, acc.nonfinite
     n_ind, n_steps1 = val.shape[0], val.shape[1]
     for i in range(n_ind):
         lo = sketch_lo[i]
@@ -679,10 +636,15 @@ def _fold_indicators(s, c, n, weighted, val, lg, w, w_int, sketch_lo, sketch_inv
 
 
 @njit(cache=True, _nrt=False)
-def _fold_targets(s, n, weighted, kind, val, lg, w_int, t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi,
-                  hit0, attained, attained_by_year, joint, n_met_hist, pair_fail,
-                  scratch, hit, hold, total, met, n_met, missed, missed_weight, missed_mask):
+def _fold_targets(s, n, weighted, kind, paths, targets, fold, acc):
     """Evaluate every target on the group's paths: by year, at its own year, jointly, in pairs."""
+    val, lg = paths.val, paths.lg
+    t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi = targets
+    w_int, scratch, hit, hold, total = fold.w_int, fold.scratch, fold.hit, fold.hold, fold.total
+    met, n_met, missed, missed_weight, missed_mask, hit0 = (fold.met, fold.n_met, fold.missed, fold.missed_weight,
+                                                            fold.missed_mask, fold.hit0)
+    attained, attained_by_year, joint = acc.attained, acc.attained_by_year, acc.joint
+    n_met_hist, pair_fail = acc.n_met_hist, acc.pair_fail
     n_steps1 = val.shape[1]
     n_targets = t_ind.shape[0]
     for lane in range(n):

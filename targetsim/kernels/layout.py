@@ -1,0 +1,252 @@
+"""The kernel's arguments as named bundles: the plan's sections, the accumulators, the working arrays.
+
+The kernel (:mod:`targetsim.kernels.paths`) takes a few of these named tuples instead of a hundred
+positional arrays, so two arrays can no longer be swapped by position, and a bundle is built in one
+place by name. numba passes named tuples of arrays to ``@njit`` functions and caches them; each
+kernel function unpacks the fields it uses at its top.
+
+The working arrays' spec (:func:`work_spec`) is the one description of what a slot allocates: it
+allocates them (:func:`work_arrays`) and reports their size (:func:`work_bytes`), which the memory
+estimate uses. No numba here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from targetsim.kernels.geometry import LANES
+
+
+class Run(NamedTuple):
+    """Which paths a kernel call simulates, and how."""
+
+    key: np.ndarray          # the seed's key (see kernels.rng.key_from_seed)
+    first_block: int
+    n_blocks: int
+    block_size: int
+    n_paths: int
+    chunk: int
+    weighted: bool
+    log_w_ref: float         # path weights are likelihoods relative to exp(log_w_ref)
+
+
+class Processes(NamedTuple):
+    kind: np.ndarray         # process code per indicator
+    x0: np.ndarray           # start values
+    p_mean: np.ndarray       # growth (or drift) mean
+    p_sd: np.ndarray         # its s.d. (drawn once per path when > 0)
+    vol: np.ndarray          # volatility of the yearly shock
+    phi: np.ndarray          # AR(1) persistence
+    r0: np.ndarray           # AR(1) initial log growth
+    shocked: np.ndarray      # has a yearly shock of its own
+
+
+class Counts(NamedTuple):
+    c_mean: np.ndarray
+    c_disp: np.ndarray
+    c_cdf: np.ndarray        # tabulated CDFs, one after the other
+    c_guide: np.ndarray      # their guide tables
+    c_cdf_start: np.ndarray
+    c_guide_start: np.ndarray
+    c_guide_size: np.ndarray  # 0: no table, draw with the sampler
+
+
+class Derived(NamedTuple):
+    ref_a: np.ndarray        # a ratio's numerator
+    ref_b: np.ndarray        # and denominator
+    sum_start: np.ndarray    # a sum's terms: sum_terms[sum_start : sum_start + sum_len]
+    sum_len: np.ndarray
+    sum_terms: np.ndarray
+    derived_order: np.ndarray  # derived indicators in dependency order
+
+
+class ShockLaw(NamedTuple):
+    chol: np.ndarray         # factor of the correlation matrix
+    correlated: bool
+    shock_kind: int
+    dof: float
+    tp: np.ndarray           # two-piece parameters
+
+
+class Projects(NamedTuple):
+    proj_ind: np.ndarray
+    proj_size: np.ndarray
+    proj_prob: np.ndarray
+    proj_first: np.ndarray
+    proj_last: np.ndarray
+
+
+class Jumps(NamedTuple):
+    jump_prob: np.ndarray
+    jump_mask: np.ndarray    # (jump, step): the jump may happen that year
+    jump_effect: np.ndarray  # (jump, indicator): log size
+
+
+class Observations(NamedTuple):
+    obs: np.ndarray          # (indicator, step), NaN where not observed
+    obs_step: np.ndarray     # per step: index of its conditioning matrices, -1 when none
+    cond_b: np.ndarray
+    cond_c: np.ndarray
+    obs_prec: np.ndarray
+
+
+class Targets(NamedTuple):
+    t_ind: np.ndarray
+    t_kind: np.ndarray
+    t_cmp: np.ndarray
+    t_step: np.ndarray
+    t_thr: np.ndarray        # thresholds, moved by the tie margin (see engine.plan)
+    t_lo: np.ndarray
+    t_hi: np.ndarray
+
+
+class SketchGrid(NamedTuple):
+    sketch_lo: np.ndarray
+    sketch_inv_width: np.ndarray
+    n_bins: int
+
+
+class KernelPlan(NamedTuple):
+    """Everything the kernel reads about the scenario."""
+
+    processes: Processes
+    counts: Counts
+    derived: Derived
+    shocks: ShockLaw
+    projects: Projects
+    jumps: Jumps
+    observations: Observations
+    targets: Targets
+    grid: SketchGrid
+
+
+class Accumulators(NamedTuple):
+    """What a kernel call adds to (first axis: slot; chunk sums: the batch's chunks)."""
+
+    attained: np.ndarray
+    attained_by_year: np.ndarray
+    joint: np.ndarray
+    n_met_hist: np.ndarray
+    pair_fail: np.ndarray
+    weight_total: np.ndarray
+    log_w_max: np.ndarray
+    nonfinite: np.ndarray
+    sketch: np.ndarray
+    vmin: np.ndarray
+    vmax: np.ndarray
+    chunk_sums: np.ndarray
+    chunk_w2: np.ndarray
+
+
+class Draws(NamedTuple):
+    """A group's random numbers, by lane (the last axis)."""
+
+    state: np.ndarray
+    states: np.ndarray
+    pdraw: np.ndarray
+    proj_u: np.ndarray
+    jump_hit: np.ndarray
+    z: np.ndarray
+    tscale: np.ndarray
+    added: np.ndarray
+
+
+class Paths(NamedTuple):
+    """A group's paths: values, logs and the states that carry them from year to year."""
+
+    val: np.ndarray
+    lg: np.ndarray
+    par: np.ndarray
+    hidden: np.ndarray
+    hidden0: np.ndarray
+    r_prev: np.ndarray
+    eps: np.ndarray
+    jump_add: np.ndarray
+    proj_step: np.ndarray
+    log_w: np.ndarray
+
+
+class Fold(NamedTuple):
+    """Scratch for folding a group into the statistics."""
+
+    w: np.ndarray
+    w_int: np.ndarray
+    scratch: np.ndarray
+    bins: np.ndarray
+    hit: np.ndarray
+    hold: np.ndarray
+    total: np.ndarray
+    met: np.ndarray
+    n_met: np.ndarray
+    missed: np.ndarray
+    missed_weight: np.ndarray
+    missed_mask: np.ndarray
+    check: np.ndarray
+    hit0: np.ndarray
+
+
+class Work(NamedTuple):
+    """One slot's working arrays; their size does not depend on the number of paths."""
+
+    draws: Draws
+    paths: Paths
+    fold: Fold
+
+
+def work_spec(n_ind: int, n_steps1: int, n_targets: int, n_proj: int, n_jumps: int
+              ) -> dict[str, dict[str, tuple[tuple[int, ...], Any, float]]]:
+    """``{bundle: {field: (shape, dtype, fill)}}`` of a slot's working arrays."""
+    f8, i8, u8, b1 = np.float64, np.int64, np.uint8, np.bool_
+    return {
+        "draws": {
+            "state": ((4,), np.uint64, 0), "states": ((LANES, 4), np.uint64, 0),
+            "pdraw": ((n_ind, LANES), f8, 0), "proj_u": ((n_proj, 2, LANES), f8, 0),
+            "jump_hit": ((n_jumps, n_steps1, LANES), b1, 0), "z": ((n_steps1, n_ind, LANES), f8, 0),
+            "tscale": ((n_steps1, LANES), f8, 1), "added": ((n_steps1, n_ind, LANES), f8, 0),
+        },
+        "paths": {
+            "val": ((n_ind, n_steps1, LANES), f8, 0), "lg": ((n_ind, n_steps1, LANES), f8, 0),
+            "par": ((n_ind, LANES), f8, 0), "hidden": ((n_ind, LANES), f8, 0), "hidden0": ((n_ind,), f8, 0),
+            "r_prev": ((n_ind, LANES), f8, 0), "eps": ((n_ind, LANES), f8, 0),
+            "jump_add": ((n_ind, LANES), f8, 0), "proj_step": ((n_proj, LANES), i8, 0), "log_w": ((LANES,), f8, 0),
+        },
+        "fold": {
+            "w": ((LANES,), f8, 1), "w_int": ((LANES,), i8, 1), "scratch": ((LANES,), f8, 0),
+            "bins": ((LANES,), i8, 0), "hit": ((LANES,), u8, 0), "hold": ((LANES,), u8, 0),
+            "total": ((LANES,), f8, 0), "met": ((n_targets, LANES), u8, 0), "n_met": ((LANES,), i8, 0),
+            "missed": ((n_targets, LANES // 64), np.uint64, 0), "missed_weight": ((n_targets, LANES), i8, 0),
+            "missed_mask": ((n_targets, LANES), i8, 0), "check": ((LANES,), f8, 0),
+            "hit0": ((n_targets,), b1, 0),
+        },
+    }
+
+
+_BUNDLES = {"draws": Draws, "paths": Paths, "fold": Fold}
+
+
+def work_arrays(n_ind: int, n_steps1: int, n_targets: int, n_proj: int, n_jumps: int) -> Work:
+    """Fresh working arrays for one kernel call, as :func:`work_spec` describes them."""
+    spec = work_spec(n_ind, n_steps1, n_targets, n_proj, n_jumps)
+    return Work(**{bundle: _BUNDLES[bundle](**{name: np.full(shape, fill, dtype=dtype)
+                                               for name, (shape, dtype, fill) in fields.items()})
+                   for bundle, fields in spec.items()})
+
+
+def work_bytes(n_ind: int, n_steps1: int, n_targets: int, n_proj: int, n_jumps: int) -> int:
+    """Bytes of one slot's working arrays."""
+    spec = work_spec(n_ind, n_steps1, n_targets, n_proj, n_jumps)
+    return sum(int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+               for fields in spec.values() for shape, dtype, _ in fields.values())
+
+
+def kernel_plan(arrays: Mapping[str, Any], grid: SketchGrid) -> KernelPlan:
+    """The plan's arrays (by name) bundled into the kernel's sections."""
+    def section(cls):
+        return cls(**{name: arrays[name] for name in cls._fields})
+
+    return KernelPlan(processes=section(Processes), counts=section(Counts), derived=section(Derived),
+                      shocks=section(ShockLaw), projects=section(Projects), jumps=section(Jumps),
+                      observations=section(Observations), targets=section(Targets), grid=grid)
