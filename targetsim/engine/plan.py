@@ -8,10 +8,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from targetsim.errors import ScenarioError
+from targetsim.kernels.codes import COMPARATOR_CODES, PROCESS_CODES, SHOCK_CODES, TARGET_CODES
 from targetsim.kernels.distributions import count_tables
 from targetsim.kernels.layout import KernelPlan, SketchGrid, kernel_plan
 from targetsim.kernels.special import two_piece_params
 from targetsim.model.scenario import (
+    COMPARATORS,
+    PROCESS_KINDS,
+    SHOCK_DISTRIBUTIONS,
+    SHOCKED_KINDS,
+    TARGET_KINDS,
     Ar1GrowthProcess,
     BuildoutProcess,
     CountProcess,
@@ -53,12 +59,9 @@ class SimulationPlan:
     kernel: KernelPlan
 
 
-PROCESS_CODES = {"lognormal": 0, "ar1_growth": 1, "logit_share": 2, "buildout": 3, "count": 4, "ratio": 5, "sum": 6}
-SHOCKED = ("lognormal", "ar1_growth", "logit_share", "buildout")
-TARGET_CODES = {"level": 0, "share": 0, "count_stock": 0, "cagr": 1, "first_passage": 2,
-                "growth_each_year": 3, "count_per_year": 4, "cumulative": 5}
-COMPARATOR_CODES = {">=": 0, ">": 1, "<=": 2, "<": 3, "~": 4}
-SHOCK_CODES = {"normal": 0, "student_t": 1, "two_piece": 2}
+# every kind the model knows has a code the kernel knows
+assert set(PROCESS_CODES) == set(PROCESS_KINDS) and set(TARGET_CODES) == set(TARGET_KINDS)
+assert set(COMPARATOR_CODES) == set(COMPARATORS) and set(SHOCK_CODES) == set(SHOCK_DISTRIBUTIONS)
 
 
 def correlation_matrix(scenario: Scenario) -> np.ndarray:
@@ -116,7 +119,7 @@ def _observation_arrays(scenario: Scenario, index: dict[str, int], matrix: np.nd
     for ind_id, values in scenario.observations:
         for year, value in values:
             obs[index[ind_id], year - scenario.base_year] = value
-    shocked = np.array([ind.process.kind in SHOCKED for ind in scenario.indicators])
+    shocked = np.array([ind.process.kind in SHOCKED_KINDS for ind in scenario.indicators])
     obs_step = np.full(n_steps + 1, -1, dtype=np.int64)
     precs, bs, cs = [], [], []
     for t in range(1, n_steps + 1):
@@ -233,7 +236,7 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
         elif isinstance(proc, SumProcess):
             sum_start[i], sum_len[i] = len(sum_terms), len(proc.terms)
             sum_terms.extend(index[t] for t in proc.terms)
-    shocked = np.array([ind.process.kind in SHOCKED for ind in inds], dtype=np.bool_)
+    shocked = np.array([ind.process.kind in SHOCKED_KINDS for ind in inds], dtype=np.bool_)
 
     matrix = correlation_matrix(scenario)
     correlated = bool(scenario.correlations)

@@ -111,7 +111,7 @@ def estimate_for_plan(plan, *, paths: int, threads: int | None = None,
                       block_size: int = DEFAULT_BLOCK_SIZE, n_quantiles: int = 7) -> RunEstimate:
     import numpy as np
 
-    from targetsim.kernels.paths import COUNT
+    from targetsim.kernels.codes import COUNT
 
     plan_bytes = sum(a.nbytes for a in plan.arrays.values() if isinstance(a, np.ndarray))
     return estimate(n_indicators=plan.n_indicators, n_steps=plan.n_steps, n_targets=plan.n_targets,

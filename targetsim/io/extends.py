@@ -60,7 +60,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from targetsim.errors import ScenarioError
 from targetsim.io.yaml_source import KeyPath, Origin, YamlSource, file_kind, load_yaml
 
 __all__ = ["MAX_DEPTH", "Chain", "load_chain"]

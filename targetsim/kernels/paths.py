@@ -29,6 +29,9 @@ import math
 import numpy as np
 from numba import njit
 
+from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGIT, LOGNORMAL, LT, NORMAL, RATIO,
+                                      STUDENT_T, SUM, T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_LEVEL,
+                                      T_PER_YEAR, TWO_PIECE)
 from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_negative_binomial,
                                               next_poisson, student_t_scale)
 from targetsim.kernels.elementary import exp_lanes, fast_exp, fast_log, popcount
@@ -38,14 +41,6 @@ from targetsim.kernels.sketch import sketch_bin
 from targetsim.kernels.special import two_piece_from_normal
 from targetsim.kernels.weights import WEIGHT_ONE
 
-# Process kinds (the engine's plan uses the same codes).
-LOGNORMAL, AR1, LOGIT, BUILDOUT, COUNT, RATIO, SUM = 0, 1, 2, 3, 4, 5, 6
-# Target kinds.
-T_LEVEL, T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_PER_YEAR, T_CUMULATIVE = 0, 1, 2, 3, 4, 5
-# Comparators.
-GE, GT, LE, LT, ABOUT = 0, 1, 2, 3, 4
-# Shock distributions.
-NORMAL, STUDENT_T, TWO_PIECE = 0, 1, 2
 # The extremes of a logit share: the doubles next to 0 and 1.
 SHARE_MIN, SHARE_MAX = 5e-324, 1.0 - 2.0**-53
 
@@ -684,7 +679,7 @@ def _fold_targets(s, n, weighted, kind, paths, targets, fold, acc):
                 _compare_lanes(scratch, n, thr, lo_k, hi_k, cmp, hit)
                 for lane in range(n):
                     hold[lane] &= hit[lane]
-            else:  # T_CUMULATIVE
+            else:  # T_CUMULATIVE (kernels.codes)
                 for lane in range(n):
                     total[lane] += val[i, t, lane] - val[i, t - 1, lane] if is_count else val[i, t, lane]
                 _compare_lanes(total, n, thr, lo_k, hi_k, cmp, hold)

@@ -24,9 +24,11 @@ from targetsim.model.scenario import (
     DEFAULT_QUANTILES,
     DEFAULT_TOLERANCE,
     DERIVED_KINDS,
+    OBSERVABLE_KINDS,
     PROCESS_KINDS,
     SHARE_KINDS,
     SHOCK_DISTRIBUTIONS,
+    SHOCKED_KINDS,
     TARGET_KINDS,
     Ar1GrowthProcess,
     BuildoutProcess,
@@ -77,9 +79,6 @@ ADDITIONS_KEYS = ("distribution", "mean", "dispersion")
 SHOCKS_KEYS = ("distribution", "dof", "skew")
 JUMP_KEYS = ("name", "probability", "years", "effects")
 GROWTH_KEYS = ("mean", "sd")
-# processes driven by the yearly shocks ε (and so open to jumps and observations)
-SHOCKED_KINDS = ("lognormal", "ar1_growth", "logit_share", "buildout")
-OBSERVABLE_KINDS = ("lognormal", "ar1_growth", "logit_share", "count")
 # target kinds that compare the indicator's value itself (not a growth rate or a running total)
 VALUE_KINDS = ("level", "share", "first_passage", "count_per_year")
 START_KEYS = ("value", "assumption", "source")

@@ -23,6 +23,10 @@ PROCESS_KINDS: tuple[str, ...] = ("lognormal", "ar1_growth", "logit_share", "bui
 SHARE_KINDS: tuple[str, ...] = ("logit_share", "ratio")
 # processes computed from other indicators: no start value, no shocks of their own
 DERIVED_KINDS: tuple[str, ...] = ("ratio", "sum")
+# processes driven by the yearly shocks ε (and so open to correlations, jumps and observations)
+SHOCKED_KINDS: tuple[str, ...] = ("lognormal", "ar1_growth", "logit_share", "buildout")
+# processes whose values can be observed
+OBSERVABLE_KINDS: tuple[str, ...] = ("lognormal", "ar1_growth", "logit_share", "count")
 SHOCK_DISTRIBUTIONS: tuple[str, ...] = ("normal", "student_t", "two_piece")
 COUNT_DISTRIBUTIONS: tuple[str, ...] = ("poisson", "negative_binomial")
 DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
