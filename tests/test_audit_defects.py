@@ -469,3 +469,23 @@ def test_the_cli_refuses_an_impossible_observation_and_writes_nothing(tmp_path):
     assert "error: the observations are impossible under the model" in result.output
     assert "c 2025 = 3" in result.output and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_a_rerun_relative_to_the_likeliest_path_is_the_same_for_any_threads_and_blocks():
+    import numba
+
+    rng = np.random.default_rng(11)
+    values, x = {}, 100.0
+    for year in range(2001, 2040):
+        x *= 1.04 * math.exp(0.05 * rng.standard_normal())
+        values[year] = float(x)
+    data = scenario_dict({"a": lognormal(100.0, 0.04, 0.05, sd=0.01), "b": lognormal(50.0, 0.06, 0.1)},
+                         [{"id": "t", "indicator": "a", "kind": "level", "threshold": values[2039] * 1.05,
+                           "by": 2040},
+                          {"id": "u", "indicator": "b", "kind": "cagr", "threshold": 0.06, "by": 2040}],
+                         base_year=2000, horizon=2040, observations={"a": values}, correlations=[["a", "b", 0.5]])
+    scenario = make_scenario(data)
+    one = targetsim.run(scenario, paths=3000, threads=1, block_size=8192)
+    other = targetsim.run(scenario, paths=3000, threads=min(2, numba.config.NUMBA_NUM_THREADS), block_size=256)
+    for name, var in one.data_vars.items():
+        np.testing.assert_array_equal(var.values, other[name].values, err_msg=name)
