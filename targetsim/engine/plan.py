@@ -325,7 +325,7 @@ def _sketch_grid(scenario: Scenario, a: dict, n_steps: int) -> tuple[np.ndarray,
             mean, disp = a["c_mean"][i], a["c_disp"][i]
             var = mean + (mean**2 / disp if disp > 0 else 0.0)
             top = a["x0"][i] + n_steps * mean + SKETCH_SPAN_SD * math.sqrt(n_steps * var) + 10
-            # ln 0.5 as the floor: the underflow bin then holds exactly the zeros
+            # ln 0.5 as the floor: every positive count (at least 1) lies on the grid
             lo[i], hi[i] = math.log(0.5), math.log(top)
     for i in a["derived_order"]:  # derived, from their parts' grids (in dependency order)
         ind = inds[i]

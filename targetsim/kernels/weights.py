@@ -11,9 +11,7 @@ weights that underflow), the run is repeated relative to its likeliest path, who
 The decision rests on an integer total and an exact maximum, the same for any threads and blocks,
 and so is the result.
 
-Weights are fixed-point integers with :data:`WEIGHT_BITS` fractional bits, rounded to the nearest, so
-that sums of weights merge exactly in any order. No numba here: the model and the engine import
-these constants without loading the compiler.
+No numba here: the model and the engine import these constants without loading the compiler.
 """
 
 from __future__ import annotations
