@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 import targetsim
 from targetsim.errors import TargetsimError
 from targetsim.model.parse import (
-    ADDITIONS_KEYS, GROWTH_KEYS, INDICATOR_KEYS, JUMP_KEYS, PROCESS_KEYS, PROJECT_KEYS, SHOCKS_KEYS,
-    SOURCE_KEYS, START_KEYS, TARGET_KEYS, TOP_KEYS,
+    GROWTH_KEYS, INDICATOR_KEYS, JUMP_KEYS, SHOCKS_KEYS, SOURCE_KEYS, START_KEYS, TARGET_KEYS, TOP_KEYS,
 )
+from targetsim.model.processes import ADDITIONS_KEYS, ORGANIC_KEYS, PROCESS_SPECS, PROJECT_KEYS
 from targetsim.model.scenario import COMPARATORS, COUNT_DISTRIBUTIONS, PROCESS_KINDS, SHOCK_DISTRIBUTIONS, TARGET_KINDS
 from tests.test_bad_inputs import CSV, GOOD
 
@@ -39,7 +39,7 @@ FILE_NAMES = ["b.csv", "scenario.yaml", ".", "..", "/dev/zero", "/dev/null", "~/
               "b\x00.csv", "基" * 200, "/".join(["d"] * 2000)]
 KEYWORDS = sorted({*TOP_KEYS, *INDICATOR_KEYS, *TARGET_KEYS, *SOURCE_KEYS, *START_KEYS, *GROWTH_KEYS,
                    *SHOCKS_KEYS, *JUMP_KEYS, *PROJECT_KEYS, *ADDITIONS_KEYS,
-                   *(k for keys in PROCESS_KEYS.values() for k in keys), "extends", "remove"})
+                   *ORGANIC_KEYS, *(k for spec in PROCESS_SPECS.values() for k in spec.keys), "extends", "remove"})
 WORDS = sorted({*KEYWORDS, *PROCESS_KINDS, *TARGET_KINDS, *COMPARATORS, *COUNT_DISTRIBUTIONS,
                 *SHOCK_DISTRIBUTIONS, *VALID["indicators"], *FILE_NAMES, "baseline", "t_trade"})
 

@@ -12,26 +12,20 @@ from targetsim.kernels.codes import COMPARATOR_CODES, PROCESS_CODES, SHOCK_CODES
 from targetsim.kernels.distributions import count_tables
 from targetsim.kernels.layout import KernelPlan, SketchGrid, kernel_plan
 from targetsim.kernels.special import two_piece_params
+from targetsim.model.processes import PROCESS_SPECS
 from targetsim.model.scenario import (
     COMPARATORS,
     PROCESS_KINDS,
     SHOCK_DISTRIBUTIONS,
     SHOCKED_KINDS,
     TARGET_KINDS,
-    Ar1GrowthProcess,
-    BuildoutProcess,
-    CountProcess,
-    LogitShareProcess,
-    LognormalProcess,
     RatioProcess,
     Scenario,
-    SumProcess,
 )
 
-# Quantile sketch: bins per (indicator, year) cell, and how many s.d. of ln X the grid spans
-# either side of its centre. 10 s.d. leaves < 1e-20 of the mass outside for a Gaussian.
+# Quantile sketch: bins per (indicator, year) cell (the span of each kind's grid is its spec's,
+# model.processes.SKETCH_SPAN_SD s.d. of ln X either side of its centre).
 SKETCH_BINS = 4096
-SKETCH_SPAN_SD = 10.0
 # Ties: arithmetic that is exact in mathematics (a deterministic path, a value equal to the
 # threshold) drifts by a few ulps of the log level per year. A simulated value within
 # TIE_ULPS ulps × (years + 1) × the largest log magnitude of the plan of a threshold compares as
@@ -196,46 +190,19 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
     n = len(inds)
     n_steps = scenario.horizon - scenario.base_year
     index = {ind.id: i for i, ind in enumerate(inds)}
-    f = lambda: np.zeros(n)  # noqa: E731
     kind = np.array([PROCESS_CODES[ind.process.kind] for ind in inds], dtype=np.int64)
-    x0, p_mean, p_sd, vol, phi, r0, c_mean, c_disp = f(), f(), f(), f(), f(), f(), f(), f()
-    ref_a = np.zeros(n, dtype=np.int64)
-    ref_b = np.zeros(n, dtype=np.int64)
-    sum_start = np.zeros(n, dtype=np.int64)
-    sum_len = np.zeros(n, dtype=np.int64)
-    sum_terms: list[int] = []
-    proj_ind, proj_size, proj_prob, proj_first, proj_last = [], [], [], [], []
+    # each kind's spec writes its parameters into these (lists grow: sum terms, projects)
+    packed: dict = {name: np.zeros(n) for name in ("x0", "p_mean", "p_sd", "vol", "phi", "r0", "c_mean", "c_disp")}
+    packed.update({name: np.zeros(n, dtype=np.int64) for name in ("ref_a", "ref_b", "sum_start", "sum_len")})
+    packed.update({name: [] for name in ("sum_terms", "proj_ind", "proj_size", "proj_prob", "proj_first",
+                                         "proj_last")})
     for i, ind in enumerate(inds):
-        proc = ind.process
         if ind.start is not None:
             if ind.start.value is None or not math.isfinite(ind.start.value):
                 raise ValueError("start values must be resolved before planning")
-            x0[i] = ind.start.value
-        if isinstance(proc, LognormalProcess):
-            p_mean[i], p_sd[i], vol[i] = proc.growth.mean, proc.growth.sd, proc.volatility
-        elif isinstance(proc, Ar1GrowthProcess):
-            p_mean[i], p_sd[i], vol[i] = proc.long_run_growth.mean, proc.long_run_growth.sd, proc.volatility
-            phi[i] = proc.persistence
-            r0[i] = math.log1p(proc.initial_growth)
-        elif isinstance(proc, LogitShareProcess):
-            p_mean[i], p_sd[i], vol[i] = proc.drift.mean, proc.drift.sd, proc.volatility
-        elif isinstance(proc, BuildoutProcess):
-            org = proc.organic
-            p_mean[i], p_sd[i], vol[i] = org.growth.mean, org.growth.sd, org.volatility
-            for pj in proc.projects:
-                proj_ind.append(i)
-                proj_size.append(pj.size)
-                proj_prob.append(pj.probability)
-                proj_first.append(pj.earliest - scenario.base_year)
-                proj_last.append(pj.latest - scenario.base_year)
-        elif isinstance(proc, CountProcess):
-            c_mean[i] = proc.mean
-            c_disp[i] = proc.dispersion or 0.0
-        elif isinstance(proc, RatioProcess):
-            ref_a[i], ref_b[i] = index[proc.numerator], index[proc.denominator]
-        elif isinstance(proc, SumProcess):
-            sum_start[i], sum_len[i] = len(sum_terms), len(proc.terms)
-            sum_terms.extend(index[t] for t in proc.terms)
+            packed["x0"][i] = ind.start.value
+        PROCESS_SPECS[ind.process.kind].pack(ind.process, i, packed, index, scenario.base_year)
+    x0, c_mean, c_disp = packed["x0"], packed["c_mean"], packed["c_disp"]
     shocked = np.array([ind.process.kind in SHOCKED_KINDS for ind in inds], dtype=np.bool_)
 
     matrix = correlation_matrix(scenario)
@@ -260,16 +227,19 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
     # table would be too long)
     c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size = count_tables(c_mean, c_disp)
     arrays = dict(
-        kind=kind, x0=x0, p_mean=p_mean, p_sd=p_sd, vol=vol, phi=phi, r0=r0, c_mean=c_mean, c_disp=c_disp,
+        kind=kind, x0=x0, p_mean=packed["p_mean"], p_sd=packed["p_sd"], vol=packed["vol"], phi=packed["phi"],
+        r0=packed["r0"], c_mean=c_mean, c_disp=c_disp,
         c_cdf=c_cdf, c_guide=c_guide, c_cdf_start=c_cdf_start, c_guide_start=c_guide_start,
         c_guide_size=c_guide_size,
-        ref_a=ref_a, ref_b=ref_b, sum_start=sum_start, sum_len=sum_len,
-        sum_terms=np.array(sum_terms, dtype=np.int64), derived_order=_derived_order(scenario, index),
+        ref_a=packed["ref_a"], ref_b=packed["ref_b"], sum_start=packed["sum_start"], sum_len=packed["sum_len"],
+        sum_terms=np.array(packed["sum_terms"], dtype=np.int64), derived_order=_derived_order(scenario, index),
         shocked=shocked, chol=chol, correlated=correlated, shock_kind=SHOCK_CODES[shocks.distribution],
         dof=float(shocks.dof or 0.0), tp=tp,
-        proj_ind=np.array(proj_ind, dtype=np.int64), proj_size=np.array(proj_size, dtype=np.float64),
-        proj_prob=np.array(proj_prob, dtype=np.float64), proj_first=np.array(proj_first, dtype=np.int64),
-        proj_last=np.array(proj_last, dtype=np.int64),
+        proj_ind=np.array(packed["proj_ind"], dtype=np.int64),
+        proj_size=np.array(packed["proj_size"], dtype=np.float64),
+        proj_prob=np.array(packed["proj_prob"], dtype=np.float64),
+        proj_first=np.array(packed["proj_first"], dtype=np.int64),
+        proj_last=np.array(packed["proj_last"], dtype=np.int64),
         jump_prob=jump_prob, jump_mask=jump_mask, jump_effect=jump_effect,
         obs=obs, obs_step=obs_step, cond_b=cond_b, cond_c=cond_c, obs_prec=obs_prec,
         **_target_arrays(scenario, index, x0),
@@ -282,59 +252,22 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
 
 
 def _sketch_grid(scenario: Scenario, a: dict, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per indicator, a log grid covering the bulk of ln X in every year.
-
-    Shocked processes: the expected log path ± SKETCH_SPAN_SD s.d. (yearly shocks and parameter
-    uncertainty, by the delta method; doubled for fat-tailed shocks and widened by jumps). Shares
-    live in (0, 1). Counts, ratios and sums: from 1/10 of the smallest to 10× the largest value
-    their parts can plausibly reach. Values outside land in under/overflow bins.
+    """Per indicator, a log grid covering the bulk of ln X in every year, from its kind's spec
+    (:mod:`targetsim.model.processes`): for a shocked level the expected log path ±
+    SKETCH_SPAN_SD s.d. (doubled for fat-tailed shocks, widened by jumps); shares in (0, 1); counts
+    around their plausible range; ratios and sums from their parts' grids (in dependency order).
+    Values outside land in the under/overflow bins.
     """
     inds = scenario.indicators
     n = len(inds)
-    steps = np.arange(n_steps + 1)
     lo = np.zeros(n)
     hi = np.zeros(n)
     fat = 2.0 if scenario.shocks.distribution != "normal" else 1.0
     jump_span = np.abs(a["jump_effect"]).sum(axis=0) * max(1, n_steps)
-    for i, ind in enumerate(inds):
-        kind = ind.process.kind
-        if kind in ("lognormal", "ar1_growth", "buildout"):
-            drift = math.log1p(a["p_mean"][i])
-            drift_sd = a["p_sd"][i] / (1.0 + a["p_mean"][i])
-            shock_sd = a["vol"][i] * fat
-            if kind == "ar1_growth":  # persistence amplifies the long-run variance of the level
-                shock_sd /= max(1e-3, 1.0 - abs(a["phi"][i]))
-                drift = max(abs(drift), abs(a["r0"][i]))
-            spread = np.sqrt(shock_sd**2 * steps + drift_sd**2 * steps**2)
-            centre = math.log(a["x0"][i]) + drift * steps
-            lo[i] = (centre - SKETCH_SPAN_SD * spread).min() - jump_span[i] - (abs(drift) * n_steps if kind == "ar1_growth" else 0)
-            hi[i] = (centre + SKETCH_SPAN_SD * spread).max() + jump_span[i]
-            if kind == "buildout":
-                hi[i] = max(hi[i], math.log(a["x0"][i] + a["proj_size"][a["proj_ind"] == i].sum()) + 1.0)
-        elif kind == "logit_share":
-            spread = math.sqrt(a["vol"][i] ** 2 * n_steps + a["p_sd"][i] ** 2 * n_steps**2) * fat
-            start_logit = math.log(a["x0"][i] / (1 - a["x0"][i]))
-            low_logit = min(start_logit, start_logit + a["p_mean"][i] * n_steps) - SKETCH_SPAN_SD * spread - jump_span[i]
-            lo[i] = -math.log1p(math.exp(-low_logit)) if low_logit > -700 else low_logit
-            hi[i] = 0.0
-        else:
-            lo[i], hi[i] = math.log(1e-6), math.log(1e12)
-    # counts: around their plausible range
-    for i, ind in enumerate(inds):
-        if ind.process.kind == "count":
-            mean, disp = a["c_mean"][i], a["c_disp"][i]
-            var = mean + (mean**2 / disp if disp > 0 else 0.0)
-            top = a["x0"][i] + n_steps * mean + SKETCH_SPAN_SD * math.sqrt(n_steps * var) + 10
-            # ln 0.5 as the floor: every positive count (at least 1) lies on the grid
-            lo[i], hi[i] = math.log(0.5), math.log(top)
-    for i in a["derived_order"]:  # derived, from their parts' grids (in dependency order)
-        ind = inds[i]
-        if ind.process.kind == "ratio":
-            na, nb = a["ref_a"][i], a["ref_b"][i]
-            lo[i], hi[i] = lo[na] - hi[nb], hi[na] - lo[nb]
-        else:
-            terms = [index for index in a["sum_terms"][a["sum_start"][i]:a["sum_start"][i] + a["sum_len"][i]]]
-            lo[i], hi[i] = min(lo[t] for t in terms), max(hi[t] for t in terms) + math.log(len(terms))
+    derived = set(int(i) for i in a["derived_order"])
+    for i in [i for i in range(n) if i not in derived] + [int(i) for i in a["derived_order"]]:
+        proc = inds[i].process
+        lo[i], hi[i] = PROCESS_SPECS[proc.kind].grid(proc, i, a, n_steps, fat, jump_span, lo, hi)
     span = np.maximum(hi - lo, 1e-6)
     lo = lo - 1e-9 * np.maximum(1.0, np.abs(lo))  # keep the start value strictly inside the grid
     return lo, span / (SKETCH_BINS - 2)

@@ -15,6 +15,7 @@ import xarray as xr
 from targetsim.engine.plan import SimulationPlan
 from targetsim.engine.simulate import Statistics
 from targetsim.kernels.sketch import relative_error_bound, sketch_quantile
+from targetsim.model.processes import PROCESS_SPECS
 from targetsim.model.scenario import Scenario, assumption_flags
 
 Z95 = 1.959963984540054
@@ -45,11 +46,11 @@ def _quantiles(plan: SimulationPlan, stats: Statistics, qs: np.ndarray, whole_ro
 
 
 def _whole_numbers(inds) -> np.ndarray:
-    """Indicators whose values are whole numbers: counts, and sums of whole numbers."""
+    """Indicators whose values are whole numbers: their kind's (counts), and sums of whole numbers."""
     by_id = {ind.id: ind for ind in inds}
 
     def whole(ind) -> bool:
-        if ind.process.kind == "count":
+        if PROCESS_SPECS[ind.process.kind].whole_numbers:
             return True
         return ind.process.kind == "sum" and all(whole(by_id[t]) for t in ind.process.terms)
 
@@ -265,10 +266,7 @@ def mean_is_defined(scenario: Scenario) -> np.ndarray:
         return defined
     index = {ind.id: i for i, ind in enumerate(inds)}
     for i, ind in enumerate(inds):
-        proc = ind.process
-        if proc.kind in ("lognormal", "ar1_growth", "buildout"):
-            vol = proc.organic.volatility if proc.kind == "buildout" else proc.volatility
-            defined[i, 1:] = vol == 0
+        defined[i, 1:] = not PROCESS_SPECS[ind.process.kind].infinite_mean_under_fat_tails(ind.process)
 
     def visit(ind) -> np.ndarray:
         i = index[ind.id]
@@ -302,28 +300,8 @@ def _parameters_source(ind) -> str:
 def _start_source(ind) -> str:
     if ind.start is not None:
         return ind.start.provenance()
-    proc = ind.process
-    if proc.kind == "ratio":
-        return f"derived: {proc.numerator} / {proc.denominator}"
-    return "derived: " + " + ".join(proc.terms)
+    return PROCESS_SPECS[ind.process.kind].describe(ind.process)  # derived: what from
 
 
 def _describe_process(ind) -> str:
-    proc = ind.process
-    g = lambda x: f"N({x.mean:g}, {x.sd:g})" if x.sd else f"{x.mean:g}"  # noqa: E731
-    if proc.kind == "lognormal":
-        return f"lognormal: growth {g(proc.growth)}, volatility {proc.volatility:g}"
-    if proc.kind == "ar1_growth":
-        return (f"ar1_growth: long-run growth {g(proc.long_run_growth)}, persistence {proc.persistence:g}, "
-                f"volatility {proc.volatility:g}, initial growth {proc.initial_growth:g}")
-    if proc.kind == "logit_share":
-        return f"logit_share: drift {g(proc.drift)}, volatility {proc.volatility:g}"
-    if proc.kind == "buildout":
-        projects = "; ".join(f"{p.name}: {p.size:g} with p={p.probability:g} in {p.earliest}–{p.latest}"
-                             for p in proc.projects)
-        return (f"buildout: organic growth {g(proc.organic.growth)}, volatility {proc.organic.volatility:g}; "
-                f"projects: {projects or 'none'}")
-    if proc.kind == "count":
-        extra = f", dispersion {proc.dispersion:g}" if proc.dispersion else ""
-        return f"count: additions {proc.distribution} mean {proc.mean:g}{extra}"
-    return _start_source(ind)
+    return PROCESS_SPECS[ind.process.kind].describe(ind.process)

@@ -1,7 +1,8 @@
 """Floating-point range of a scenario: refused before anything is simulated. No I/O.
 
-A level driven by log growth (``lognormal``, ``ar1_growth``, ``buildout``) must keep the envelope of
-its expected log path ± :data:`ENVELOPE_SD` s.d. (yearly shocks and growth uncertainty) within
+A level driven by log growth (a kind whose spec has an ``envelope``: ``lognormal``, ``ar1_growth``,
+``buildout``) must keep the envelope of its expected log path ± :data:`ENVELOPE_SD` s.d. (yearly
+shocks and growth uncertainty) within
 ±:data:`LOG_LIMIT` (1e±250): beyond that, sums over years and means over up to 1e10 paths overflow to
 infinity, or values underflow to zero and a probability becomes silently wrong. A start value in the
 wrong unit, a percentage typed as a growth rate or a very long horizon is caught here, at load time,
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from targetsim.model.processes import PROCESS_SPECS
 from targetsim.model.scenario import Indicator, Scenario
 
 __all__ = ["LOG_LIMIT", "ENVELOPE_SD", "numeric_range_problem", "zero_denominator_problem"]
@@ -24,16 +26,9 @@ ENVELOPE_SD = 8.0
 
 def _log_envelope(scenario: Scenario, ind: Indicator) -> tuple[float, float, int, int]:
     """(highest, lowest) of ln X ± ENVELOPE_SD s.d. over the years, and the years they occur, for
-    a level driven by log growth (``lognormal``, ``ar1_growth``, ``buildout``)."""
-    proc = ind.process
+    a level driven by log growth (its kind's spec gives the envelope's parameters)."""
+    growth, vol, phi, r0, projects_hi = PROCESS_SPECS[ind.process.kind].envelope(ind.process)
     n_steps = scenario.horizon - scenario.base_year
-    if proc.kind == "buildout":
-        growth, vol, phi, r0 = proc.organic.growth, proc.organic.volatility, 0.0, None
-    elif proc.kind == "ar1_growth":
-        growth, vol, phi = proc.long_run_growth, proc.volatility, proc.persistence
-        r0 = math.log1p(proc.initial_growth) if proc.initial_growth is not None else None
-    else:
-        growth, vol, phi, r0 = proc.growth, proc.volatility, 0.0, None
     m = math.log1p(growth.mean)
     drift_sd = growth.sd / (1.0 + growth.mean)
     shock_sd = vol / max(1e-3, 1.0 - abs(phi))
@@ -49,16 +44,11 @@ def _log_envelope(scenario: Scenario, ind: Indicator) -> tuple[float, float, int
             hi, hi_t = log_x + spread, t
         if log_x - spread < lo:
             lo, lo_t = log_x - spread, t
-    if proc.kind == "buildout" and proc.projects:
-        hi = max(hi, math.log(sum(p.size for p in proc.projects)) + math.log(2.0))
-    return hi, lo, hi_t, lo_t
+    return max(hi, projects_hi), lo, hi_t, lo_t
 
 
 def _describe_growth(ind: Indicator) -> str:
-    proc = ind.process
-    growth = proc.organic.growth if proc.kind == "buildout" else (
-        proc.long_run_growth if proc.kind == "ar1_growth" else proc.growth)
-    vol = proc.organic.volatility if proc.kind == "buildout" else proc.volatility
+    growth, vol, _, _, _ = PROCESS_SPECS[ind.process.kind].envelope(ind.process)
     sd = f" ± {growth.sd:g}" if growth.sd else ""
     return f"growth {growth.mean:g}{sd}/yr, volatility {vol:g}"
 
@@ -68,7 +58,7 @@ def numeric_range_problem(scenario: Scenario) -> tuple[str, str] | None:
     ``(indicator id, message)``; None when every indicator stays in range. Start values must be
     resolved (an indicator whose start is not known yet is skipped)."""
     for ind in scenario.indicators:
-        if ind.process.kind not in ("lognormal", "ar1_growth", "buildout") or ind.start is None \
+        if PROCESS_SPECS[ind.process.kind].envelope(ind.process) is None or ind.start is None \
                 or ind.start.value is None or not ind.start.value > 0:
             continue
         hi, lo, hi_t, lo_t = _log_envelope(scenario, ind)

@@ -18,9 +18,9 @@ import numpy as np
 
 from targetsim.errors import ScenarioError
 from targetsim.kernels.weights import MAX_WEIGHTED_PATHS
+from targetsim.model.processes import PROCESS_SPECS
 from targetsim.model.scenario import (
     COMPARATORS,
-    COUNT_DISTRIBUTIONS,
     DEFAULT_QUANTILES,
     DEFAULT_TOLERANCE,
     DERIVED_KINDS,
@@ -30,19 +30,13 @@ from targetsim.model.scenario import (
     SHOCK_DISTRIBUTIONS,
     SHOCKED_KINDS,
     TARGET_KINDS,
-    Ar1GrowthProcess,
-    BuildoutProcess,
     Correlation,
-    CountProcess,
     Growth,
     Indicator,
     Jump,
-    LogitShareProcess,
     NotModelled,
     Parameters,
-    LognormalProcess,
     Process,
-    Project,
     RatioProcess,
     Scenario,
     Shocks,
@@ -64,18 +58,6 @@ PARAMETERS_KEYS = ("source", "assumption")
 TARGET_KEYS = ("id", "indicator", "kind", "threshold", "by", "comparator", "source", "label", "tier",
                "tolerance")
 SOURCE_KEYS = ("seed", "clause", "quote", "document", "url")
-PROCESS_KEYS = {
-    "lognormal": ("kind", "growth", "volatility"),
-    "ar1_growth": ("kind", "long_run_growth", "persistence", "volatility", "initial_growth"),
-    "logit_share": ("kind", "drift", "volatility"),
-    "buildout": ("kind", "organic", "projects"),
-    "count": ("kind", "additions"),
-    "ratio": ("kind", "numerator", "denominator"),
-    "sum": ("kind", "terms"),
-}
-ORGANIC_KEYS = ("growth", "volatility")
-PROJECT_KEYS = ("name", "size", "probability", "earliest", "latest")
-ADDITIONS_KEYS = ("distribution", "mean", "dispersion")
 SHOCKS_KEYS = ("distribution", "dof", "skew")
 JUMP_KEYS = ("name", "probability", "years", "effects")
 GROWTH_KEYS = ("mean", "sd")
@@ -182,6 +164,31 @@ class _Reader:
             raise self.fail(path, f"must be at least {low}, got {value}")
         if high is not None and value > high:
             raise self.fail(path, f"must be at most {high}, got {value}")
+        return value
+
+    # --- helpers for the process kinds' parsers (targetsim.model.processes)
+
+    def type_name(self, value: Any) -> str:
+        return _type_name(value)
+
+    def growth(self, raw: Any, path: KeyPath, *, rate: bool) -> Growth:
+        """A growth rate (``rate``) or a logit drift: a number, or ``{mean, sd}``."""
+        return _parse_growth(self, raw, path, rate=rate)
+
+    def volatility(self, spec: Mapping[str, Any], path: KeyPath) -> float:
+        return self.number(self.required(spec, "volatility", path), (*path, "volatility"), low=0.0,
+                           high=MAX_VOLATILITY, what="the s.d. of the yearly change of the log level, a fraction: "
+                                                     "0.1 means about ±10 % a year")
+
+    def rate(self, value: Any, path: KeyPath) -> float:
+        """A yearly growth rate, a fraction above -1."""
+        return self.number(value, path, low=-1.0, low_open=True, high=MAX_RATE, what=RATE_HINT)
+
+    def choice(self, value: Any, path: KeyPath, known: tuple[str, ...], what: str) -> str:
+        if value not in known:
+            hint = difflib.get_close_matches(str(value), known, n=1)
+            extra = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise self.fail(path, f"unknown {what} {value!r} (known: {', '.join(known)}){extra}")
         return value
 
     def number(self, value: Any, path: KeyPath, *, low: float | None = None, high: float | None = None,
@@ -346,15 +353,12 @@ def _parse_start(r: _Reader, value: Any, path: KeyPath) -> Start:
 
 
 def check_start(r_or_src: Any, ind: Indicator, value: float, path: KeyPath) -> None:
-    """The start value must suit the process: positive for levels, a fraction for shares, a whole count."""
+    """The start value must suit the process (its spec's rule: positive for levels, a fraction for
+    shares, a whole count)."""
     r = r_or_src if isinstance(r_or_src, _Reader) else _Reader(r_or_src)
-    kind = ind.process.kind
-    if kind == "logit_share" and not 0.0 < value < 1.0:
-        raise r.fail(path, f"a share starts strictly between 0 and 1 (a fraction: 0.45 means 45 %), got {value:g}")
-    if kind == "count" and (value < 0 or value != int(value)):
-        raise r.fail(path, f"a count starts at a whole number ≥ 0, got {value:g}")
-    if kind in ("lognormal", "ar1_growth", "buildout") and not value > 0:
-        raise r.fail(path, f"a {kind} indicator needs a positive start value, got {value:g}")
+    problem = PROCESS_SPECS[ind.process.kind].start_problem(value)
+    if problem:
+        raise r.fail(path, problem)
 
 
 def _parse_growth(r: _Reader, raw: Any, path: KeyPath, *, rate: bool) -> Growth:
@@ -376,85 +380,12 @@ def _parse_growth(r: _Reader, raw: Any, path: KeyPath, *, rate: bool) -> Growth:
 
 
 def _parse_process(r: _Reader, value: Any, path: KeyPath, base_year: int) -> Process:
+    """A ``process:`` mapping, read by its kind's spec (:mod:`targetsim.model.processes`)."""
     if not isinstance(value, Mapping):
         raise r.fail(path, f"expected a mapping with a 'kind', got {_type_name(value)}")
-    kind = r.required(value, "kind", path)
-    if kind not in PROCESS_KINDS:
-        hint = difflib.get_close_matches(str(kind), PROCESS_KINDS, n=1)
-        extra = f"; did you mean {hint[0]!r}?" if hint else ""
-        raise r.fail((*path, "kind"), f"unknown process kind {kind!r} (known: {', '.join(PROCESS_KINDS)}){extra}")
-    spec = r.mapping(value, path, PROCESS_KEYS[kind])
-
-    def volatility(sp: Mapping[str, Any], p: KeyPath) -> float:
-        return r.number(r.required(sp, "volatility", p), (*p, "volatility"), low=0.0, high=MAX_VOLATILITY,
-                        what="the s.d. of the yearly change of the log level, a fraction: 0.1 means about ±10 % a year")
-
-    if kind == "lognormal":
-        return LognormalProcess(growth=_parse_growth(r, r.required(spec, "growth", path), (*path, "growth"), rate=True),
-                                volatility=volatility(spec, path))
-    if kind == "ar1_growth":
-        initial = spec.get("initial_growth")
-        if initial is not None:
-            initial = r.number(initial, (*path, "initial_growth"), low=-1.0, low_open=True, high=MAX_RATE,
-                               what=RATE_HINT)
-        return Ar1GrowthProcess(
-            long_run_growth=_parse_growth(r, r.required(spec, "long_run_growth", path), (*path, "long_run_growth"),
-                                          rate=True),
-            persistence=r.number(r.required(spec, "persistence", path), (*path, "persistence"), low=-1.0,
-                                 low_open=True, high=0.999999, what="must lie in (-1, 1)"),
-            volatility=volatility(spec, path), initial_growth=initial)
-    if kind == "logit_share":
-        return LogitShareProcess(drift=_parse_growth(r, r.required(spec, "drift", path), (*path, "drift"), rate=False),
-                                 volatility=volatility(spec, path))
-    if kind == "ratio":
-        return RatioProcess(numerator=r.string(r.required(spec, "numerator", path), (*path, "numerator")),
-                            denominator=r.string(r.required(spec, "denominator", path), (*path, "denominator")))
-    if kind == "sum":
-        terms = r.required(spec, "terms", path)
-        if not isinstance(terms, list) or len(terms) < 2:
-            raise r.fail((*path, "terms"), f"expected a list of at least two indicators, got {_type_name(terms)}")
-        names = tuple(r.string(t, (*path, "terms", k)) for k, t in enumerate(terms))
-        if len(set(names)) != len(names):
-            raise r.fail((*path, "terms"), "an indicator appears twice in the sum")
-        return SumProcess(terms=names)
-    if kind == "buildout":
-        opath = (*path, "organic")
-        organic = r.mapping(r.required(spec, "organic", path), opath, ORGANIC_KEYS)
-        organic_process = LognormalProcess(
-            growth=_parse_growth(r, r.required(organic, "growth", opath), (*opath, "growth"), rate=True),
-            volatility=volatility(organic, opath))
-        raw_projects = spec.get("projects") or []
-        if not isinstance(raw_projects, list):
-            raise r.fail((*path, "projects"), f"expected a list of projects, got {_type_name(raw_projects)}")
-        projects = []
-        for k, item in enumerate(raw_projects):
-            ppath = (*path, "projects", k)
-            proj = r.mapping(item, ppath, PROJECT_KEYS)
-            earliest = r.integer(r.required(proj, "earliest", ppath), (*ppath, "earliest"), low=base_year + 1,
-                                 high=2200)
-            latest = r.integer(proj.get("latest", earliest), (*ppath, "latest"), low=earliest, high=2200)
-            projects.append(Project(
-                name=r.string(proj.get("name", f"project {k + 1}"), (*ppath, "name")),
-                size=r.number(r.required(proj, "size", ppath), (*ppath, "size"), low=0.0, low_open=True),
-                probability=r.number(r.required(proj, "probability", ppath), (*ppath, "probability"), low=0.0, high=1.0),
-                earliest=earliest, latest=latest))
-        return BuildoutProcess(organic=organic_process, projects=tuple(projects))
-    # count
-    apath = (*path, "additions")
-    add = r.mapping(r.required(spec, "additions", path), apath, ADDITIONS_KEYS)
-    dist = r.required(add, "distribution", apath)
-    if dist not in COUNT_DISTRIBUTIONS:
-        hint = difflib.get_close_matches(str(dist), COUNT_DISTRIBUTIONS, n=1)
-        extra = f"; did you mean {hint[0]!r}?" if hint else ""
-        raise r.fail((*apath, "distribution"), f"unknown distribution {dist!r} "
-                     f"(known: {', '.join(COUNT_DISTRIBUTIONS)}){extra}")
-    mean = r.number(r.required(add, "mean", apath), (*apath, "mean"), low=0.0, high=1e9)
-    dispersion = None
-    if dist == "negative_binomial":
-        dispersion = r.number(r.required(add, "dispersion", apath), (*apath, "dispersion"), low=0.0, low_open=True)
-    elif add.get("dispersion") is not None:
-        raise r.fail((*apath, "dispersion"), "only a negative_binomial has a dispersion")
-    return CountProcess(distribution=dist, mean=mean, dispersion=dispersion)
+    kind = r.choice(r.required(value, "kind", path), (*path, "kind"), PROCESS_KINDS, "process kind")
+    spec = PROCESS_SPECS[kind]
+    return spec.parse(r, r.mapping(value, path, spec.keys), path, base_year)
 
 
 def _parse_correlations(r: _Reader, raw: Any, indicators: tuple[Indicator, ...]) -> tuple[Correlation, ...]:
@@ -695,12 +626,9 @@ def _parse_observations(r: _Reader, raw: Any, kinds: dict[str, str], base_year: 
             ypath = (*path, str(year))
             y = r.integer(year, ypath, low=base_year + 1, high=horizon)
             v = r.number(value, ypath)
-            if kinds[ind] == "logit_share" and not 0 < v < 1:
-                raise r.fail(ypath, f"an observed share lies strictly between 0 and 1, got {v:g}")
-            if kinds[ind] in ("lognormal", "ar1_growth") and not v > 0:
-                raise r.fail(ypath, f"an observed {kinds[ind]} value must be positive, got {v:g}")
-            if kinds[ind] == "count" and (v < 0 or v != int(v)):
-                raise r.fail(ypath, f"an observed count is a whole number ≥ 0, got {v:g}")
+            problem = PROCESS_SPECS[kinds[ind]].observation_problem(v)
+            if problem:
+                raise r.fail(ypath, problem)
             values.append((y, v))
         out.append((str(ind), tuple(sorted(values))))
     return tuple(out)

@@ -11,6 +11,24 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from targetsim.model.processes import (  # noqa: F401 - the process kinds, re-exported with the scenario's types
+    COUNT_DISTRIBUTIONS,
+    DERIVED_KINDS,
+    OBSERVABLE_KINDS,
+    PROCESS_KINDS,
+    SHOCKED_KINDS,
+    Ar1GrowthProcess,
+    BuildoutProcess,
+    CountProcess,
+    Growth,
+    LogitShareProcess,
+    LognormalProcess,
+    Process,
+    Project,
+    RatioProcess,
+    SumProcess,
+)
+
 TargetKind = Literal["level", "cagr", "first_passage", "share", "growth_each_year",
                      "count_stock", "count_per_year", "cumulative"]
 Comparator = Literal[">=", ">", "<=", "<", "~"]
@@ -18,114 +36,11 @@ Comparator = Literal[">=", ">", "<=", "<", "~"]
 TARGET_KINDS: tuple[str, ...] = ("level", "cagr", "first_passage", "share", "growth_each_year",
                                  "count_stock", "count_per_year", "cumulative")
 COMPARATORS: tuple[str, ...] = (">=", ">", "<=", "<", "~")
-PROCESS_KINDS: tuple[str, ...] = ("lognormal", "ar1_growth", "logit_share", "buildout", "count", "ratio", "sum")
 # processes whose value is a share in (0, 1): `share` targets need one of these
 SHARE_KINDS: tuple[str, ...] = ("logit_share", "ratio")
-# processes computed from other indicators: no start value, no shocks of their own
-DERIVED_KINDS: tuple[str, ...] = ("ratio", "sum")
-# processes driven by the yearly shocks ε (and so open to correlations, jumps and observations)
-SHOCKED_KINDS: tuple[str, ...] = ("lognormal", "ar1_growth", "logit_share", "buildout")
-# processes whose values can be observed
-OBSERVABLE_KINDS: tuple[str, ...] = ("lognormal", "ar1_growth", "logit_share", "count")
 SHOCK_DISTRIBUTIONS: tuple[str, ...] = ("normal", "student_t", "two_piece")
-COUNT_DISTRIBUTIONS: tuple[str, ...] = ("poisson", "negative_binomial")
 DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 DEFAULT_TOLERANCE = 0.1
-
-
-@dataclass(frozen=True)
-class Growth:
-    """An uncertain parameter: ``Normal(mean, sd)``, drawn once per path (``sd = 0``: fixed)."""
-
-    mean: float
-    sd: float = 0.0
-
-
-@dataclass(frozen=True)
-class LognormalProcess:
-    """``ln X(t+1) = ln X(t) + ln(1+g) + volatility·ε(t)``, ``g ~ Normal(growth.mean, growth.sd)``."""
-
-    growth: Growth
-    volatility: float
-    kind: Literal["lognormal"] = "lognormal"
-
-
-@dataclass(frozen=True)
-class Ar1GrowthProcess:
-    """Log-growth ``r(t) = m + persistence·(r(t−1) − m) + volatility·ε(t)``, ``m = ln(1 + long_run_growth)``.
-
-    ``r(base_year) = ln(1 + initial_growth)``; ``initial_growth`` None means: the last observed
-    growth in the baselines (filled in when the scenario is loaded).
-    """
-
-    long_run_growth: Growth
-    persistence: float
-    volatility: float
-    initial_growth: float | None = None
-    kind: Literal["ar1_growth"] = "ar1_growth"
-
-
-@dataclass(frozen=True)
-class LogitShareProcess:
-    """A share in (0, 1): ``logit s(t+1) = logit s(t) + drift + volatility·ε(t)``."""
-
-    drift: Growth
-    volatility: float
-    kind: Literal["logit_share"] = "logit_share"
-
-
-@dataclass(frozen=True)
-class RatioProcess:
-    """Derived: ``numerator / denominator`` of two simulated indicators."""
-
-    numerator: str
-    denominator: str
-    kind: Literal["ratio"] = "ratio"
-
-
-@dataclass(frozen=True)
-class SumProcess:
-    """Derived: the sum of simulated indicators."""
-
-    terms: tuple[str, ...]
-    kind: Literal["sum"] = "sum"
-
-
-@dataclass(frozen=True)
-class Project:
-    """A build-out project: done with ``probability``, in a year uniform on ``earliest..latest``."""
-
-    name: str
-    size: float
-    probability: float
-    earliest: int
-    latest: int
-
-
-@dataclass(frozen=True)
-class BuildoutProcess:
-    """``X(t) = organic(t) + Σ sizes of projects completed by t``; ``organic`` is log-normal from the start."""
-
-    organic: LognormalProcess
-    projects: tuple[Project, ...]
-    kind: Literal["buildout"] = "buildout"
-
-
-@dataclass(frozen=True)
-class CountProcess:
-    """Integer stock ``S(t) = S(t−1) + A(t)``; ``A(t)`` Poisson or negative binomial.
-
-    Negative binomial: variance ``mean + mean²/dispersion``.
-    """
-
-    distribution: Literal["poisson", "negative_binomial"]
-    mean: float
-    dispersion: float | None = None
-    kind: Literal["count"] = "count"
-
-
-Process = (LognormalProcess | Ar1GrowthProcess | LogitShareProcess | RatioProcess | SumProcess
-           | BuildoutProcess | CountProcess)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,472 @@
+"""Process kinds: one spec each, in one place.
+
+A kind's spec says everything the rest of the package needs to know about it: its class and the
+keys of its ``process:`` mapping and how they are read, whether it has a yearly shock of its own
+(so that correlations and jumps apply), whether it can be observed, whether it is derived from other
+indicators, which start and observed values it accepts, its overflow envelope, how it is packed
+into the kernel's arrays, the grid of its quantile sketch, whether a fat-tailed shock leaves it
+without a mean, and how the dataset and the table describe it. The parser, the overflow check, the
+plan and the results read the spec; :func:`check_specs` (run at import) refuses a spec with a part
+missing. The kernel knows a kind by its code (:mod:`targetsim.kernels.codes`) and has one branch
+for it (:mod:`targetsim.kernels.paths`). CONTRIBUTING.md has the recipe for a new kind.
+
+No I/O and no numba here; numpy for the plan's arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+import numpy as np
+
+KeyPath = tuple[str | int, ...]
+# How many s.d. of ln X a quantile sketch's grid spans either side of its centre (10 s.d. leaves
+# < 1e-20 of the mass outside for a Gaussian).
+SKETCH_SPAN_SD = 10.0
+
+
+@dataclass(frozen=True)
+class Growth:
+    """An uncertain parameter: ``Normal(mean, sd)``, drawn once per path (``sd = 0``: fixed)."""
+
+    mean: float
+    sd: float = 0.0
+
+
+@dataclass(frozen=True)
+class Project:
+    """A build-out project: done with ``probability``, in a year uniform on ``earliest..latest``."""
+
+    name: str
+    size: float
+    probability: float
+    earliest: int
+    latest: int
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """Everything the package knows about one process kind (see the module's docstring).
+
+    ``parse(reader, mapping, path, base_year)`` builds the process from its validated ``process:``
+    mapping; ``pack(process, i, arrays, index, base_year)`` writes indicator ``i``'s parameters into
+    the plan's arrays; ``grid(process, i, arrays, n_steps, fat, jump_span, lo, hi)`` returns the
+    ``(lo, hi)`` of ``ln X`` its sketch spans (``lo``/``hi`` hold the grids of the indicators before
+    it, which a derived kind reads); ``envelope(process)`` gives ``(growth, volatility, persistence,
+    initial log growth or None, the largest ln X its projects can add or -inf)`` for a level driven by
+    log growth, else None.
+    """
+
+    kind: str
+    cls: type
+    keys: tuple[str, ...]
+    parse: Callable[[Any, Mapping[str, Any], KeyPath, int], Any]
+    shocked: bool
+    observable: bool
+    derived: bool
+    whole_numbers: bool
+    start_problem: Callable[[float], str | None]
+    observation_problem: Callable[[float], str | None]
+    envelope: Callable[[Any], tuple[Growth, float, float, float | None, float] | None]
+    pack: Callable[[Any, int, dict[str, Any], dict[str, int], int], None]
+    grid: Callable[..., tuple[float, float]]
+    infinite_mean_under_fat_tails: Callable[[Any], bool]
+    describe: Callable[[Any], str]
+
+
+def _g(x: Growth) -> str:
+    return f"N({x.mean:g}, {x.sd:g})" if x.sd else f"{x.mean:g}"
+
+
+def _positive_start(kind: str) -> Callable[[float], str | None]:
+    return lambda v: None if v > 0 else f"a {kind} indicator needs a positive start value, got {v:g}"
+
+
+def _positive_observation(kind: str) -> Callable[[float], str | None]:
+    return lambda v: None if v > 0 else f"an observed {kind} value must be positive, got {v:g}"
+
+
+def _never(_: Any) -> None:
+    return None
+
+
+def _not_observable(_: float) -> str:
+    return "not observable"  # never asked: the parser refuses observations of kinds that are not observable
+
+
+def _no_envelope(_: Any) -> None:
+    return None
+
+
+def _log_level_grid(proc: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
+                    lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+    """The expected log path ± SKETCH_SPAN_SD s.d. (yearly shocks and parameter uncertainty, by the
+    delta method; doubled for fat-tailed shocks and widened by jumps)."""
+    steps = np.arange(n_steps + 1)
+    drift = math.log1p(a["p_mean"][i])
+    drift_sd = a["p_sd"][i] / (1.0 + a["p_mean"][i])
+    shock_sd = a["vol"][i] * fat
+    ar1 = proc.kind == "ar1_growth"
+    if ar1:  # persistence amplifies the long-run variance of the level
+        shock_sd /= max(1e-3, 1.0 - abs(a["phi"][i]))
+        drift = max(abs(drift), abs(a["r0"][i]))
+    spread = np.sqrt(shock_sd**2 * steps + drift_sd**2 * steps**2)
+    centre = math.log(a["x0"][i]) + drift * steps
+    low = (centre - SKETCH_SPAN_SD * spread).min() - jump_span[i] - (abs(drift) * n_steps if ar1 else 0)
+    high = (centre + SKETCH_SPAN_SD * spread).max() + jump_span[i]
+    if proc.kind == "buildout":
+        sizes = np.asarray(a["proj_size"], dtype=np.float64)[np.asarray(a["proj_ind"], dtype=np.int64) == i]
+        high = max(high, math.log(a["x0"][i] + sizes.sum()) + 1.0)
+    return float(low), float(high)
+
+
+def _fat_if_volatile(proc: Any) -> bool:
+    return (proc.organic.volatility if proc.kind == "buildout" else proc.volatility) > 0
+
+
+# --------------------------------------------------------------------------- lognormal
+
+@dataclass(frozen=True)
+class LognormalProcess:
+    """``ln X(t+1) = ln X(t) + ln(1+g) + volatility·ε(t)``, ``g ~ Normal(growth.mean, growth.sd)``."""
+
+    growth: Growth
+    volatility: float
+    kind: Literal["lognormal"] = "lognormal"
+
+
+def _pack_growth(growth: Growth, vol: float, i: int, a: dict[str, Any]) -> None:
+    a["p_mean"][i], a["p_sd"][i], a["vol"][i] = growth.mean, growth.sd, vol
+
+
+LOGNORMAL = ProcessSpec(
+    kind="lognormal", cls=LognormalProcess, keys=("kind", "growth", "volatility"),
+    parse=lambda r, spec, path, base_year: LognormalProcess(
+        growth=r.growth(r.required(spec, "growth", path), (*path, "growth"), rate=True),
+        volatility=r.volatility(spec, path)),
+    shocked=True, observable=True, derived=False, whole_numbers=False,
+    start_problem=_positive_start("lognormal"), observation_problem=_positive_observation("lognormal"),
+    envelope=lambda p: (p.growth, p.volatility, 0.0, None, -math.inf),
+    pack=lambda p, i, a, index, base_year: _pack_growth(p.growth, p.volatility, i, a),
+    grid=_log_level_grid, infinite_mean_under_fat_tails=_fat_if_volatile,
+    describe=lambda p: f"lognormal: growth {_g(p.growth)}, volatility {p.volatility:g}",
+)
+
+
+# --------------------------------------------------------------------------- ar1_growth
+
+@dataclass(frozen=True)
+class Ar1GrowthProcess:
+    """Log-growth ``r(t) = m + persistence·(r(t−1) − m) + volatility·ε(t)``, ``m = ln(1 + long_run_growth)``.
+
+    ``r(base_year) = ln(1 + initial_growth)``; ``initial_growth`` None means: the last observed
+    growth in the baselines (filled in when the scenario is loaded).
+    """
+
+    long_run_growth: Growth
+    persistence: float
+    volatility: float
+    initial_growth: float | None = None
+    kind: Literal["ar1_growth"] = "ar1_growth"
+
+
+def _parse_ar1(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: int) -> Ar1GrowthProcess:
+    initial = spec.get("initial_growth")
+    if initial is not None:
+        initial = r.rate(initial, (*path, "initial_growth"))
+    return Ar1GrowthProcess(
+        long_run_growth=r.growth(r.required(spec, "long_run_growth", path), (*path, "long_run_growth"), rate=True),
+        persistence=r.number(r.required(spec, "persistence", path), (*path, "persistence"), low=-1.0,
+                             low_open=True, high=0.999999, what="must lie in (-1, 1)"),
+        volatility=r.volatility(spec, path), initial_growth=initial)
+
+
+def _pack_ar1(p: Ar1GrowthProcess, i: int, a: dict[str, Any], index: dict[str, int], base_year: int) -> None:
+    _pack_growth(p.long_run_growth, p.volatility, i, a)
+    a["phi"][i] = p.persistence
+    a["r0"][i] = math.log1p(p.initial_growth)
+
+
+AR1_GROWTH = ProcessSpec(
+    kind="ar1_growth", cls=Ar1GrowthProcess,
+    keys=("kind", "long_run_growth", "persistence", "volatility", "initial_growth"),
+    parse=_parse_ar1, shocked=True, observable=True, derived=False, whole_numbers=False,
+    start_problem=_positive_start("ar1_growth"), observation_problem=_positive_observation("ar1_growth"),
+    envelope=lambda p: (p.long_run_growth, p.volatility, p.persistence,
+                        math.log1p(p.initial_growth) if p.initial_growth is not None else None, -math.inf),
+    pack=_pack_ar1, grid=_log_level_grid, infinite_mean_under_fat_tails=_fat_if_volatile,
+    describe=lambda p: (f"ar1_growth: long-run growth {_g(p.long_run_growth)}, persistence {p.persistence:g}, "
+                        f"volatility {p.volatility:g}, initial growth {p.initial_growth:g}"),
+)
+
+
+# --------------------------------------------------------------------------- logit_share
+
+@dataclass(frozen=True)
+class LogitShareProcess:
+    """A share in (0, 1): ``logit s(t+1) = logit s(t) + drift + volatility·ε(t)``."""
+
+    drift: Growth
+    volatility: float
+    kind: Literal["logit_share"] = "logit_share"
+
+
+def _logit_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
+                lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+    """Shares live in (0, 1): from the lowest plausible logit up to 1."""
+    spread = math.sqrt(a["vol"][i] ** 2 * n_steps + a["p_sd"][i] ** 2 * n_steps**2) * fat
+    start_logit = math.log(a["x0"][i] / (1 - a["x0"][i]))
+    low_logit = min(start_logit, start_logit + a["p_mean"][i] * n_steps) - SKETCH_SPAN_SD * spread - jump_span[i]
+    return (-math.log1p(math.exp(-low_logit)) if low_logit > -700 else low_logit), 0.0
+
+
+def _strict_fraction(what: str) -> Callable[[float], str | None]:
+    return lambda v: None if 0.0 < v < 1.0 else f"{what} strictly between 0 and 1 (a fraction: 0.45 means 45 %), got {v:g}"
+
+
+LOGIT_SHARE = ProcessSpec(
+    kind="logit_share", cls=LogitShareProcess, keys=("kind", "drift", "volatility"),
+    parse=lambda r, spec, path, base_year: LogitShareProcess(
+        drift=r.growth(r.required(spec, "drift", path), (*path, "drift"), rate=False),
+        volatility=r.volatility(spec, path)),
+    shocked=True, observable=True, derived=False, whole_numbers=False,
+    start_problem=_strict_fraction("a share starts"), observation_problem=_strict_fraction("an observed share lies"),
+    envelope=_no_envelope, pack=lambda p, i, a, index, base_year: _pack_growth(p.drift, p.volatility, i, a),
+    grid=_logit_grid, infinite_mean_under_fat_tails=lambda p: False,
+    describe=lambda p: f"logit_share: drift {_g(p.drift)}, volatility {p.volatility:g}",
+)
+
+
+# --------------------------------------------------------------------------- buildout
+
+@dataclass(frozen=True)
+class BuildoutProcess:
+    """``X(t) = organic(t) + Σ sizes of projects completed by t``; ``organic`` is log-normal from the start."""
+
+    organic: LognormalProcess
+    projects: tuple[Project, ...]
+    kind: Literal["buildout"] = "buildout"
+
+
+ORGANIC_KEYS = ("growth", "volatility")
+PROJECT_KEYS = ("name", "size", "probability", "earliest", "latest")
+
+
+def _parse_buildout(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: int) -> BuildoutProcess:
+    opath = (*path, "organic")
+    organic = r.mapping(r.required(spec, "organic", path), opath, ORGANIC_KEYS)
+    organic_process = LognormalProcess(growth=r.growth(r.required(organic, "growth", opath), (*opath, "growth"),
+                                                       rate=True),
+                                       volatility=r.volatility(organic, opath))
+    raw_projects = spec.get("projects") or []
+    if not isinstance(raw_projects, list):
+        raise r.fail((*path, "projects"), f"expected a list of projects, got {r.type_name(raw_projects)}")
+    projects = []
+    for k, item in enumerate(raw_projects):
+        ppath = (*path, "projects", k)
+        proj = r.mapping(item, ppath, PROJECT_KEYS)
+        earliest = r.integer(r.required(proj, "earliest", ppath), (*ppath, "earliest"), low=base_year + 1, high=2200)
+        latest = r.integer(proj.get("latest", earliest), (*ppath, "latest"), low=earliest, high=2200)
+        projects.append(Project(
+            name=r.string(proj.get("name", f"project {k + 1}"), (*ppath, "name")),
+            size=r.number(r.required(proj, "size", ppath), (*ppath, "size"), low=0.0, low_open=True),
+            probability=r.number(r.required(proj, "probability", ppath), (*ppath, "probability"), low=0.0, high=1.0),
+            earliest=earliest, latest=latest))
+    return BuildoutProcess(organic=organic_process, projects=tuple(projects))
+
+
+def _pack_buildout(p: BuildoutProcess, i: int, a: dict[str, Any], index: dict[str, int], base_year: int) -> None:
+    _pack_growth(p.organic.growth, p.organic.volatility, i, a)
+    for pj in p.projects:
+        a["proj_ind"].append(i)
+        a["proj_size"].append(pj.size)
+        a["proj_prob"].append(pj.probability)
+        a["proj_first"].append(pj.earliest - base_year)
+        a["proj_last"].append(pj.latest - base_year)
+
+
+def _describe_buildout(p: BuildoutProcess) -> str:
+    projects = "; ".join(f"{q.name}: {q.size:g} with p={q.probability:g} in {q.earliest}–{q.latest}"
+                         for q in p.projects)
+    return (f"buildout: organic growth {_g(p.organic.growth)}, volatility {p.organic.volatility:g}; "
+            f"projects: {projects or 'none'}")
+
+
+BUILDOUT = ProcessSpec(
+    kind="buildout", cls=BuildoutProcess, keys=("kind", "organic", "projects"), parse=_parse_buildout,
+    shocked=True, observable=False, derived=False, whole_numbers=False,
+    start_problem=_positive_start("buildout"), observation_problem=_not_observable,
+    envelope=lambda p: (p.organic.growth, p.organic.volatility, 0.0, None,
+                        math.log(sum(q.size for q in p.projects)) + math.log(2.0) if p.projects else -math.inf),
+    pack=_pack_buildout, grid=_log_level_grid, infinite_mean_under_fat_tails=_fat_if_volatile,
+    describe=_describe_buildout,
+)
+
+
+# --------------------------------------------------------------------------- count
+
+@dataclass(frozen=True)
+class CountProcess:
+    """Integer stock ``S(t) = S(t−1) + A(t)``; ``A(t)`` Poisson or negative binomial.
+
+    Negative binomial: variance ``mean + mean²/dispersion``.
+    """
+
+    distribution: Literal["poisson", "negative_binomial"]
+    mean: float
+    dispersion: float | None = None
+    kind: Literal["count"] = "count"
+
+
+COUNT_DISTRIBUTIONS: tuple[str, ...] = ("poisson", "negative_binomial")
+ADDITIONS_KEYS = ("distribution", "mean", "dispersion")
+
+
+def _parse_count(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: int) -> CountProcess:
+    apath = (*path, "additions")
+    add = r.mapping(r.required(spec, "additions", path), apath, ADDITIONS_KEYS)
+    dist = r.choice(r.required(add, "distribution", apath), (*apath, "distribution"), COUNT_DISTRIBUTIONS,
+                    "distribution")
+    mean = r.number(r.required(add, "mean", apath), (*apath, "mean"), low=0.0, high=1e9)
+    dispersion = None
+    if dist == "negative_binomial":
+        dispersion = r.number(r.required(add, "dispersion", apath), (*apath, "dispersion"), low=0.0, low_open=True)
+    elif add.get("dispersion") is not None:
+        raise r.fail((*apath, "dispersion"), "only a negative_binomial has a dispersion")
+    return CountProcess(distribution=dist, mean=mean, dispersion=dispersion)
+
+
+def _pack_count(p: CountProcess, i: int, a: dict[str, Any], index: dict[str, int], base_year: int) -> None:
+    a["c_mean"][i] = p.mean
+    a["c_disp"][i] = p.dispersion or 0.0
+
+
+def _count_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
+                lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+    """Around the plausible range; ln 0.5 as the floor: every positive count (at least 1) is on the grid."""
+    mean, disp = a["c_mean"][i], a["c_disp"][i]
+    var = mean + (mean**2 / disp if disp > 0 else 0.0)
+    top = a["x0"][i] + n_steps * mean + SKETCH_SPAN_SD * math.sqrt(n_steps * var) + 10
+    return math.log(0.5), math.log(top)
+
+
+def _whole(what: str) -> Callable[[float], str | None]:
+    return lambda v: None if v >= 0 and v == int(v) else f"{what} a whole number ≥ 0, got {v:g}"
+
+
+COUNT = ProcessSpec(
+    kind="count", cls=CountProcess, keys=("kind", "additions"), parse=_parse_count,
+    shocked=False, observable=True, derived=False, whole_numbers=True,
+    start_problem=_whole("a count starts at"), observation_problem=_whole("an observed count is"),
+    envelope=_no_envelope, pack=_pack_count, grid=_count_grid, infinite_mean_under_fat_tails=lambda p: False,
+    describe=lambda p: (f"count: additions {p.distribution} mean {p.mean:g}"
+                        + (f", dispersion {p.dispersion:g}" if p.dispersion else "")),
+)
+
+
+# --------------------------------------------------------------------------- ratio and sum (derived)
+
+@dataclass(frozen=True)
+class RatioProcess:
+    """Derived: ``numerator / denominator`` of two simulated indicators."""
+
+    numerator: str
+    denominator: str
+    kind: Literal["ratio"] = "ratio"
+
+
+@dataclass(frozen=True)
+class SumProcess:
+    """Derived: the sum of simulated indicators."""
+
+    terms: tuple[str, ...]
+    kind: Literal["sum"] = "sum"
+
+
+def _parse_sum(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: int) -> SumProcess:
+    terms = r.required(spec, "terms", path)
+    if not isinstance(terms, list) or len(terms) < 2:
+        raise r.fail((*path, "terms"), f"expected a list of at least two indicators, got {r.type_name(terms)}")
+    names = tuple(r.string(t, (*path, "terms", k)) for k, t in enumerate(terms))
+    if len(set(names)) != len(names):
+        raise r.fail((*path, "terms"), "an indicator appears twice in the sum")
+    return SumProcess(terms=names)
+
+
+def _pack_ratio(p: RatioProcess, i: int, a: dict[str, Any], index: dict[str, int], base_year: int) -> None:
+    a["ref_a"][i], a["ref_b"][i] = index[p.numerator], index[p.denominator]
+
+
+def _pack_sum(p: SumProcess, i: int, a: dict[str, Any], index: dict[str, int], base_year: int) -> None:
+    a["sum_start"][i], a["sum_len"][i] = len(a["sum_terms"]), len(p.terms)
+    a["sum_terms"].extend(index[t] for t in p.terms)
+
+
+def _ratio_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
+                lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+    na, nb = a["ref_a"][i], a["ref_b"][i]
+    return lo[na] - hi[nb], hi[na] - lo[nb]
+
+
+def _sum_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
+              lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+    terms = list(a["sum_terms"][a["sum_start"][i]:a["sum_start"][i] + a["sum_len"][i]])
+    return min(lo[t] for t in terms), max(hi[t] for t in terms) + math.log(len(terms))
+
+
+RATIO = ProcessSpec(
+    kind="ratio", cls=RatioProcess, keys=("kind", "numerator", "denominator"),
+    parse=lambda r, spec, path, base_year: RatioProcess(
+        numerator=r.string(r.required(spec, "numerator", path), (*path, "numerator")),
+        denominator=r.string(r.required(spec, "denominator", path), (*path, "denominator"))),
+    shocked=False, observable=False, derived=True, whole_numbers=False,
+    start_problem=_never, observation_problem=_not_observable, envelope=_no_envelope,
+    pack=_pack_ratio, grid=_ratio_grid, infinite_mean_under_fat_tails=lambda p: False,
+    describe=lambda p: f"derived: {p.numerator} / {p.denominator}",
+)
+
+SUM = ProcessSpec(
+    kind="sum", cls=SumProcess, keys=("kind", "terms"), parse=_parse_sum,
+    shocked=False, observable=False, derived=True, whole_numbers=False,
+    start_problem=_never, observation_problem=_not_observable, envelope=_no_envelope,
+    pack=_pack_sum, grid=_sum_grid, infinite_mean_under_fat_tails=lambda p: False,
+    describe=lambda p: "derived: " + " + ".join(p.terms),
+)
+
+
+# --------------------------------------------------------------------------- the registry
+
+#: Every process kind's spec, by kind, in the order the README lists them.
+PROCESS_SPECS: dict[str, ProcessSpec] = {spec.kind: spec for spec in (
+    LOGNORMAL, AR1_GROWTH, LOGIT_SHARE, BUILDOUT, COUNT, RATIO, SUM)}
+
+Process = (LognormalProcess | Ar1GrowthProcess | LogitShareProcess | RatioProcess | SumProcess
+           | BuildoutProcess | CountProcess)
+
+PROCESS_KINDS: tuple[str, ...] = tuple(PROCESS_SPECS)
+# processes computed from other indicators: no start value, no shocks of their own
+DERIVED_KINDS: tuple[str, ...] = tuple(k for k, s in PROCESS_SPECS.items() if s.derived)
+# processes driven by the yearly shocks ε (and so open to correlations, jumps and observations)
+SHOCKED_KINDS: tuple[str, ...] = tuple(k for k, s in PROCESS_SPECS.items() if s.shocked)
+# processes whose values can be observed
+OBSERVABLE_KINDS: tuple[str, ...] = tuple(k for k, s in PROCESS_SPECS.items() if s.observable)
+
+
+def check_specs(specs: Mapping[str, ProcessSpec] = PROCESS_SPECS) -> None:
+    """Refuse, loudly, a spec with a part missing or inconsistent (run at import)."""
+    for kind, spec in specs.items():
+        missing = [f.name for f in fields(ProcessSpec) if getattr(spec, f.name, None) is None]
+        if missing:
+            raise TypeError(f"process kind {kind!r}: its spec lacks {', '.join(missing)}")
+        if spec.kind != kind or spec.cls.__dataclass_fields__["kind"].default != kind:
+            raise TypeError(f"process kind {kind!r}: the spec and its class name another kind")
+        if "kind" not in spec.keys:
+            raise TypeError(f"process kind {kind!r}: its keys must include 'kind'")
+        if spec.derived and (spec.shocked or spec.observable):
+            raise TypeError(f"process kind {kind!r}: a derived kind has no shock of its own and is not observed")
+
+
+check_specs()
