@@ -19,7 +19,7 @@ import numpy as np
 from scipy import special, stats
 
 from targetsim.engine.plan import SimulationPlan
-from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGIT, LOGNORMAL, LT, RATIO,
+from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGISTIC, LOGIT, LOGNORMAL, LT, RATIO,
                                      STUDENT_T, SUM, T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_LEVEL,
                                      T_PER_YEAR, TWO_PIECE)
 from tests.reference_model import _two_piece
@@ -78,9 +78,9 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
     # per-path parameters: ln(1 + g) for growth rates, the drift itself for a logit share
     par = np.zeros((n_ind, n))
     for i in range(n_ind):
-        if kind[i] in (LOGNORMAL, AR1, LOGIT, BUILDOUT):
+        if kind[i] in (LOGNORMAL, AR1, LOGIT, LOGISTIC, BUILDOUT):
             g = a["p_mean"][i] + (a["p_sd"][i] * pdraw[i] if a["p_sd"][i] > 0 else 0.0)
-            par[i] = g if kind[i] == LOGIT else np.log(np.maximum(1.0 + g, 1e-300))
+            par[i] = g if kind[i] in (LOGIT, LOGISTIC) else np.log(np.maximum(1.0 + g, 1e-300))
     # projects: completed or not, and in which step
     n_proj = len(a["proj_ind"])
     done_at = np.full((n_proj, n), np.inf)
@@ -98,6 +98,8 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
         lg[i, 0] = math.log(x0[i]) if x0[i] > 0 else -np.inf
         if kind[i] == LOGIT:
             state[i] = math.log(x0[i] / (1 - x0[i]))
+        elif kind[i] == LOGISTIC:  # the logit of the share of the ceiling
+            state[i] = math.log(x0[i] / (a["scale"][i] - x0[i]))
         elif kind[i] in (LOGNORMAL, AR1, BUILDOUT):
             state[i] = lg[i, 0]
         if kind[i] == AR1:
@@ -119,8 +121,10 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
                     resid = math.log(x) - lg[i, t - 1] - par[i] - jump[i]
                 elif kind[i] == AR1:
                     resid = math.log(x) - lg[i, t - 1] - jump[i] - (par[i] + phi[i] * (r_prev[i] - par[i]))
-                else:
+                elif kind[i] == LOGIT:
                     resid = math.log(x / (1 - x)) - state[i] - par[i] - jump[i]
+                else:
+                    resid = math.log(x / (a["scale"][i] - x)) - state[i] - par[i] - jump[i]
                 if vol[i] > 0:
                     eps[i] = resid / vol[i]
                 else:
@@ -157,6 +161,13 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
                     state[i] = math.log(x / (1 - x))
                 val[i, t] = np.clip(special.expit(state[i]), SHARE_MIN, SHARE_MAX)
                 lg[i, t] = np.log(val[i, t])
+            elif kind[i] == LOGISTIC:
+                ceiling = a["scale"][i]
+                state[i] = state[i] + par[i] + vol[i] * eps[i] + jump[i]
+                if observed:
+                    state[i] = math.log(x / (ceiling - x))
+                share = np.clip(special.expit(state[i]), SHARE_MIN, SHARE_MAX)
+                val[i, t], lg[i, t] = ceiling * share, np.log(share) + math.log(ceiling)
             elif kind[i] == BUILDOUT:
                 state[i] = state[i] + par[i] + vol[i] * eps[i] + jump[i]
                 total = np.exp(state[i])

@@ -7,7 +7,7 @@ that tests can check the engine against it within Monte Carlo error. Comparisons
 tie margin): the scenarios it is used on have continuous laws at their thresholds, or integer
 values against thresholds that are not whole numbers.
 
-Supported: lognormal, ar1_growth, logit_share, buildout, count (poisson, negative_binomial), ratio
+Supported: lognormal, ar1_growth, logit_share, logistic, buildout, count (poisson, negative_binomial), ratio
 and sum; correlations among shocked indicators; normal, Student-t and two-piece shocks; jumps;
 observations (normal shocks); every target kind and comparator.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-SHOCKED = ("lognormal", "ar1_growth", "logit_share", "buildout")
+SHOCKED = ("lognormal", "ar1_growth", "logit_share", "logistic", "buildout")
 
 
 @dataclass
@@ -48,6 +48,15 @@ def _two_piece(z: np.ndarray, skew: float) -> np.ndarray:
     mean = math.sqrt(2 / math.pi) * (s2 - s1)
     second_moment = s1 * s1 - s1 * s2 + s2 * s2
     return (x - mean) / math.sqrt(second_moment - mean * mean)
+
+
+def _hidden_level(process: dict, x: float) -> float:
+    """An observed value on the scale its shocks move: a logit, or ln X."""
+    if process["kind"] == "logit_share":
+        return math.log(x / (1 - x))
+    if process["kind"] == "logistic":
+        return math.log(x / (float(process["ceiling"]) - x))
+    return math.log(x)
 
 
 def _compare(x: np.ndarray, comparator: str, threshold: float, low: float, high: float) -> np.ndarray:
@@ -91,7 +100,7 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
                     "buildout": (proc.get("organic") or {}).get("growth")}[kind[k]]
             m, sd = _growth(spec)
             mu[k] = np.log1p(m + sd * rng.standard_normal(n)) if sd > 0 else np.full(n, math.log1p(m))
-        elif kind[k] == "logit_share":
+        elif kind[k] in ("logit_share", "logistic"):
             m, sd = _growth(proc["drift"])
             drift[k] = m + sd * rng.standard_normal(n) if sd > 0 else np.full(n, m)
         if kind[k] == "buildout":
@@ -111,6 +120,8 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
         value[k][0] = start
         if kind[k] == "logit_share":
             state[k] = np.full(n, math.log(start / (1 - start)))
+        elif kind[k] == "logistic":  # the logit of the share of the ceiling
+            state[k] = np.full(n, math.log(start / (float(inds[k]["process"]["ceiling"]) - start)))
         elif kind[k] in ("lognormal", "ar1_growth", "buildout"):
             state[k] = np.full(n, math.log(start))
     growth_prev = {k: np.full(n, math.log1p(float(inds[k]["process"]["initial_growth"])))
@@ -136,7 +147,7 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
             if kind[k] == "ar1_growth":
                 phi = float(proc["persistence"])
                 mean_move[k] = mu[k] + phi * (growth_prev[k] - mu[k])
-            elif kind[k] == "logit_share":
+            elif kind[k] in ("logit_share", "logistic"):
                 mean_move[k] = drift[k]
             else:
                 mean_move[k] = mu[k]
@@ -146,8 +157,7 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
             o = [pos[k] for k in observed]
             u = [pos[k] for k in shocked if k not in observed]
             for k in observed:
-                x = observations[k][year]
-                level = math.log(x / (1 - x)) if kind[k] == "logit_share" else math.log(x)
+                level = _hidden_level(inds[k]["process"], observations[k][year])
                 resid = level - state[k] - mean_move[k] - jump[k]
                 if vol[k] > 0:
                     eps[pos[k]] = resid / vol[k]
@@ -177,11 +187,13 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
                 growth_prev[k] = move
             x = observations.get(k, {}).get(year)
             if x is not None:  # the observed value itself (its growth carries on in an AR(1))
-                state[k] = np.full(n, math.log(x / (1 - x)) if kind[k] == "logit_share" else math.log(x))
+                state[k] = np.full(n, _hidden_level(inds[k]["process"], x))
                 if kind[k] == "ar1_growth":
                     growth_prev[k] = state[k] - previous - jump[k]
             if kind[k] == "logit_share":
                 value[k][t] = special.expit(state[k])
+            elif kind[k] == "logistic":
+                value[k][t] = float(inds[k]["process"]["ceiling"]) * special.expit(state[k])
             elif kind[k] == "buildout":
                 value[k][t] = np.exp(state[k]) + sum(size * (when <= t) for size, when in projects[k])
             else:

@@ -1,7 +1,7 @@
 """The audit as a test: the engine against an independent NumPy simulation
 (:mod:`tests.reference_model`) on randomly generated small scenarios.
 
-Hypothesis draws processes of every kind (log-normal, AR(1) growth, logit share, build-out,
+Hypothesis draws processes of every kind (log-normal, AR(1) growth, logit share, logistic, build-out,
 Poisson and negative-binomial counts, ratios, sums), growth uncertainty, correlations (a one-factor
 structure, so always valid), Student-t and two-piece shocks, jumps, observations (values drawn from
 the model itself, so that they are plausible) and targets of every kind and comparator. Every
@@ -93,7 +93,7 @@ def _growth(draw, low, high, sd_high):
 
 @st.composite
 def processes(draw, earlier: list[str], base: int, horizon: int):
-    kinds = ["lognormal", "ar1_growth", "logit_share", "buildout", "count", "count"]
+    kinds = ["lognormal", "ar1_growth", "logit_share", "logistic", "buildout", "count", "count"]
     if len(earlier) >= 2:
         kinds += ["ratio", "sum"]
     kind = draw(st.sampled_from(kinds))
@@ -106,6 +106,9 @@ def processes(draw, earlier: list[str], base: int, horizon: int):
                 "initial_growth": round(_unit(draw, -0.1, 0.3), 3)}
     elif kind == "logit_share":
         proc = {"kind": kind, "drift": _growth(draw, -0.3, 0.3, 0.1), "volatility": vol}
+    elif kind == "logistic":
+        proc = {"kind": kind, "ceiling": round(_unit(draw, 50.0, 5000.0), 2), "drift": _growth(draw, -0.3, 0.5, 0.1),
+                "volatility": vol}
     elif kind == "buildout":
         projects = []
         for j in range(draw(st.integers(0, 2))):
@@ -130,6 +133,8 @@ def processes(draw, earlier: list[str], base: int, horizon: int):
         return {"process": {"kind": "sum", "terms": list(terms)}}
     if kind == "logit_share":
         start = round(_unit(draw, 0.05, 0.95), 4)
+    elif kind == "logistic":
+        start = round(proc["ceiling"] * _unit(draw, 0.05, 0.95), 3)
     elif kind == "count":
         start = float(draw(st.integers(1, 60)))  # positive: a denominator never 0
     else:
@@ -149,6 +154,8 @@ def _threshold(draw, data: dict, kind: str, ind: str, years: int) -> float:
         start = float(spec["start"]["value"])
     if kind == "share" or (proc["kind"] == "logit_share" and kind in ("level", "first_passage", "count_per_year")):
         return round(_unit(draw, 0.02, 0.98), 4)
+    if proc["kind"] == "logistic" and kind in ("level", "first_passage", "count_per_year"):
+        return round(proc["ceiling"] * _unit(draw, 0.02, 0.98), 4)
     mean = proc["additions"]["mean"] if proc["kind"] == "count" else None
     if kind == "count_per_year" and mean is not None:
         return round(_unit(draw, 0.0, 2.5 * mean), 3)
@@ -169,7 +176,7 @@ def audit_scenarios(draw):
     for i in range(draw(st.integers(1, 4))):
         inds[f"x{i}"] = draw(processes(list(inds), base, horizon))
     kinds = {k: v["process"]["kind"] for k, v in inds.items()}
-    shocked = [k for k, kd in kinds.items() if kd in ("lognormal", "ar1_growth", "logit_share", "buildout")]
+    shocked = [k for k, kd in kinds.items() if kd in ("lognormal", "ar1_growth", "logit_share", "logistic", "buildout")]
     extra: dict = {}
     if shock == "student_t":
         extra["shocks"] = {"distribution": shock, "dof": round(_unit(draw, 2.5, 30.0), 2)}
@@ -208,7 +215,8 @@ def audit_scenarios(draw):
         targets.append(target)
     data["targets"] = targets
     if observe:
-        observable = [k for k, kd in kinds.items() if kd in ("lognormal", "ar1_growth", "logit_share", "count")]
+        observable = [k for k, kd in kinds.items() if kd in ("lognormal", "ar1_growth", "logit_share", "logistic",
+                                                                 "count")]
         if observable:
             chosen = draw(st.lists(st.sampled_from(observable), min_size=1, max_size=2, unique=True))
             years = draw(st.lists(st.integers(base + 1, horizon), min_size=1, max_size=2, unique=True))

@@ -53,9 +53,12 @@ class SimulationPlan:
     kernel: KernelPlan
 
 
-# every kind the model knows has a code the kernel knows
-assert set(PROCESS_CODES) == set(PROCESS_KINDS) and set(TARGET_CODES) == set(TARGET_KINDS)
-assert set(COMPARATOR_CODES) == set(COMPARATORS) and set(SHOCK_CODES) == set(SHOCK_DISTRIBUTIONS)
+# every kind the model knows has a code the kernel knows (a kind added to one and not the other fails here)
+for _model, _kernel in ((PROCESS_KINDS, PROCESS_CODES), (TARGET_KINDS, TARGET_CODES), (COMPARATORS, COMPARATOR_CODES),
+                        (SHOCK_DISTRIBUTIONS, SHOCK_CODES)):
+    if set(_model) != set(_kernel):
+        raise TypeError(f"the model's kinds and the kernel's codes differ: {sorted(set(_model) ^ set(_kernel))} "
+                        "(see targetsim/model/processes.py and targetsim/kernels/codes.py)")
 
 
 def correlation_matrix(scenario: Scenario) -> np.ndarray:
@@ -147,6 +150,15 @@ def _observation_arrays(scenario: Scenario, index: dict[str, int], matrix: np.nd
     return obs, obs_step, np.array(bs), np.array(cs), np.array(precs)
 
 
+def _observed_levels(scenario: Scenario, obs: np.ndarray) -> np.ndarray:
+    """The observed values on the scale of their shocks (ln X, a logit), by each kind's spec."""
+    levels = np.full(obs.shape, np.nan)
+    for i, ind in enumerate(scenario.indicators):
+        for t in np.flatnonzero(~np.isnan(obs[i])):
+            levels[i, t] = PROCESS_SPECS[ind.process.kind].observed_level(ind.process, float(obs[i, t]))
+    return levels
+
+
 def _target_arrays(scenario: Scenario, index: dict[str, int], x0: np.ndarray):
     """Target rules as arrays. Thresholds are moved by the tie margin in the direction that
     makes a value equal to the threshold compare as equal: ``>=`` and ``<=`` then hold, ``>``
@@ -192,7 +204,10 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
     index = {ind.id: i for i, ind in enumerate(inds)}
     kind = np.array([PROCESS_CODES[ind.process.kind] for ind in inds], dtype=np.int64)
     # each kind's spec writes its parameters into these (lists grow: sum terms, projects)
-    packed: dict = {name: np.zeros(n) for name in ("x0", "p_mean", "p_sd", "vol", "phi", "r0", "c_mean", "c_disp")}
+    packed: dict = {name: np.zeros(n) for name in ("x0", "p_mean", "p_sd", "vol", "phi", "r0", "c_mean", "c_disp",
+                                                   "h0")}
+    packed["scale"] = np.ones(n)
+    packed["additive"] = np.zeros(n, dtype=np.bool_)
     packed.update({name: np.zeros(n, dtype=np.int64) for name in ("ref_a", "ref_b", "sum_start", "sum_len")})
     packed.update({name: [] for name in ("sum_terms", "proj_ind", "proj_size", "proj_prob", "proj_first",
                                          "proj_last")})
@@ -201,7 +216,12 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
             if ind.start.value is None or not math.isfinite(ind.start.value):
                 raise ValueError("start values must be resolved before planning")
             packed["x0"][i] = ind.start.value
-        PROCESS_SPECS[ind.process.kind].pack(ind.process, i, packed, index, scenario.base_year)
+        spec = PROCESS_SPECS[ind.process.kind]
+        spec.pack(ind.process, i, packed, index, scenario.base_year)
+        packed["additive"][i] = spec.additive
+        packed["scale"][i] = spec.scale(ind.process)
+        if ind.start is not None:
+            packed["h0"][i] = spec.hidden_start(ind.process, ind.start.value)
     x0, c_mean, c_disp = packed["x0"], packed["c_mean"], packed["c_disp"]
     shocked = np.array([ind.process.kind in SHOCKED_KINDS for ind in inds], dtype=np.bool_)
 
@@ -228,7 +248,8 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
     c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size = count_tables(c_mean, c_disp)
     arrays = dict(
         kind=kind, x0=x0, p_mean=packed["p_mean"], p_sd=packed["p_sd"], vol=packed["vol"], phi=packed["phi"],
-        r0=packed["r0"], c_mean=c_mean, c_disp=c_disp,
+        r0=packed["r0"], additive=packed["additive"], h0=packed["h0"], scale=packed["scale"],
+        log_scale=np.log(packed["scale"]), c_mean=c_mean, c_disp=c_disp,
         c_cdf=c_cdf, c_guide=c_guide, c_cdf_start=c_cdf_start, c_guide_start=c_guide_start,
         c_guide_size=c_guide_size,
         ref_a=packed["ref_a"], ref_b=packed["ref_b"], sum_start=packed["sum_start"], sum_len=packed["sum_len"],
@@ -242,6 +263,7 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
         proj_last=np.array(packed["proj_last"], dtype=np.int64),
         jump_prob=jump_prob, jump_mask=jump_mask, jump_effect=jump_effect,
         obs=obs, obs_step=obs_step, cond_b=cond_b, cond_c=cond_c, obs_prec=obs_prec,
+        obs_level=_observed_levels(scenario, obs),
         **_target_arrays(scenario, index, x0),
     )
     lo, width = _sketch_grid(scenario, arrays, n_steps)

@@ -42,6 +42,10 @@ class Processes(NamedTuple):
     phi: np.ndarray          # AR(1) persistence
     r0: np.ndarray           # AR(1) initial log growth
     shocked: np.ndarray      # has a yearly shock of its own
+    additive: np.ndarray     # the parameter is a drift added as it is (else a growth rate g, added as ln(1+g))
+    h0: np.ndarray           # the hidden state in the base year (a logit, an organic log level; else 0)
+    scale: np.ndarray        # a bounded kind's ceiling: its value is scale × share (1 for a share)
+    log_scale: np.ndarray    # ln(scale)
 
 
 class Counts(NamedTuple):
@@ -91,6 +95,7 @@ class Observations(NamedTuple):
     cond_b: np.ndarray
     cond_c: np.ndarray
     obs_prec: np.ndarray
+    obs_level: np.ndarray    # (indicator, step): the observed value on the scale of its shocks (ln X, logit)
 
 
 class Targets(NamedTuple):
@@ -161,7 +166,6 @@ class Paths(NamedTuple):
     lg: np.ndarray
     par: np.ndarray
     hidden: np.ndarray
-    hidden0: np.ndarray
     r_prev: np.ndarray
     eps: np.ndarray
     jump_add: np.ndarray
@@ -209,7 +213,7 @@ def work_spec(n_ind: int, n_steps1: int, n_targets: int, n_proj: int, n_jumps: i
         },
         "paths": {
             "val": ((n_ind, n_steps1, LANES), f8, 0), "lg": ((n_ind, n_steps1, LANES), f8, 0),
-            "par": ((n_ind, LANES), f8, 0), "hidden": ((n_ind, LANES), f8, 0), "hidden0": ((n_ind,), f8, 0),
+            "par": ((n_ind, LANES), f8, 0), "hidden": ((n_ind, LANES), f8, 0),
             "r_prev": ((n_ind, LANES), f8, 0), "eps": ((n_ind, LANES), f8, 0),
             "jump_add": ((n_ind, LANES), f8, 0), "proj_step": ((n_proj, LANES), i8, 0), "log_w": ((LANES,), f8, 0),
         },

@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
-from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGIT, LOGNORMAL, LT, NORMAL, RATIO,
+from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGISTIC, LOGIT, LOGNORMAL, LT, NORMAL, RATIO,
                                       STUDENT_T, SUM, T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_LEVEL,
                                       T_PER_YEAR, TWO_PIECE)
 from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_negative_binomial,
@@ -116,8 +116,7 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
         seed_path_state(key, first_path + lane, state)
         s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
         for i in range(n_ind):
-            k = kind[i]
-            if (k == LOGNORMAL or k == AR1 or k == LOGIT or k == BUILDOUT) and p_sd[i] > 0.0:
+            if p_sd[i] > 0.0:  # an uncertain parameter (only kinds with one have a p_sd)
                 pdraw[i, lane], s0, s1, s2, s3 = normal_from_words(s0, s1, s2, s3)
         for j in range(proj_ind.shape[0]):
             proj_u[j, 0, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
@@ -166,22 +165,21 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
 def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
     """Advance the group's ``n`` paths in lockstep into ``val[i, t, lane]`` (level) and
     ``lg[i, t, lane]`` (its log) for t >= 1, and their log weights into ``log_w``. The base
-    year ``val[:, 0, :]``, ``lg[:, 0, :]``, ``hidden0`` and the parameters without uncertainty
+    year ``val[:, 0, :]``, ``lg[:, 0, :]`` and the parameters without uncertainty
     in ``par`` are the same on every path: :func:`base_year` set them once."""
-    kind, x0, p_mean, p_sd, vol, phi, r0, shocked = plan.processes
+    kind, x0, p_mean, p_sd, vol, phi, r0, shocked, additive, h0, scale, log_scale = plan.processes
     c_mean, c_disp = plan.counts.c_mean, plan.counts.c_disp
     chol, correlated, shock_kind, dof, tp = plan.shocks
     proj_ind, proj_size, proj_prob, proj_first, proj_last = plan.projects
     jump_effect = plan.jumps.jump_effect
-    obs, obs_step = plan.observations.obs, plan.observations.obs_step
+    obs, obs_step, obs_level = plan.observations.obs, plan.observations.obs_step, plan.observations.obs_level
     state, states, pdraw, proj_u, jump_hit, z, tscale, added = draws
-    val, lg, par, hidden, hidden0, r_prev, eps, jump_add, proj_step, log_w = paths
+    val, lg, par, hidden, r_prev, eps, jump_add, proj_step, log_w = paths
     n_ind, n_steps1 = val.shape[0], val.shape[1]
     # uncertain parameters, one per indicator and path
     for i in range(n_ind):
-        k = kind[i]
-        if (k == LOGNORMAL or k == AR1 or k == LOGIT or k == BUILDOUT) and p_sd[i] > 0.0:
-            if k == LOGIT:
+        if p_sd[i] > 0.0:
+            if additive[i]:  # a drift, added as it is
                 for lane in range(n):
                     par[i, lane] = p_mean[i] + p_sd[i] * pdraw[i, lane]
             else:  # a growth rate: its log; 1+g > 0 is guaranteed to 8 s.d. by validation
@@ -195,13 +193,11 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
                 proj_step[j, lane] = proj_first[j] + int(proj_u[j, 1, lane] * (proj_last[j] - proj_first[j] + 1))
             else:
                 proj_step[j, lane] = 1 << 30
-    # base-year state
+    # base-year state: the hidden level (logit, organic log level) and the AR(1) growth
     for i in range(n_ind):
-        k = kind[i]
-        if k == LOGIT or k == BUILDOUT:
-            for lane in range(n):
-                hidden[i, lane] = hidden0[i]
-        elif k == AR1:
+        for lane in range(n):
+            hidden[i, lane] = h0[i]
+        if kind[i] == AR1:
             for lane in range(n):
                 r_prev[i, lane] = r0[i]
     for lane in range(n):
@@ -265,7 +261,7 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
                         lg[i, t, lane] = lg[i, t - 1, lane] + par[i, lane] + v * shock[i, lane]
                 if observed:
                     for lane in range(n):
-                        lg[i, t, lane] = math.log(x)
+                        lg[i, t, lane] = obs_level[i, t]
                 exp_lanes(lg[i, t], n, val[i, t])
             elif k == AR1:
                 ph = phi[i]
@@ -275,19 +271,20 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
                     r_prev[i, lane] = r
                 if observed:
                     for lane in range(n):
-                        lg[i, t, lane] = math.log(x)
+                        lg[i, t, lane] = obs_level[i, t]
                         r_prev[i, lane] = lg[i, t, lane] - lg[i, t - 1, lane] - jump_add[i, lane]
                 exp_lanes(lg[i, t], n, val[i, t])
-            elif k == LOGIT:
+            elif k == LOGIT or k == LOGISTIC:
+                sc, log_sc = scale[i], log_scale[i]  # a logistic's ceiling (1 for a share)
                 for lane in range(n):
                     hidden[i, lane] += par[i, lane] + v * shock[i, lane] + jump_add[i, lane]
                     if observed:
-                        hidden[i, lane] = math.log(x / (1.0 - x))
+                        hidden[i, lane] = obs_level[i, t]
                     # a logit share lies strictly inside (0, 1): far out, 1 / (1 + e^-h) rounds to
                     # 0 or 1, which would meet rules it never can
                     share = min(max(1.0 / (1.0 + fast_exp(-hidden[i, lane])), SHARE_MIN), SHARE_MAX)
-                    val[i, t, lane] = share
-                    lg[i, t, lane] = fast_log(share)
+                    val[i, t, lane] = sc * share
+                    lg[i, t, lane] = fast_log(share) + log_sc
             elif k == BUILDOUT:
                 for lane in range(n):
                     hidden[i, lane] += par[i, lane] + v * shock[i, lane] + jump_add[i, lane]
@@ -323,7 +320,7 @@ def _observe(t, o, n, plan, z, paths, acc):
     entries are zero (most of them: only observed indicators enter the likelihood): such a term
     is an exact zero, so each lane's sums are the same, term by term, as the full ones."""
     kind, vol, phi, shocked = plan.processes.kind, plan.processes.vol, plan.processes.phi, plan.processes.shocked
-    obs, _, cond_b, cond_c, obs_prec = plan.observations
+    obs, _, cond_b, cond_c, obs_prec, obs_level = plan.observations
     lg, par, hidden, r_prev = paths.lg, paths.par, paths.hidden, paths.r_prev
     eps, jump_add, log_w = paths.eps, paths.jump_add, paths.log_w
     n_ind = kind.shape[0]
@@ -334,7 +331,7 @@ def _observe(t, o, n, plan, z, paths, acc):
                 eps[i, lane] = 0.0
             continue
         k = kind[i]
-        level = math.log(x) if (k == LOGNORMAL or k == AR1) else math.log(x / (1.0 - x))
+        level = obs_level[i, t]  # the observed value on the scale of its shocks (ln X, logit)
         v = vol[i]
         ph = phi[i]
         for lane in range(n):
@@ -343,7 +340,7 @@ def _observe(t, o, n, plan, z, paths, acc):
             elif k == AR1:
                 resid = (level - lg[i, t - 1, lane] - jump_add[i, lane]
                          - (par[i, lane] + ph * (r_prev[i, lane] - par[i, lane])))
-            else:  # LOGIT (observations of other kinds are refused by validation)
+            else:  # LOGIT, LOGISTIC (observations of other kinds are refused by validation)
                 resid = level - hidden[i, lane] - par[i, lane] - jump_add[i, lane]
             if v > 0.0:
                 eps[i, lane] = resid / v
@@ -380,22 +377,18 @@ def _observe(t, o, n, plan, z, paths, acc):
 @njit(cache=True, _nrt=False)
 def base_year(plan, paths):
     """The deterministic part of every path, in lane 0: the base year ``val[:, 0, 0]``,
-    ``lg[:, 0, 0]``, the starting hidden states and the parameters that have no uncertainty
-    (``par[:, 0]``, where ``p_sd == 0``)."""
-    kind, x0, p_mean, p_sd = plan.processes.kind, plan.processes.x0, plan.processes.p_mean, plan.processes.p_sd
-    val, lg, par, hidden0 = paths.val, paths.lg, paths.par, paths.hidden0
+    ``lg[:, 0, 0]`` and the parameters that have no uncertainty (``par[:, 0]``, where ``p_sd == 0``)."""
+    kind, x0, p_mean, p_sd, additive = (plan.processes.kind, plan.processes.x0, plan.processes.p_mean,
+                                        plan.processes.p_sd, plan.processes.additive)
+    val, lg, par = paths.val, paths.lg, paths.par
     for i in range(x0.shape[0]):
         k = kind[i]
-        if (k == LOGNORMAL or k == AR1 or k == LOGIT or k == BUILDOUT) and not p_sd[i] > 0.0:
-            par[i, 0] = p_mean[i] if k == LOGIT else math.log(max(1.0 + p_mean[i], 1e-300))
+        if not p_sd[i] > 0.0:  # (unused by kinds without a parameter)
+            par[i, 0] = p_mean[i] if additive[i] else math.log(max(1.0 + p_mean[i], 1e-300))
         if k == RATIO or k == SUM:
             continue
         val[i, 0, 0] = x0[i]
         lg[i, 0, 0] = math.log(x0[i]) if x0[i] > 0.0 else -np.inf
-        if k == LOGIT:
-            hidden0[i] = math.log(x0[i] / (1.0 - x0[i]))
-        elif k == BUILDOUT:
-            hidden0[i] = lg[i, 0, 0]  # organic log-capacity
     base_step, one_lane = np.int64(0), np.int64(1)  # not literals: _derive compiles once
     _derive(base_step, one_lane, val, lg, kind, plan.derived)
 

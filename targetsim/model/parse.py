@@ -240,7 +240,7 @@ def parse_scenario(data: Any, src: ErrorSource, *, file: Path | None = None, sha
     shocks = _parse_shocks(r, top.get("shocks"))
     kinds = {ind.id: ind.process.kind for ind in indicators}
     jumps = _parse_jumps(r, top.get("jumps"), kinds, base_year, horizon)
-    observations = _parse_observations(r, top.get("observations"), kinds, base_year, horizon, shocks)
+    observations = _parse_observations(r, top.get("observations"), indicators, base_year, horizon, shocks)
     if observations and paths > MAX_WEIGHTED_PATHS:
         raise r.fail(("paths",), f"with observations at most {MAX_WEIGHTED_PATHS} paths, got {paths}")
 
@@ -356,9 +356,18 @@ def check_start(r_or_src: Any, ind: Indicator, value: float, path: KeyPath) -> N
     """The start value must suit the process (its spec's rule: positive for levels, a fraction for
     shares, a whole count)."""
     r = r_or_src if isinstance(r_or_src, _Reader) else _Reader(r_or_src)
-    problem = PROCESS_SPECS[ind.process.kind].start_problem(value)
+    spec = PROCESS_SPECS[ind.process.kind]
+    problem = spec.start_problem(value) or _outside(spec, ind.process, value, "starts")
     if problem:
         raise r.fail(path, problem)
+
+
+def _outside(spec: Any, process: Any, value: float, verb: str) -> str | None:
+    """A value outside the open interval a bounded kind's values lie in (a logistic below its ceiling)."""
+    bounds = spec.bounds(process)
+    if bounds is None or bounds[0] < value < bounds[1]:
+        return None
+    return f"a {spec.kind} indicator {verb} strictly between {bounds[0]:g} and {bounds[1]:g}, got {value:g}"
 
 
 def _parse_growth(r: _Reader, raw: Any, path: KeyPath, *, rate: bool) -> Growth:
@@ -445,6 +454,7 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], indicators: tuple[Indicat
     raw = r.required(top, "targets", ())
     if not isinstance(raw, list) or not raw:
         raise r.fail(("targets",), f"expected a non-empty list of targets, got {_type_name(raw)}")
+    processes = {ind.id: ind.process for ind in indicators}
     kinds = {ind.id: ind.process.kind for ind in indicators}
     seen: dict[str, int] = {}
     out = []
@@ -487,10 +497,12 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], indicators: tuple[Indicat
                                  what=f"{indicator} is never negative; for a decline use a 'cagr' target "
                                       "with a negative rate" if kind in ("level", "first_passage") else
                                       f"{indicator} is never negative")
-        if process_kind == "logit_share" and kind in VALUE_KINDS and not 0.0 < threshold < 1.0:
-            raise r.fail(tpath, f"{indicator} is a logit_share, which lies strictly between 0 and 1 and never "
-                         f"reaches {threshold:g}: the rule would be decided by construction; set a threshold "
-                         "inside (0, 1), or model a share that can reach 0 or 100 % as a ratio")
+        bounds = PROCESS_SPECS[process_kind].bounds(processes[indicator])
+        if bounds is not None and kind in VALUE_KINDS and not bounds[0] < threshold < bounds[1]:
+            raise r.fail(tpath, f"{indicator} is a {process_kind}, which lies strictly between {bounds[0]:g} and "
+                         f"{bounds[1]:g} and never reaches {threshold:g}: the rule would be decided by "
+                         f"construction; set a threshold inside ({bounds[0]:g}, {bounds[1]:g}), or model a value "
+                         "that can reach its bound as a ratio")
         by = r.integer(r.required(spec, "by", path), (*path, "by"))
         if not base_year < by <= horizon:
             raise r.fail((*path, "by"), f"must lie after base_year {base_year} and at most horizon {horizon}, got {by}")
@@ -600,8 +612,10 @@ def _parse_jumps(r: _Reader, raw: Any, kinds: dict[str, str], base_year: int, ho
     return tuple(out)
 
 
-def _parse_observations(r: _Reader, raw: Any, kinds: dict[str, str], base_year: int, horizon: int,
+def _parse_observations(r: _Reader, raw: Any, indicators: tuple[Indicator, ...], base_year: int, horizon: int,
                         shocks: Shocks) -> tuple[tuple[str, tuple[tuple[int, float], ...]], ...]:
+    processes = {ind.id: ind.process for ind in indicators}
+    kinds = {ind.id: ind.process.kind for ind in indicators}
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
@@ -626,7 +640,8 @@ def _parse_observations(r: _Reader, raw: Any, kinds: dict[str, str], base_year: 
             ypath = (*path, str(year))
             y = r.integer(year, ypath, low=base_year + 1, high=horizon)
             v = r.number(value, ypath)
-            problem = PROCESS_SPECS[kinds[ind]].observation_problem(v)
+            spec = PROCESS_SPECS[kinds[ind]]
+            problem = spec.observation_problem(v) or _outside(spec, processes[ind], v, "is observed")
             if problem:
                 raise r.fail(ypath, problem)
             values.append((y, v))

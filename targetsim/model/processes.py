@@ -57,7 +57,11 @@ class ProcessSpec:
     ``(lo, hi)`` of ``ln X`` its sketch spans (``lo``/``hi`` hold the grids of the indicators before
     it, which a derived kind reads); ``envelope(process)`` gives ``(growth, volatility, persistence,
     initial log growth or None, the largest ln X its projects can add or -inf)`` for a level driven by
-    log growth, else None.
+    log growth, else None. ``hidden_start(process, x0)``: the state its shocks move in the base year
+    (a logit, an organic log level); ``observed_level(process, x)``: an observed value on the scale of
+    its shocks (``ln x``, a logit); ``scale(process)``: the ceiling of a bounded kind (its value is
+    ``scale × share``); ``bounds(process)``: the open interval its values lie in, if any (a threshold
+    of a value rule outside it is refused: the rule would be decided by construction).
     """
 
     kind: str
@@ -75,6 +79,11 @@ class ProcessSpec:
     grid: Callable[..., tuple[float, float]]
     infinite_mean_under_fat_tails: Callable[[Any], bool]
     describe: Callable[[Any], str]
+    additive: bool = False          # its parameter is a drift added as it is (not a growth rate g, as ln(1+g))
+    hidden_start: Callable[[Any, float], float] = lambda p, x0: 0.0   # the hidden state in the base year
+    observed_level: Callable[[Any, float], float] = lambda p, x: math.nan  # an observation on its shocks' scale
+    scale: Callable[[Any], float] = lambda p: 1.0                      # a bounded kind's ceiling
+    bounds: Callable[[Any], tuple[float, float] | None] = lambda p: None  # values lie strictly inside
 
 
 def _g(x: Growth) -> str:
@@ -153,6 +162,7 @@ LOGNORMAL = ProcessSpec(
     pack=lambda p, i, a, index, base_year: _pack_growth(p.growth, p.volatility, i, a),
     grid=_log_level_grid, infinite_mean_under_fat_tails=_fat_if_volatile,
     describe=lambda p: f"lognormal: growth {_g(p.growth)}, volatility {p.volatility:g}",
+    observed_level=lambda p, x: math.log(x),
 )
 
 
@@ -200,6 +210,7 @@ AR1_GROWTH = ProcessSpec(
     pack=_pack_ar1, grid=_log_level_grid, infinite_mean_under_fat_tails=_fat_if_volatile,
     describe=lambda p: (f"ar1_growth: long-run growth {_g(p.long_run_growth)}, persistence {p.persistence:g}, "
                         f"volatility {p.volatility:g}, initial growth {p.initial_growth:g}"),
+    observed_level=lambda p, x: math.log(x),
 )
 
 
@@ -218,7 +229,7 @@ def _logit_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jum
                 lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
     """Shares live in (0, 1): from the lowest plausible logit up to 1."""
     spread = math.sqrt(a["vol"][i] ** 2 * n_steps + a["p_sd"][i] ** 2 * n_steps**2) * fat
-    start_logit = math.log(a["x0"][i] / (1 - a["x0"][i]))
+    start_logit = a["h0"][i]  # the logit in the base year (of the share of the ceiling, for a logistic)
     low_logit = min(start_logit, start_logit + a["p_mean"][i] * n_steps) - SKETCH_SPAN_SD * spread - jump_span[i]
     return (-math.log1p(math.exp(-low_logit)) if low_logit > -700 else low_logit), 0.0
 
@@ -237,6 +248,8 @@ LOGIT_SHARE = ProcessSpec(
     envelope=_no_envelope, pack=lambda p, i, a, index, base_year: _pack_growth(p.drift, p.volatility, i, a),
     grid=_logit_grid, infinite_mean_under_fat_tails=lambda p: False,
     describe=lambda p: f"logit_share: drift {_g(p.drift)}, volatility {p.volatility:g}",
+    additive=True, hidden_start=lambda p, x0: math.log(x0 / (1.0 - x0)),
+    observed_level=lambda p, x: math.log(x / (1.0 - x)), bounds=lambda p: (0.0, 1.0),
 )
 
 
@@ -302,7 +315,7 @@ BUILDOUT = ProcessSpec(
     envelope=lambda p: (p.organic.growth, p.organic.volatility, 0.0, None,
                         math.log(sum(q.size for q in p.projects)) + math.log(2.0) if p.projects else -math.inf),
     pack=_pack_buildout, grid=_log_level_grid, infinite_mean_under_fat_tails=_fat_if_volatile,
-    describe=_describe_buildout,
+    describe=_describe_buildout, hidden_start=lambda p, x0: math.log(x0) if x0 > 0 else -math.inf,
 )
 
 
@@ -437,13 +450,56 @@ SUM = ProcessSpec(
 )
 
 
+# --------------------------------------------------------------------------- logistic
+
+@dataclass(frozen=True)
+class LogisticProcess:
+    """Saturation under a natural ceiling: ``X = ceiling / (1 + e^-h)``, ``h(t+1) = h(t) + drift +
+    volatility·ε(t)``: a logit share of the ceiling (a penetration rate, a coverage, a capacity
+    that cannot pass its plant). Growth is fastest half way and slows towards the ceiling."""
+
+    ceiling: float
+    drift: Growth
+    volatility: float
+    kind: Literal["logistic"] = "logistic"
+
+
+def _parse_logistic(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: int) -> LogisticProcess:
+    return LogisticProcess(
+        ceiling=r.number(r.required(spec, "ceiling", path), (*path, "ceiling"), low=0.0, low_open=True,
+                         what="the level the indicator approaches and never reaches, in its unit"),
+        drift=r.growth(r.required(spec, "drift", path), (*path, "drift"), rate=False),
+        volatility=r.volatility(spec, path))
+
+
+def _logistic_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
+                   lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+    """A logit share's grid, moved up by ln(ceiling)."""
+    low, high = _logit_grid(p, i, a, n_steps, fat, jump_span, lo, hi)
+    return low + math.log(p.ceiling), high + math.log(p.ceiling)
+
+
+LOGISTIC = ProcessSpec(
+    kind="logistic", cls=LogisticProcess, keys=("kind", "ceiling", "drift", "volatility"), parse=_parse_logistic,
+    shocked=True, observable=True, derived=False, whole_numbers=False,
+    start_problem=lambda v: None if v > 0 else f"a logistic indicator starts above 0, got {v:g}",
+    observation_problem=lambda v: None if v > 0 else f"an observed logistic value must be positive, got {v:g}",
+    envelope=_no_envelope, pack=lambda p, i, a, index, base_year: _pack_growth(p.drift, p.volatility, i, a),
+    grid=_logistic_grid, infinite_mean_under_fat_tails=lambda p: False,
+    describe=lambda p: f"logistic: ceiling {p.ceiling:g}, drift {_g(p.drift)}, volatility {p.volatility:g}",
+    additive=True, hidden_start=lambda p, x0: math.log(x0 / (p.ceiling - x0)),
+    observed_level=lambda p, x: math.log(x / (p.ceiling - x)), scale=lambda p: p.ceiling,
+    bounds=lambda p: (0.0, p.ceiling),
+)
+
+
 # --------------------------------------------------------------------------- the registry
 
 #: Every process kind's spec, by kind, in the order the README lists them.
 PROCESS_SPECS: dict[str, ProcessSpec] = {spec.kind: spec for spec in (
-    LOGNORMAL, AR1_GROWTH, LOGIT_SHARE, BUILDOUT, COUNT, RATIO, SUM)}
+    LOGNORMAL, AR1_GROWTH, LOGIT_SHARE, LOGISTIC, BUILDOUT, COUNT, RATIO, SUM)}
 
-Process = (LognormalProcess | Ar1GrowthProcess | LogitShareProcess | RatioProcess | SumProcess
+Process = (LognormalProcess | Ar1GrowthProcess | LogitShareProcess | LogisticProcess | RatioProcess | SumProcess
            | BuildoutProcess | CountProcess)
 
 PROCESS_KINDS: tuple[str, ...] = tuple(PROCESS_SPECS)
