@@ -13,6 +13,7 @@ from targetsim.kernels.distributions import count_tables
 from targetsim.kernels.layout import KernelPlan, SketchGrid, kernel_plan
 from targetsim.kernels.special import two_piece_params
 from targetsim.model.processes import PROCESS_SPECS
+from targetsim.model.targets import TARGET_SPECS
 from targetsim.model.scenario import (
     COMPARATORS,
     PROCESS_KINDS,
@@ -172,7 +173,7 @@ def _target_arrays(scenario: Scenario, index: dict[str, int], x0: np.ndarray):
     starts = x0[x0 > 0]
     magnitude = max(1.0, float(np.abs(np.log(starts)).max()) if starts.size else 1.0)
     for k, t in enumerate(targets):
-        rate = t.kind in ("cagr", "growth_each_year")
+        rate = TARGET_SPECS[t.kind].rate
         band = t.tolerance * abs(t.threshold)
         low, high = t.threshold - band, t.threshold + band
         if rate:  # compared as log growth: ln(1 + g)

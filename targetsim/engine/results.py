@@ -16,11 +16,10 @@ from targetsim.engine.plan import SimulationPlan
 from targetsim.engine.simulate import Statistics
 from targetsim.kernels.sketch import relative_error_bound, sketch_quantile
 from targetsim.model.processes import PROCESS_SPECS
+from targetsim.model.targets import PERIOD_FREE_KINDS, TARGET_SPECS
 from targetsim.model.scenario import Scenario, assumption_flags
 
 Z95 = 1.959963984540054
-#: Target kinds whose rule can be evaluated in the base year itself (the others need a period).
-PERIOD_FREE_KINDS = ("level", "share", "count_stock", "first_passage")
 
 
 def wilson_interval(p: np.ndarray, n: float, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
@@ -105,12 +104,7 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         i = index[t.indicator]
         steps = t.by - scenario.base_year
         start = start_values[i]
-        if t.kind in ("cagr", "growth_each_year"):
-            required[k] = t.threshold
-        elif t.kind in PERIOD_FREE_KINDS:
-            required[k] = _growth(t.threshold, start, steps)
-        else:
-            required[k] = np.nan  # per-year and cumulative rules have no single pace
+        required[k] = TARGET_SPECS[t.kind].needs(t.threshold, start, steps)
         median = np.empty(1)
         sketch_quantile(stats.sketch[i, steps], plan.sketch_lo[i], plan.sketch_width[i], median_q,
                         math.exp(stats.log_min[i, steps]), math.exp(stats.log_max[i, steps]), median)

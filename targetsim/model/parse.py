@@ -19,6 +19,7 @@ import numpy as np
 from targetsim.errors import ScenarioError
 from targetsim.kernels.weights import MAX_WEIGHTED_PATHS
 from targetsim.model.processes import PROCESS_SPECS
+from targetsim.model.targets import MAX_RATE, RATE_HINT, TARGET_SPECS
 from targetsim.model.scenario import (
     COMPARATORS,
     DEFAULT_QUANTILES,
@@ -26,7 +27,6 @@ from targetsim.model.scenario import (
     DERIVED_KINDS,
     OBSERVABLE_KINDS,
     PROCESS_KINDS,
-    SHARE_KINDS,
     SHOCK_DISTRIBUTIONS,
     SHOCKED_KINDS,
     TARGET_KINDS,
@@ -61,20 +61,15 @@ SOURCE_KEYS = ("seed", "clause", "quote", "document", "url")
 SHOCKS_KEYS = ("distribution", "dof", "skew")
 JUMP_KEYS = ("name", "probability", "years", "effects")
 GROWTH_KEYS = ("mean", "sd")
-# target kinds that compare the indicator's value itself (not a growth rate or a running total)
-VALUE_KINDS = ("level", "share", "first_passage", "count_per_year")
 START_KEYS = ("value", "assumption", "source")
 
 MAX_PATHS = 10**10
 MAX_YEARS = 100
-# A yearly growth rate above this (+1000 %/yr) is taken for a percentage written as a number.
-MAX_RATE = 10.0
 # The yearly shocks' s.d. of the log level: 1.0 is already a factor e ≈ 2.7 up or down in a typical
 # year; a larger value is taken for a percentage written as a number (3 for 3 %).
 MAX_VOLATILITY = 1.0
 # A logit drift per year beyond this moves any share to within 1e-4 of 0 or 1 in one year.
 MAX_LOGIT_DRIFT = 10.0
-RATE_HINT = "a growth rate is a fraction: 0.3 means +30 %/yr"
 # ln(1+g) needs 1+g > 0 on every path: the growth distribution must keep 8 s.d. clear of -100 %.
 GROWTH_SD_MARGIN = 8.0
 ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -478,27 +473,16 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], indicators: tuple[Indicat
         process_kind = kinds[indicator]
         tpath = (*path, "threshold")
         raw_threshold = r.required(spec, "threshold", path)
-        if kind in ("cagr", "growth_each_year"):
-            threshold = r.number(raw_threshold, tpath, low=-1.0, low_open=True, high=MAX_RATE, what=RATE_HINT)
-        elif kind == "share":
-            if process_kind not in SHARE_KINDS:
-                raise r.fail((*path, "kind"), f"a share target needs a share indicator ({', '.join(SHARE_KINDS)}); "
-                             f"{indicator} is a {process_kind}")
-            threshold = r.number(raw_threshold, tpath, low=0.0, high=1.0,
-                                 what="a share is a fraction: 0.47 means 47 %")
-        elif kind == "count_stock":
-            if process_kind != "count":
-                raise r.fail((*path, "kind"), f"a count_stock target needs a count indicator; {indicator} is a "
-                             f"{process_kind} (use 'level')")
-            threshold = r.number(raw_threshold, tpath, low=0.0)
-        else:
-            # every process is non-negative, so a negative threshold is always met or never met
-            threshold = r.number(raw_threshold, tpath, low=0.0,
-                                 what=f"{indicator} is never negative; for a decline use a 'cagr' target "
-                                      "with a negative rate" if kind in ("level", "first_passage") else
-                                      f"{indicator} is never negative")
+        target_spec = TARGET_SPECS[kind]
+        if target_spec.indicators is not None and process_kind not in target_spec.indicators:
+            needed = (f"a share indicator ({', '.join(target_spec.indicators)})" if kind == "share" else
+                      f"a {' or '.join(target_spec.indicators)} indicator")
+            instead = f" (use {target_spec.instead!r})" if target_spec.instead else ""
+            raise r.fail((*path, "kind"), f"a {kind} target needs {needed}; {indicator} is a {process_kind}{instead}")
+        low, high, low_open, what = target_spec.threshold(indicator)
+        threshold = r.number(raw_threshold, tpath, low=low, high=high, low_open=low_open, what=what)
         bounds = PROCESS_SPECS[process_kind].bounds(processes[indicator])
-        if bounds is not None and kind in VALUE_KINDS and not bounds[0] < threshold < bounds[1]:
+        if bounds is not None and target_spec.compares_value and not bounds[0] < threshold < bounds[1]:
             raise r.fail(tpath, f"{indicator} is a {process_kind}, which lies strictly between {bounds[0]:g} and "
                          f"{bounds[1]:g} and never reaches {threshold:g}: the rule would be decided by "
                          f"construction; set a threshold inside ({bounds[0]:g}, {bounds[1]:g}), or model a value "

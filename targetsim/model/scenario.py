@@ -28,16 +28,13 @@ from targetsim.model.processes import (  # noqa: F401 - the process kinds, re-ex
     RatioProcess,
     SumProcess,
 )
+from targetsim.model.targets import SHARE_KINDS, TARGET_KINDS  # noqa: F401 - re-exported
 
 TargetKind = Literal["level", "cagr", "first_passage", "share", "growth_each_year",
                      "count_stock", "count_per_year", "cumulative"]
 Comparator = Literal[">=", ">", "<=", "<", "~"]
 
-TARGET_KINDS: tuple[str, ...] = ("level", "cagr", "first_passage", "share", "growth_each_year",
-                                 "count_stock", "count_per_year", "cumulative")
 COMPARATORS: tuple[str, ...] = (">=", ">", "<=", "<", "~")
-# processes whose value is a share in (0, 1): `share` targets need one of these
-SHARE_KINDS: tuple[str, ...] = ("logit_share", "ratio")
 SHOCK_DISTRIBUTIONS: tuple[str, ...] = ("normal", "student_t", "two_piece")
 DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 DEFAULT_TOLERANCE = 0.1

@@ -49,14 +49,10 @@ class ProgressBar:
 
 
 def format_threshold(kind: str, comparator: str, threshold: float, unit: str) -> str:
+    from targetsim.model.targets import TARGET_SPECS
+
     sign = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "~": "≈"}[comparator]
-    if kind == "cagr":
-        return f"{sign} {threshold * 100:.1f} %/yr"
-    if kind == "growth_each_year":
-        return f"{sign} {threshold * 100:.1f} % every year"
-    if kind == "share":
-        return f"{sign} {threshold * 100:.1f} %"
-    return f"{sign} {threshold:,.6g} {unit}"
+    return TARGET_SPECS[kind].render(sign, threshold, unit)
 
 
 def _pct(value: float, digits: int = 1) -> str:
