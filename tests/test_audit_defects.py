@@ -198,16 +198,21 @@ def test_an_unlikely_count_observation_runs_and_matches_the_poisson_law():
     assert abs(prob(run(data, n), "t") - exact) < mc_tolerance(exact, n)
 
 
+def _record(last_year: int, *, seed: int = 11, start: float = 100.0, growth: float = 1.04, vol: float = 0.05) -> dict:
+    """A yearly record from 2001 to ``last_year`` drawn from the log-normal model itself."""
+    rng = np.random.default_rng(seed)
+    values, x = {}, start
+    for year in range(2001, last_year + 1):
+        x *= growth * math.exp(vol * rng.standard_normal())
+        values[year] = float(x)
+    return values
+
+
 def test_sixty_model_consistent_observations_run():
     # 69 yearly observations drawn from the model itself: the likelihood of the whole record is
     # about e^-35, far below the old fixed-point resolution; given the last one, the last year's
     # probability is the one-year closed form
-    rng = np.random.default_rng(11)
-    years = range(2001, 2070)
-    values, x = {}, 100.0
-    for year in years:
-        x *= 1.04 * math.exp(0.05 * rng.standard_normal())
-        values[year] = float(x)
+    values = _record(2069)
     threshold = values[2069] * 1.06
     data = scenario_dict({"a": lognormal(100.0, 0.04, 0.05)},
                          [{"id": "t", "indicator": "a", "kind": "level", "threshold": threshold, "by": 2070}],
@@ -254,11 +259,7 @@ def test_an_improbable_record_is_weighted_relative_to_its_likeliest_path():
     from targetsim.engine.simulate import simulate
     from targetsim.kernels.weights import ROUNDING_BOUND, WEIGHT_ONE
 
-    rng = np.random.default_rng(11)
-    values, x = {}, 100.0
-    for year in range(2001, 2070):
-        x *= 1.04 * math.exp(0.05 * rng.standard_normal())
-        values[year] = float(x)
+    values = _record(2069)
     long = scenario_dict({"a": lognormal(100.0, 0.04, 0.05, sd=0.01)},
                          [{"id": "t", "indicator": "a", "kind": "level", "threshold": 1000, "by": 2070}],
                          base_year=2000, horizon=2070, observations={"a": values})
@@ -474,11 +475,7 @@ def test_the_cli_refuses_an_impossible_observation_and_writes_nothing(tmp_path):
 def test_a_rerun_relative_to_the_likeliest_path_is_the_same_for_any_threads_and_blocks():
     import numba
 
-    rng = np.random.default_rng(11)
-    values, x = {}, 100.0
-    for year in range(2001, 2040):
-        x *= 1.04 * math.exp(0.05 * rng.standard_normal())
-        values[year] = float(x)
+    values = _record(2039)
     data = scenario_dict({"a": lognormal(100.0, 0.04, 0.05, sd=0.01), "b": lognormal(50.0, 0.06, 0.1)},
                          [{"id": "t", "indicator": "a", "kind": "level", "threshold": values[2039] * 1.05,
                            "by": 2040},
