@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from targetsim.engine.simulate import ProgressCallback
 from targetsim.errors import TargetsimWarning
-from targetsim.kernels.geometry import DEFAULT_BLOCK_SIZE
 from targetsim.io.scenarios import load_scenario
+from targetsim.kernels.geometry import DEFAULT_BLOCK_SIZE
 from targetsim.model.numeric import ENVELOPE_SD, LOG_LIMIT  # noqa: F401 - re-exported
 from targetsim.model.scenario import Scenario
 
@@ -64,8 +64,8 @@ def run(scenario: Scenario | str | Path, *, paths: int | None = None, seed: int 
 
 
 def _minimum_effective_sample_size(paths: int) -> float:
-    """Below this effective sample size the observations are called extreme: 1 % of the paths,
-    and at least 100 (or a tenth of the paths, for small runs)."""
+    """Below this effective sample size the observations are called extreme: 1 % of the paths or
+    100 (a tenth of the paths in small runs), whichever is larger."""
     return max(0.01 * paths, min(100.0, 0.1 * paths))
 
 
@@ -101,8 +101,8 @@ def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None 
     should take (:meth:`~targetsim.engine.resources.RunEstimate.is_long`).
     """
     from targetsim.engine.resources import check_memory, estimate_for_scenario
-    from targetsim.kernels.geometry import checked_threads
     from targetsim.errors import TargetsimError
+    from targetsim.kernels.geometry import checked_threads
     from targetsim.model.parse import MAX_PATHS
 
     n_paths = scenario.paths if paths is None else paths
