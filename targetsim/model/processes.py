@@ -235,7 +235,8 @@ def _logit_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jum
 
 
 def _strict_fraction(what: str) -> Callable[[float], str | None]:
-    return lambda v: None if 0.0 < v < 1.0 else f"{what} strictly between 0 and 1 (a fraction: 0.45 means 45 %), got {v:g}"
+    return lambda v: (None if 0.0 < v < 1.0 else
+                      f"{what} strictly between 0 and 1 (a fraction: 0.45 means 45 %), got {v:g}")
 
 
 LOGIT_SHARE = ProcessSpec(

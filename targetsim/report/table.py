@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from targetsim.model.targets import TARGET_SPECS
+
 # A progress bar appears only once a run has taken this long, so quick runs stay quiet.
 PROGRESS_DELAY_S = 0.5
 
@@ -49,8 +51,6 @@ class ProgressBar:
 
 
 def format_threshold(kind: str, comparator: str, threshold: float, unit: str) -> str:
-    from targetsim.model.targets import TARGET_SPECS
-
     sign = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "~": "≈"}[comparator]
     return TARGET_SPECS[kind].render(sign, threshold, unit)
 
