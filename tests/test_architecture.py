@@ -1,7 +1,8 @@
 """The package's layers import one way, and no module imports itself back through others.
 
 Layers, from the bottom: ``errors`` and ``units`` (leaves); ``kernels`` (pure numerics); ``model``
-(typed scenarios, which may read the kernels' numba-free constants); ``engine`` (builds on model
+(typed scenarios, which may read the kernels' numba-free constants); ``estimate`` (fitting processes
+to histories, pooling, proper scores: on model; statsmodels and scoringrules loaded lazily); ``engine`` (builds on model
 and kernels) and ``io`` (builds on model), which never import each other; ``report`` (tables, on io
 and model); ``api`` (on engine and io); ``cli`` (on api, report and what they return). Function-level
 imports count too: a lazy import is still a dependency.
@@ -22,11 +23,12 @@ ALLOWED = {
     "units": set(),
     "kernels": {"errors"},
     "model": {"errors", "kernels"},
-    "io": {"errors", "units", "model"},
+    "estimate": {"errors", "units", "model"},
+    "io": {"errors", "units", "model", "estimate"},
     "engine": {"errors", "units", "kernels", "model"},
-    "report": {"errors", "units", "model", "io"},
-    "api": {"__init__", "errors", "units", "kernels", "model", "io", "engine"},
-    "cli": {"errors", "units", "model", "io", "engine", "api", "report"},
+    "report": {"errors", "units", "model", "io", "estimate"},
+    "api": {"__init__", "errors", "units", "kernels", "model", "estimate", "io", "engine"},
+    "cli": {"errors", "units", "model", "estimate", "io", "engine", "api", "report"},
     "__init__": {"errors"},
 }
 
