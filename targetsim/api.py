@@ -224,3 +224,34 @@ def check_dataset(scenario: Scenario, ds: "xr.Dataset") -> None:
         if name == "attainment_by_year":
             fail(name, what, f"{target_where(idx[0])} in {scenario.base_year + idx[1]}", prob_cause)
         fail(name, what, target_where(idx[0]), prob_cause)
+
+
+def fit_baselines(baselines: str | Path, indicators: "list[str] | tuple[str, ...]", *, process: str = "auto",
+                  until: int | None = None, breaks: "tuple[int, ...]" = (), pool: bool = False,
+                  pool_growth: bool = False) -> "tuple[list, object | None]":
+    """Fit each of ``indicators`` from the observed rows of a baselines file (rows marked as
+    assumptions are not data; ``until``: only rows up to that year). With ``pool`` (two or more
+    indicators), their volatilities (and with ``pool_growth`` their growths) are partially pooled
+    (:mod:`targetsim.estimate.pooling`). Returns ``(fits, pooled or None)``."""
+    from targetsim.estimate.history import fit_series, series_from_rows
+    from targetsim.estimate.pooling import pool as pool_series
+    from targetsim.io.baselines import load_baselines
+
+    table = load_baselines(baselines)
+    series = [series_from_rows(table.rows, name, until=until, breaks=breaks, origin=str(baselines))
+              for name in indicators]
+    if pool or pool_growth:
+        pooled = pool_series(series, growth=pool_growth)
+        return list(pooled.fits), pooled
+    return [fit_series(s, process) for s in series], None
+
+
+def write_fit(scenario: str | Path, fit) -> Path:
+    """Replace the fitted indicator's ``process:`` and ``parameters:`` in a scenario file, keeping
+    every comment and line outside them; the edited scenario is validated before it replaces the
+    file (see :mod:`targetsim.io.scenario_edit`)."""
+    from targetsim.io.scenario_edit import replace_indicator_keys
+
+    return replace_indicator_keys(scenario, fit.indicator, {"process": dict(fit.process),
+                                                            "parameters": fit.parameters()},
+                                  validate=load_scenario)

@@ -1,5 +1,5 @@
-"""Command line: ``targetsim run``, ``validate``, ``catalog`` and ``baselines``. Each command is a few
-lines over the API."""
+"""Command line: ``targetsim run``, ``validate``, ``catalog``, ``baselines``, ``fit`` and ``backtest``.
+Each command is a few lines over the API."""
 
 from __future__ import annotations
 
@@ -223,6 +223,51 @@ def baselines(indicator: str | None, folder: Path | None, scenario: Path | None,
         print_baseline_summary(rows)
     else:
         print_baseline_history(indicator, rows)
+
+
+FIT_PROCESSES = ("auto", "lognormal", "ar1_growth", "logit_share", "count")
+
+
+@main.command()
+@click.argument("baseline", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--indicator", "indicators", multiple=True, required=True,
+              help="Indicator id in BASELINE; repeat it to fit (or pool) several.")
+@click.option("--process", type=click.Choice(FIT_PROCESSES), default="auto", show_default=True,
+              help="Process kind; auto: the lowest AICc among the kinds that suit the unit.")
+@click.option("--until", type=click.IntRange(1900, 2200), default=None,
+              help="Fit on the rows up to this year only.")
+@click.option("--break", "breaks", type=click.IntRange(1900, 2200), multiple=True,
+              help="A year whose change from the previous value is a one-off level shift (a change of "
+                   "statistical scope): left out. Repeatable.")
+@click.option("--pool", is_flag=True, help="Partially pool the volatilities of the indicators given.")
+@click.option("--pool-growth", is_flag=True, help="Also pool their growth rates (implies --pool).")
+@click.option("--write", "scenario", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the fitted process and parameters into this scenario file, in place, keeping its "
+                   "comments.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
+def fit(baseline: Path, indicators: tuple[str, ...], process: str, until: int | None, breaks: tuple[int, ...],
+        pool: bool, pool_growth: bool, scenario: Path | None, debug: bool) -> None:
+    """Estimate a process for INDICATOR from the observed rows of BASELINE (a baselines CSV).
+
+    Prints the estimates with their standard errors, the AICc of each candidate, the points used and
+    a ready-to-paste YAML block whose parameter uncertainty makes the engine's probabilities
+    calibrated."""
+    from targetsim.api import fit_baselines, write_fit
+
+    with user_errors(debug):
+        fits, pooled = fit_baselines(baseline, indicators, process=process, until=until, breaks=breaks,
+                                     pool=pool, pool_growth=pool_growth)
+        for f in fits:
+            click.echo(f.summary())
+            click.echo()
+            click.echo(f"  # {f.indicator}: paste under indicators.{f.indicator}")
+            click.echo("".join(f"  {line}\n" for line in f.to_yaml().splitlines()))
+        if pooled is not None:
+            click.echo(pooled.summary())
+        if scenario is not None:
+            for f in fits:
+                write_fit(scenario, f)
+                click.echo(f"wrote {f.indicator}'s process and parameters into {scenario}")
 
 
 def entry() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TargetsimError", "ScenarioError", "BaselineError", "OutputError", "Location", "TargetsimWarning"]
+__all__ = ["TargetsimError", "ScenarioError", "BaselineError", "OutputError", "FitError", "Location", "TargetsimWarning"]
 
 
 class TargetsimError(Exception):
@@ -64,6 +64,12 @@ class BaselineError(TargetsimError):
 
 class OutputError(TargetsimError):
     """An output cannot be written where the user asked."""
+
+
+class FitError(TargetsimError):
+    """A history cannot be fitted (too few observed points, values the process cannot take, a
+    process that does not suit the unit). The message names the indicator and, where it comes from
+    a baselines file, the file and lines."""
 
 
 class TargetsimWarning(UserWarning):
