@@ -1,0 +1,1 @@
+"""Fitting processes to histories, pooling and proper scores."""
