@@ -148,6 +148,11 @@ def validate(scenario: Path, show_merged: bool, debug: bool) -> None:
         click.echo(f"start values resting on assumptions: {', '.join(assumed)}")
     if assumed_parameters:
         click.echo(f"parameters resting on assumptions: {', '.join(assumed_parameters)}")
+    for ind in sc.indicators:
+        if ind.fitted is not None:
+            click.echo(f"fitted {ind.id}: {ind.fitted.describe()}")
+            for name, value, se in ind.fitted.estimates:
+                click.echo(f"  {name:<14} {value:>12.6g}" + (f"   s.e. {se:.4g}" if se == se else ""))
     if show_merged:
         import yaml
 

@@ -194,6 +194,8 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "indicator_parameters_are_assumption": ("indicator", params_assumed, flag),
     }
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
+    if any(ind.fitted is not None for ind in inds):
+        ds = ds.assign(_fitted_variables(inds))
     for i, ind in enumerate(inds):
         ds["indicator_quantiles"].attrs[f"units_{ind.id}"] = ind.unit
     ds.attrs.update({
@@ -216,6 +218,33 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "baselines_file": str(scenario.baselines) if scenario.baselines else "",
     })
     return ds
+
+
+def _fitted_variables(inds) -> dict[str, xr.DataArray]:
+    """What ``process: {fit: ...}`` estimated, per indicator (present only when a process was fitted):
+    each parameter's estimate and standard error (NaN: not fitted, or no such parameter for its
+    kind, or no standard error), the number of observed values used and a one-line description."""
+    names = list(dict.fromkeys(name for ind in inds if ind.fitted for name, _, _ in ind.fitted.estimates))
+    value = np.full((len(inds), len(names)), np.nan)
+    error = np.full((len(inds), len(names)), np.nan)
+    for i, ind in enumerate(inds):
+        for name, est, se in (ind.fitted.estimates if ind.fitted else ()):
+            value[i, names.index(name)], error[i, names.index(name)] = est, se
+    dims = ("indicator", "fit_parameter")
+    coord = {"fit_parameter": names}
+    return {
+        "fitted_parameter": xr.DataArray(value, dims=dims, coords=coord, attrs={
+            "long_name": "estimate of a process parameter fitted to the baselines at load time",
+            "comment": "NaN: not fitted, or not a parameter of the indicator's process kind"}),
+        "fitted_parameter_standard_error": xr.DataArray(error, dims=dims, coords=coord, attrs={
+            "long_name": "standard error of the fitted estimate", "comment": "NaN: none"}),
+        "fit_observations": xr.DataArray(
+            np.array([len(ind.fitted.years) if ind.fitted else 0 for ind in inds], dtype=np.int64),
+            dims=("indicator",), attrs={"long_name": "observed baselines values the fit used (0: not fitted)"}),
+        "fit_description": xr.DataArray([ind.fitted.describe() if ind.fitted else "" for ind in inds],
+                                        dims=("indicator",), attrs={
+                                            "long_name": "the fit: kind, years used, criteria, notes"}),
+    }
 
 
 def documented_nans(ds: xr.Dataset, name: str) -> np.ndarray:

@@ -11,7 +11,7 @@ from targetsim.io.yaml_source import YamlSource, file_kind
 from targetsim.errors import ScenarioError
 from targetsim.model.numeric import numeric_range_problem, zero_denominator_problem
 from targetsim.model.parse import MAX_RATE, check_start, parse_scenario
-from targetsim.model.scenario import Ar1GrowthProcess, Indicator, LogitShareProcess, Scenario
+from targetsim.model.scenario import Ar1GrowthProcess, FittedParameters, Indicator, LogitShareProcess, Scenario
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -31,8 +31,79 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     chain = load_chain(path)
     source = chain.merged
+    fitted = _fit_requested_processes(source, path)
     scenario = parse_scenario(source.data, source, file=path, sha256=chain.sha256)
+    if fitted:
+        scenario = dataclasses.replace(scenario, indicators=tuple(
+            dataclasses.replace(ind, fitted=fitted[ind.id]) if ind.id in fitted else ind
+            for ind in scenario.indicators))
     return _resolve_starts(scenario, source)
+
+
+# The keys of ``process: {fit: KIND}``: the kind (or auto), the last year to use, the break years.
+FIT_KEYS = ("fit", "until", "breaks")
+
+
+def _fit_requested_processes(src: YamlSource, path: Path) -> dict[str, FittedParameters]:
+    """Replace every ``process: {fit: ...}`` of the document by the process fitted to the
+    indicator's observed baselines rows up to the base year (or ``until``), and fill its
+    ``parameters`` (when the scenario gives none) with where the fit comes from. Returns what
+    was fitted, by indicator."""
+    data = src.data
+    indicators = data.get("indicators") if isinstance(data, dict) else None
+    if not isinstance(indicators, dict):
+        return {}
+    requests = {name: spec["process"] for name, spec in indicators.items()
+                if isinstance(spec, dict) and isinstance(spec.get("process"), dict) and "fit" in spec["process"]}
+    if not requests:
+        return {}
+    from targetsim.errors import FitError
+    from targetsim.estimate.fitting import PROCESS_CHOICES
+    from targetsim.estimate.history import fit_series, series_from_rows
+
+    base_year = data.get("base_year")
+    if not isinstance(base_year, int) or isinstance(base_year, bool):
+        raise src.error(("base_year",), "a scenario that fits a process needs base_year, a year such as 2024")
+    rel = data.get("baselines")
+    if not isinstance(rel, str):
+        name = next(iter(requests))
+        raise src.error(("indicators", name, "process", "fit"),
+                        "'fit' estimates the process from the baselines: name a 'baselines' file at the top "
+                        "of the scenario")
+    table_path = Path(rel) if Path(rel).is_absolute() else path.parent / rel
+    if file_kind(table_path) != "file":
+        raise src.error(("baselines",), f"baselines file not found: {table_path}")
+    table = load_baselines(table_path)
+    fitted = {}
+    for name, request in requests.items():
+        at = ("indicators", name, "process")
+        for key in request:
+            if key not in FIT_KEYS:
+                raise src.error((*at, key), f"unknown key {key!r} beside 'fit'; allowed: {', '.join(FIT_KEYS)}")
+        kind = request["fit"]
+        if kind not in PROCESS_CHOICES:
+            raise src.error((*at, "fit"), f"fit: {kind!r} is not a process it can fit; choose one of "
+                                          f"{', '.join(PROCESS_CHOICES)}")
+        until = request.get("until", base_year)
+        breaks = request.get("breaks", [])
+        if not isinstance(until, int) or isinstance(until, bool) or until > base_year:
+            raise src.error((*at, "until"), f"until must be a year no later than the base year {base_year}")
+        if not isinstance(breaks, list) or not all(isinstance(b, int) and not isinstance(b, bool) for b in breaks):
+            raise src.error((*at, "breaks"), "breaks is a list of years, e.g. [2019]")
+        try:
+            series = series_from_rows(table.rows, name, until=until, breaks=tuple(breaks), origin=str(table_path))
+            result = fit_series(series, kind)
+        except FitError as exc:
+            raise src.error((*at, "fit"), str(exc)) from None
+        indicators[name]["process"] = dict(result.process)
+        if indicators[name].get("parameters") is None:
+            indicators[name]["parameters"] = result.parameters()
+        fitted[name] = FittedParameters(
+            kind=result.kind,
+            estimates=tuple((k, float(v), float(result.std_errors.get(k, float("nan"))))
+                            for k, v in result.estimates.items()),
+            years=result.years, df=result.df, criteria=tuple(result.criteria.items()), notes=result.notes)
+    return fitted
 
 
 def _resolve_starts(scenario: Scenario, src: YamlSource) -> Scenario:

@@ -117,6 +117,28 @@ class Parameters:
 
 
 @dataclass(frozen=True)
+class FittedParameters:
+    """What ``process: {fit: ...}`` estimated from the baselines when the scenario was loaded
+    (:mod:`targetsim.estimate`): the kind chosen, each parameter's estimate and standard error
+    (NaN where it has none), the observed years used, the degrees of freedom of the volatility,
+    the AICc of each candidate and the fit's notes (gaps, breaks, estimates, short histories)."""
+
+    kind: str
+    estimates: tuple[tuple[str, float, float], ...]
+    years: tuple[int, ...]
+    df: float
+    criteria: tuple[tuple[str, float], ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        crit = ", ".join(f"{k} {v:.2f}" if v != float("inf") else f"{k} n/a" for k, v in self.criteria)
+        text = (f"{self.kind} fitted to {len(self.years)} observed values ({', '.join(map(str, self.years))}), "
+                f"volatility df {self.df:g}")
+        text += f"; AICc {crit}" if crit else ""
+        return text + "".join(f"; {n}" for n in self.notes)
+
+
+@dataclass(frozen=True)
 class Indicator:
     id: str
     label: str
@@ -124,6 +146,7 @@ class Indicator:
     start: Start | None
     process: Process
     parameters: Parameters = field(default_factory=Parameters)
+    fitted: FittedParameters | None = None  # set when the process was fitted at load time
 
     @property
     def is_derived(self) -> bool:
