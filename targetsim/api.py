@@ -255,3 +255,14 @@ def write_fit(scenario: str | Path, fit) -> Path:
     return replace_indicator_keys(scenario, fit.indicator, {"process": dict(fit.process),
                                                             "parameters": fit.parameters()},
                                   validate=load_scenario)
+
+
+def run_document(document: dict, *, name: str = "<generated>", paths: int | None = None,
+                 seed: int | None = None) -> "xr.Dataset":
+    """Run a scenario given as a mapping (what a scenario file holds, already parsed), e.g. one a
+    program generated; validated like a file (errors name ``name`` and the key)."""
+    from targetsim.io.yaml_source import YamlSource
+    from targetsim.model.parse import parse_scenario
+
+    scenario = parse_scenario(document, YamlSource(file=name, data=document))
+    return run(scenario, paths=paths, seed=seed, threads=None)
