@@ -6,6 +6,8 @@ Public API::
     scenario = targetsim.load_scenario("scenarios/base.yaml")
     ds = targetsim.run(scenario, paths=100_000)
     targetsim.write_dataset(ds, "results/base.nc")
+    f = targetsim.fit(years, values, process="auto")   # f.process: a scenario's process: block
+    bt = targetsim.backtest("baselines/china.csv", horizon=3)
 
 Importing the package is cheap: numba, xarray and the kernels load on first use.
 """
@@ -16,7 +18,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = [
-    "__version__", "load_scenario", "run", "write_dataset", "read_dataset",
+    "__version__", "load_scenario", "run", "write_dataset", "read_dataset", "fit", "pool", "backtest",
     "TargetsimError", "ScenarioError", "BaselineError", "OutputError", "TargetsimWarning",
 ]
 
@@ -27,6 +29,9 @@ _LAZY = {
     "run": ("targetsim.api", "run"),
     "write_dataset": ("targetsim.io.netcdf", "write_dataset"),
     "read_dataset": ("targetsim.io.netcdf", "read_dataset"),
+    "fit": ("targetsim.estimate.fitting", "fit"),
+    "pool": ("targetsim.estimate.pooling", "pool"),
+    "backtest": ("targetsim.backtest", "backtest"),
 }
 
 
