@@ -4,8 +4,9 @@ the same paths and evaluates the same target rules, so the two can be compared p
 The draws come from the kernel's ``_draw_group`` (the random numbers are the kernel's; the twin checks
 what the kernel does with them). Everything after the draws is written here again from the model as
 the README states it, with NumPy's and SciPy's functions: the parameters' logs, projects, jumps,
-correlated / Student-t / two-piece shocks, the observation years' conditioning and likelihood, every
-process, derived indicators, every target rule and comparator. The plan's arrays (thresholds with
+correlated / Student-t / two-piece shocks, estimated volatilities (each path's σ = estimate·w, with the
+kernel's drawn w, which also scales its parameter's deviation), the observation years' conditioning
+and likelihood, every process, derived indicators, every target rule and comparator. The plan's arrays (thresholds with
 their tie margin, the correlation factor and the conditioning matrices) are inputs, as they are for
 the kernel.
 """
@@ -22,6 +23,7 @@ from targetsim.engine.plan import SimulationPlan
 from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGISTIC, LOGIT, LOGNORMAL, LT, RATIO,
                                      STUDENT_T, SUM, T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_LEVEL,
                                      T_PER_YEAR, TWO_PIECE)
+from targetsim.kernels.weights import VOL_W_MIN
 from tests.reference_model import _two_piece
 
 SHARE_MIN, SHARE_MAX = 5e-324, 1.0 - 2.0**-53
@@ -74,12 +76,17 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
     log_w = np.zeros(n)
     pdraw, proj_u, jump_hit = draws.pdraw[:, :n], draws.proj_u[:, :, :n], draws.jump_hit[:, :, :n]
     z, tscale, added = draws.z[:, :, :n], draws.tscale[:, :n], draws.added[:, :, :n]
+    # an estimated volatility: each path's σ = estimate·w (w drawn once per path); a known one: w = 1
+    estimated = a["vol_df"] > 0
+    w = np.where(estimated[:, None], draws.vol_w[:, :n], 1.0)  # (indicator, path)
+    sigma = vol[:, None] * w
 
-    # per-path parameters: ln(1 + g) for growth rates, the drift itself for a logit share
+    # per-path parameters: ln(1 + g) for growth rates, the drift itself for a logit share; with an
+    # estimated volatility, g = mean + sd·w·Z (the normal–inverse-χ² posterior)
     par = np.zeros((n_ind, n))
     for i in range(n_ind):
         if kind[i] in (LOGNORMAL, AR1, LOGIT, LOGISTIC, BUILDOUT):
-            g = a["p_mean"][i] + (a["p_sd"][i] * pdraw[i] if a["p_sd"][i] > 0 else 0.0)
+            g = a["p_mean"][i] + (a["p_sd"][i] * w[i] * pdraw[i] if a["p_sd"][i] > 0 else 0.0)
             par[i] = g if kind[i] in (LOGIT, LOGISTIC) else np.log(np.maximum(1.0 + g, 1e-300))
     # projects: completed or not, and in which step
     n_proj = len(a["proj_ind"])
@@ -126,7 +133,9 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
                 else:
                     resid = math.log(x / (a["scale"][i] - x)) - state[i] - par[i] - jump[i]
                 if vol[i] > 0:
-                    eps[i] = resid / vol[i]
+                    eps[i] = resid / sigma[i]
+                    if estimated[i]:  # the density's factor 1/σ, relative to its largest (σ ≥ vol·VOL_W_MIN)
+                        log_w = log_w - np.log(w[i] / VOL_W_MIN)
                 else:
                     log_w = np.where(np.abs(resid) > 1e-9, -np.inf, log_w)
             log_w = log_w - 0.5 * np.einsum("in,ij,jn->n", eps, a["obs_prec"][o], eps)
@@ -143,12 +152,12 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
             x = obs[i, t]
             observed = not math.isnan(x)
             if kind[i] == LOGNORMAL:
-                state[i] = state[i] + par[i] + vol[i] * eps[i] + jump[i]
+                state[i] = state[i] + par[i] + sigma[i] * eps[i] + jump[i]
                 if observed:
                     state[i] = math.log(x)
                 lg[i, t], val[i, t] = state[i], np.exp(state[i])
             elif kind[i] == AR1:
-                r = par[i] + phi[i] * (r_prev[i] - par[i]) + vol[i] * eps[i]
+                r = par[i] + phi[i] * (r_prev[i] - par[i]) + sigma[i] * eps[i]
                 state[i] = state[i] + r + jump[i]
                 r_prev[i] = r
                 if observed:
@@ -156,20 +165,20 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
                     r_prev[i] = state[i] - lg[i, t - 1] - jump[i]
                 lg[i, t], val[i, t] = state[i], np.exp(state[i])
             elif kind[i] == LOGIT:
-                state[i] = state[i] + par[i] + vol[i] * eps[i] + jump[i]
+                state[i] = state[i] + par[i] + sigma[i] * eps[i] + jump[i]
                 if observed:
                     state[i] = math.log(x / (1 - x))
                 val[i, t] = np.clip(special.expit(state[i]), SHARE_MIN, SHARE_MAX)
                 lg[i, t] = np.log(val[i, t])
             elif kind[i] == LOGISTIC:
                 ceiling = a["scale"][i]
-                state[i] = state[i] + par[i] + vol[i] * eps[i] + jump[i]
+                state[i] = state[i] + par[i] + sigma[i] * eps[i] + jump[i]
                 if observed:
                     state[i] = math.log(x / (ceiling - x))
                 share = np.clip(special.expit(state[i]), SHARE_MIN, SHARE_MAX)
                 val[i, t], lg[i, t] = ceiling * share, np.log(share) + math.log(ceiling)
             elif kind[i] == BUILDOUT:
-                state[i] = state[i] + par[i] + vol[i] * eps[i] + jump[i]
+                state[i] = state[i] + par[i] + sigma[i] * eps[i] + jump[i]
                 total = np.exp(state[i])
                 for j in range(n_proj):
                     if a["proj_ind"][j] == i:

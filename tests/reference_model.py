@@ -8,8 +8,9 @@ tie margin): the scenarios it is used on have continuous laws at their threshold
 values against thresholds that are not whole numbers.
 
 Supported: lognormal, ar1_growth, logit_share, logistic, buildout, count (poisson, negative_binomial), ratio
-and sum; correlations among shocked indicators; normal, Student-t and two-piece shocks; jumps;
-observations (normal shocks); every target kind and comparator.
+and sum; estimated volatilities (``volatility: {estimate, df}``: each path's σ = estimate·sqrt(df/χ²_df),
+whose factor also scales its parameter's deviation); correlations among shocked indicators; normal,
+Student-t and two-piece shocks; jumps; observations (normal shocks); every target kind and comparator.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ class ReferenceResult:
 def _growth(value) -> tuple[float, float]:
     if isinstance(value, dict):
         return float(value["mean"]), float(value.get("sd", 0.0))
+    return float(value), 0.0
+
+
+def _volatility(process: dict) -> tuple[float, float]:
+    """``(volatility, df)``: a known volatility (df 0) or an estimate with its degrees of freedom."""
+    value = (process.get("organic") or process)["volatility"]
+    if isinstance(value, dict):
+        return float(value["estimate"]), float(value["df"])
     return float(value), 0.0
 
 
@@ -90,19 +99,28 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
                     (data.get("observations") or {}).items()}
     n = paths
 
-    # per-path parameters and projects
-    mu, drift, state = {}, {}, {}
+    # per-path parameters, volatilities and projects
+    mu, drift, state, vol, vol_factor = {}, {}, {}, {}, {}
     projects = {}
     for k in names:
         proc = inds[k]["process"]
-        if kind[k] in ("lognormal", "ar1_growth", "buildout"):
+        if kind[k] in SHOCKED:
             spec = {"lognormal": proc.get("growth"), "ar1_growth": proc.get("long_run_growth"),
-                    "buildout": (proc.get("organic") or {}).get("growth")}[kind[k]]
+                    "buildout": (proc.get("organic") or {}).get("growth")}.get(kind[k], proc.get("drift"))
             m, sd = _growth(spec)
-            mu[k] = np.log1p(m + sd * rng.standard_normal(n)) if sd > 0 else np.full(n, math.log1p(m))
-        elif kind[k] in ("logit_share", "logistic"):
-            m, sd = _growth(proc["drift"])
-            drift[k] = m + sd * rng.standard_normal(n) if sd > 0 else np.full(n, m)
+            deviation = sd * rng.standard_normal(n) if sd > 0 else np.zeros(n)
+            estimate, df = _volatility(proc)
+            if df > 0:  # σ² | data ~ scaled inverse-χ²; the parameter's deviation scales with σ
+                vol_factor[k] = np.sqrt(df / rng.chisquare(df, n))
+                vol[k], deviation = estimate * vol_factor[k], deviation * vol_factor[k]
+            else:
+                vol[k] = estimate
+            if kind[k] in ("logit_share", "logistic"):
+                drift[k] = m + deviation
+            elif df > 0:  # a fall of 100 % or more (the heavy tail of an estimated volatility) leaves nothing
+                mu[k] = np.log(np.maximum(1.0 + m + deviation, 1e-300))
+            else:
+                mu[k] = np.log1p(m + deviation) if sd > 0 else np.full(n, math.log1p(m))
         if kind[k] == "buildout":
             done = []
             for p in proc.get("projects") or []:
@@ -140,10 +158,9 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
                 for k, size in j["effects"].items():
                     jump[k] = jump[k] + hit * float(size)
         # the log-level (or logit) move of each shocked indicator before its shock
-        mean_move, vol = {}, {}
+        mean_move = {}
         for k in shocked:
             proc = inds[k]["process"]
-            vol[k] = float((proc.get("organic") or proc)["volatility"])
             if kind[k] == "ar1_growth":
                 phi = float(proc["persistence"])
                 mean_move[k] = mu[k] + phi * (growth_prev[k] - mu[k])
@@ -159,8 +176,10 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
             for k in observed:
                 level = _hidden_level(inds[k]["process"], observations[k][year])
                 resid = level - state[k] - mean_move[k] - jump[k]
-                if vol[k] > 0:
+                if np.all(vol[k] > 0):
                     eps[pos[k]] = resid / vol[k]
+                    if k in vol_factor:  # the density's 1/σ: a path's own with an estimated volatility
+                        log_w = log_w - np.log(vol_factor[k])
                 else:
                     log_w = np.where(np.abs(resid) > 1e-9, -np.inf, log_w)
             r_oo = corr[np.ix_(o, o)]

@@ -1,18 +1,21 @@
 """The numba kernel against its plain-Python twin (:mod:`tests.kernel_twin`), path by path: on random
 scenarios of every process and target kind (the audit's generator), the kernel's values, logs and
 likelihoods of each path equal the twin's (to the last few ulps: the kernel's exp and log are its own),
-and its integer statistics equal the twin's rules counted path by path, exactly."""
+and its integer statistics equal the twin's rules counted path by path, exactly. The same on the
+audit's scenarios with estimated volatilities (``volatility: {estimate, df}``) in place of known ones."""
 
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from targetsim.engine.plan import build_plan
 from targetsim.engine.simulate import simulate
 from targetsim.kernels.geometry import LANES
 from targetsim.kernels.rng import key_from_seed
-from targetsim.kernels.weights import WEIGHT_ONE
+from targetsim.kernels.weights import VOL_W_MIN, WEIGHT_ONE
 from tests.conftest import make_scenario
 from tests.kernel_twin import kernel_group, twin_paths, twin_rules
 from tests.test_audit_reference import audit_scenarios
@@ -26,10 +29,90 @@ def _close(name, kernel, twin, rtol):
     assert same.all(), (name, np.argwhere(~same)[:3], kernel[~same][:3], twin[~same][:3])
 
 
-@settings(max_examples=80, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@st.composite
+def scenarios_with_estimated_volatilities(draw):
+    """The audit's scenarios, with the volatility of some of their lognormal, ar1_growth and
+    logit_share indicators (at least one) estimated with a few degrees of freedom."""
+    data = draw(audit_scenarios())
+    eligible = [k for k, ind in data["indicators"].items()
+                if ind["process"]["kind"] in ("lognormal", "ar1_growth", "logit_share")]
+    assume(eligible)
+    for k in draw(st.lists(st.sampled_from(eligible), min_size=1, unique=True)):
+        proc = data["indicators"][k]["process"]
+        proc["volatility"] = {"estimate": proc["volatility"], "df": draw(st.sampled_from([1.5, 2.0, 3.5, 10.0, 100.0]))}
+    return data
+
+
+SETTINGS = dict(deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+
+
+@settings(max_examples=80, **SETTINGS)
 @given(data=audit_scenarios())
 def test_the_kernel_and_its_twin_agree_path_by_path(data):
+    _agree_path_by_path(data)
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(data=scenarios_with_estimated_volatilities())
+def test_the_kernel_and_its_twin_agree_with_estimated_volatilities(data):
+    plan = _agree_path_by_path(data)
+    assert (plan.arrays["vol_df"] > 0).any()
+
+
+def _estimated(process: dict, df: float) -> dict:
+    return {**process, "volatility": {"estimate": process["volatility"], "df": df}}
+
+
+@pytest.mark.parametrize("case", ["observed", "student_t", "two_piece"])
+def test_estimated_volatilities_with_observations_and_other_shocks(case):
+    """Estimated volatilities of every kind that takes one, correlated, jumping, and (observed) with
+    observations of them: their shocks implied with each path's σ and the density's 1/σ in the weight."""
+    from tests.conftest import scenario_dict
+
+    inds = {
+        "a": {"start": {"value": 100.0, "assumption": "t"},
+              "process": _estimated({"kind": "lognormal", "growth": {"mean": 0.05, "sd": 0.03}, "volatility": 0.1}, 3)},
+        "b": {"start": {"value": 50.0, "assumption": "t"},
+              "process": _estimated({"kind": "ar1_growth", "long_run_growth": {"mean": 0.04, "sd": 0.02},
+                                     "persistence": 0.5, "volatility": 0.08, "initial_growth": 0.06}, 2.5)},
+        "s": {"start": {"value": 0.3, "assumption": "t"},
+              "process": _estimated({"kind": "logit_share", "drift": {"mean": 0.1, "sd": 0.05}, "volatility": 0.2}, 6)},
+        "k": {"start": {"value": 20.0, "assumption": "t"},
+              "process": {"kind": "lognormal", "growth": {"mean": 0.02, "sd": 0.01}, "volatility": 0.05}},
+    }
+    targets = [{"id": "a", "indicator": "a", "kind": "level", "threshold": 115.0, "by": 2027},
+               {"id": "b", "indicator": "b", "kind": "cagr", "threshold": 0.05, "by": 2027},
+               {"id": "s", "indicator": "s", "kind": "share", "threshold": 0.35, "by": 2026, "comparator": "<="},
+               {"id": "k", "indicator": "k", "kind": "first_passage", "threshold": 21.0, "by": 2027}]
+    extra: dict = {"jumps": [{"probability": 0.2, "effects": {"a": -0.2, "s": 0.3}}]}
+    if case == "observed":
+        extra["observations"] = {"a": {2025: 108.0}, "b": {2025: 53.0, 2026: 55.5}, "s": {2026: 0.33}}
+    elif case == "student_t":
+        extra["shocks"] = {"distribution": "student_t", "dof": 4}
+    else:
+        extra["shocks"] = {"distribution": "two_piece", "skew": -0.4}
+    data = scenario_dict(inds, targets, correlations=[["a", "b", 0.6], ["a", "s", 0.3], ["b", "k", -0.2]],
+                         seed=11, **extra)
+    plan = _agree_path_by_path(data)
+    assert plan.weighted == (case == "observed")
+
+
+def test_an_estimated_volatility_draws_its_factor_per_path():
+    """w = sqrt(ν/χ²_ν) ≥ VOL_W_MIN on each path of an estimated volatility; a known one draws none."""
+    from tests.conftest import lognormal, scenario_dict
+
+    data = scenario_dict({"a": lognormal(100.0, 0.05, 0.02, 0.1), "b": lognormal(50.0, 0.02, 0.01, 0.1)},
+                         [{"id": "t", "indicator": "a", "kind": "level", "threshold": 110.0, "by": 2027}])
+    data["indicators"]["a"]["process"]["volatility"] = {"estimate": 0.1, "df": 3.0}
+    plan = build_plan(make_scenario(data))
+    draws, _ = kernel_group(plan, key_from_seed(3), 0, LANES)
+    w = draws.vol_w[0]
+    assert (w >= VOL_W_MIN).all() and np.unique(w).size == LANES
+    assert (draws.vol_w[1] == 1.0).all()  # left as allocated: never drawn, never read
+
+
+def _agree_path_by_path(data):
     scenario = make_scenario(data)
     plan = build_plan(scenario)
     key = key_from_seed(data["seed"])
@@ -67,3 +150,4 @@ def test_the_kernel_and_its_twin_agree_path_by_path(data):
     for a in range(plan.n_targets):
         for b in range(a + 1, plan.n_targets):
             assert stats.pair_fail[a, b] == ((missed[a] & missed[b]) * w).sum()
+    return plan

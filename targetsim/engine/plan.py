@@ -27,6 +27,9 @@ from targetsim.model.scenario import (
 # Quantile sketch: bins per (indicator, year) cell (the span of each kind's grid is its spec's,
 # model.processes.SKETCH_SPAN_SD s.d. of ln X either side of its centre).
 SKETCH_BINS = 4096
+# A heavy-tailed law's grid (an estimated volatility: Student-t tails) covers its quantiles out to
+# this many times closer to 0 or 1 than the most extreme quantile reported (model.processes.sketch_span_sd).
+SKETCH_TAIL_MARGIN = 100.0
 # Ties: arithmetic that is exact in mathematics (a deterministic path, a value equal to the
 # threshold) drifts by a few ulps of the log level per year. A simulated value within
 # TIE_ULPS ulps × (years + 1) × the largest log magnitude of the plan of a threshold compares as
@@ -206,7 +209,7 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
     kind = np.array([PROCESS_CODES[ind.process.kind] for ind in inds], dtype=np.int64)
     # each kind's spec writes its parameters into these (lists grow: sum terms, projects)
     packed: dict = {name: np.zeros(n) for name in ("x0", "p_mean", "p_sd", "vol", "phi", "r0", "c_mean", "c_disp",
-                                                   "h0")}
+                                                   "h0", "vol_df")}
     packed["scale"] = np.ones(n)
     packed["additive"] = np.zeros(n, dtype=np.bool_)
     packed.update({name: np.zeros(n, dtype=np.int64) for name in ("ref_a", "ref_b", "sum_start", "sum_len")})
@@ -249,7 +252,7 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
     c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size = count_tables(c_mean, c_disp)
     arrays = dict(
         kind=kind, x0=x0, p_mean=packed["p_mean"], p_sd=packed["p_sd"], vol=packed["vol"], phi=packed["phi"],
-        r0=packed["r0"], additive=packed["additive"], h0=packed["h0"], scale=packed["scale"],
+        r0=packed["r0"], additive=packed["additive"], h0=packed["h0"], scale=packed["scale"], vol_df=packed["vol_df"],
         log_scale=np.log(packed["scale"]), c_mean=c_mean, c_disp=c_disp,
         c_cdf=c_cdf, c_guide=c_guide, c_cdf_start=c_cdf_start, c_guide_start=c_guide_start,
         c_guide_size=c_guide_size,
@@ -267,6 +270,8 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
         obs_level=_observed_levels(scenario, obs),
         **_target_arrays(scenario, index, x0),
     )
+    # the tail a heavy-tailed law's grid covers (see SKETCH_TAIL_MARGIN)
+    arrays["sketch_tail"] = min(min(scenario.quantiles), 1.0 - max(scenario.quantiles), 0.5) / SKETCH_TAIL_MARGIN
     lo, width = _sketch_grid(scenario, arrays, n_steps)
     kernel = kernel_plan(arrays, SketchGrid(sketch_lo=lo, sketch_inv_width=1.0 / width, n_bins=SKETCH_BINS))
     return SimulationPlan(n_steps=n_steps, n_indicators=n, n_targets=len(scenario.targets),
@@ -277,7 +282,8 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
 def _sketch_grid(scenario: Scenario, a: dict, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Per indicator, a log grid covering the bulk of ln X in every year, from its kind's spec
     (:mod:`targetsim.model.processes`): for a shocked level the expected log path ±
-    SKETCH_SPAN_SD s.d. (doubled for fat-tailed shocks, widened by jumps); shares in (0, 1); counts
+    SKETCH_SPAN_SD s.d. (doubled for fat-tailed shocks, widened by jumps, and to the Student-t's
+    quantile of ``a["sketch_tail"]`` for an estimated volatility); shares in (0, 1); counts
     around their plausible range; ratios and sums from their parts' grids (in dependency order).
     Values outside land in the under/overflow bins.
     """

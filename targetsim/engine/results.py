@@ -15,7 +15,7 @@ import xarray as xr
 from targetsim.engine.plan import SimulationPlan
 from targetsim.engine.simulate import Statistics
 from targetsim.kernels.sketch import relative_error_bound, sketch_quantile
-from targetsim.model.processes import PROCESS_SPECS
+from targetsim.model.processes import PROCESS_SPECS, volatility_df
 from targetsim.model.targets import PERIOD_FREE_KINDS, TARGET_SPECS
 from targetsim.model.scenario import Scenario, assumption_flags
 
@@ -270,26 +270,34 @@ def documented_nans(ds: xr.Dataset, name: str) -> np.ndarray:
 MEAN_UNDEFINED_NOTE = (
     "NaN where the law has no finite mean (indicator_mean_is_defined = 0): under Student-t shocks "
     "E[exp(sigma * eps)] is infinite, so a level driven by log growth (lognormal, ar1_growth, buildout) has "
-    "no mean from its first Student-t year on, nor has a sum or ratio of one; an average of simulated paths "
+    "no mean from its first Student-t year on, nor has a sum or ratio of one; so is it over an estimated "
+    "volatility (volatility: {estimate, df}), whose sigma^2 is scaled inverse chi-square: such a lognormal "
+    "or ar1_growth level has no mean after the base year. An average of simulated paths "
     "would be a number that depends on the seed. Its quantiles are exact within their bound.")
 
 
 def mean_is_defined(scenario: Scenario) -> np.ndarray:
     """``(indicator, step)``: whether the indicator's simulated law has a finite mean.
 
-    Only Student-t shocks make a mean infinite: ``E[exp(σε)] = ∞`` for any Student-t ``ε``, so a
-    level driven by log growth with a volatility has no mean after the base year (observations,
-    which could pin a level, need normal shocks). A sum is undefined when a term is; a ratio when a
-    part is, unless its denominator is a sum of which the numerator is a term (then the ratio lies
-    in [0, 1]). Logit shares and counts always have a mean.
+    Only fat tails make a mean infinite: Student-t shocks (``E[exp(σε)] = ∞`` for any Student-t
+    ``ε``), and an estimated volatility (``E[exp(σZ)] = ∞`` over the scaled inverse-χ² law of
+    ``σ²``, as the level's log change is then Student-t), so a level driven by log growth with a
+    volatility has no mean after the base year (observations, which could pin a level, need normal
+    shocks; with an estimated volatility an observation pins the level, not ``σ``, so the level stays
+    without a mean). Which kinds fat tails leave without a mean is their spec's
+    ``infinite_mean_under_fat_tails``. A sum is undefined when a term is; a ratio when a part is,
+    unless its denominator is a sum of which the numerator is a term (then the ratio lies in [0, 1]).
+    Logit shares and counts always have a mean.
     """
     inds = scenario.indicators
     defined = np.ones((len(inds), scenario.horizon - scenario.base_year + 1), dtype=bool)
-    if scenario.shocks.distribution != "student_t":
+    fat_shocks = scenario.shocks.distribution == "student_t"
+    if not fat_shocks and not any(volatility_df(ind.process) > 0 for ind in inds):
         return defined
     index = {ind.id: i for i, ind in enumerate(inds)}
     for i, ind in enumerate(inds):
-        defined[i, 1:] = not PROCESS_SPECS[ind.process.kind].infinite_mean_under_fat_tails(ind.process)
+        if fat_shocks or volatility_df(ind.process) > 0:
+            defined[i, 1:] = not PROCESS_SPECS[ind.process.kind].infinite_mean_under_fat_tails(ind.process)
 
     def visit(ind) -> np.ndarray:
         i = index[ind.id]

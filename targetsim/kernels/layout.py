@@ -46,6 +46,7 @@ class Processes(NamedTuple):
     h0: np.ndarray           # the hidden state in the base year (a logit, an organic log level; else 0)
     scale: np.ndarray        # a bounded kind's ceiling: its value is scale × share (1 for a share)
     log_scale: np.ndarray    # ln(scale)
+    vol_df: np.ndarray       # degrees of freedom of an estimated volatility (vol is its estimate); 0: known
 
 
 class Counts(NamedTuple):
@@ -157,6 +158,7 @@ class Draws(NamedTuple):
     z: np.ndarray
     tscale: np.ndarray
     added: np.ndarray
+    vol_w: np.ndarray        # (indicator, lane): an estimated volatility's factor w (σ = vol·w); unset where known
 
 
 class Paths(NamedTuple):
@@ -210,6 +212,7 @@ def work_spec(n_ind: int, n_steps1: int, n_targets: int, n_proj: int, n_jumps: i
             "pdraw": ((n_ind, LANES), f8, 0), "proj_u": ((n_proj, 2, LANES), f8, 0),
             "jump_hit": ((n_jumps, n_steps1, LANES), b1, 0), "z": ((n_steps1, n_ind, LANES), f8, 0),
             "tscale": ((n_steps1, LANES), f8, 1), "added": ((n_steps1, n_ind, LANES), f8, 0),
+            "vol_w": ((n_ind, LANES), f8, 1),
         },
         "paths": {
             "val": ((n_ind, n_steps1, LANES), f8, 0), "lg": ((n_ind, n_steps1, LANES), f8, 0),

@@ -3,9 +3,10 @@
 Pure numba: arrays in, integer counts and float partial sums out; no I/O, no Python objects.
 
 Reproducibility: each path ``p`` draws from its own xoshiro256++ stream seeded from
-``(key, p)``, always in the same order (parameters, project completions, then year by year:
-jumps, shocks, fat-tail scale, counts). Counts are integers (path weights are fixed-point
-integers when observations weight the paths), so they merge exactly. Float sums (for the mean
+``(key, p)``, always in the same order (parameters: indicator by indicator, its parameter's normal
+then, for an estimated volatility, its χ²; project completions; then year by year: jumps, shocks,
+fat-tail scale, counts). Counts are integers (path weights are fixed-point integers when
+observations weight the paths), so they merge exactly. Float sums (for the mean
 and the effective sample size) are taken over fixed chunks of ``chunk`` consecutive paths, so
 the caller can add them in path order. Hence results are bit-identical for any thread count
 and any block size that is a multiple of ``chunk``.
@@ -32,14 +33,14 @@ from numba import njit
 from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGISTIC, LOGIT, LOGNORMAL, LT, NORMAL, RATIO,
                                       STUDENT_T, SUM, T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_LEVEL,
                                       T_PER_YEAR, TWO_PIECE)
-from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_negative_binomial,
+from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_chi2, next_negative_binomial,
                                               next_poisson, student_t_scale)
 from targetsim.kernels.elementary import exp_lanes, fast_exp, fast_log, popcount
 from targetsim.kernels.geometry import LANES
 from targetsim.kernels.rng import double_from_words, normal_from_words, seed_path_state
 from targetsim.kernels.sketch import sketch_bin
 from targetsim.kernels.special import two_piece_from_normal
-from targetsim.kernels.weights import WEIGHT_ONE
+from targetsim.kernels.weights import VOL_W_MIN, WEIGHT_ONE
 
 # The extremes of a logit share: the doubles next to 0 and 1.
 SHARE_MIN, SHARE_MAX = 5e-324, 1.0 - 2.0**-53
@@ -98,17 +99,20 @@ def _weight_of(flags, w_int, n, weighted):
 def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws):
     """Every random number of paths ``first_path .. first_path + n - 1``, stored by lane (the
     last axis). Each path draws from its own stream in the order the model consumes them
-    (parameters, project completions, then year by year: jumps, shocks, fat-tail scale,
-    counts); the group goes year by year, and within a year the counts indicator by indicator
-    over the lanes, so that the lanes' independent draws overlap. ``states[lane]`` keeps each
+    (parameters, indicator by indicator: its parameter's normal, then, if its volatility is
+    estimated, the χ²_ν of its factor ``w = sqrt(ν/χ²_ν)``, floored at ``VOL_W_MIN``; project
+    completions; then year by year: jumps, shocks, fat-tail scale, counts); the group goes year
+    by year, and within a year the counts indicator by indicator over the lanes, so that the
+    lanes' independent draws overlap. ``states[lane]`` keeps each
     path's generator state between its draws."""
     kind, p_sd, shocked = plan.processes.kind, plan.processes.p_sd, plan.processes.shocked
+    vol_df = plan.processes.vol_df
     shock_kind, dof = plan.shocks.shock_kind, plan.shocks.dof
     c_mean, c_disp, c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size = plan.counts
     proj_ind = plan.projects.proj_ind
     jump_prob, jump_mask = plan.jumps.jump_prob, plan.jumps.jump_mask
     obs, obs_step = plan.observations.obs, plan.observations.obs_step
-    state, states, pdraw, proj_u, jump_hit, z, tscale, added = draws
+    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w = draws
     n_ind = kind.shape[0]
     n_steps1 = z.shape[0]
     # while a path draws, its state lives in four scalars (registers)
@@ -118,6 +122,11 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
         for i in range(n_ind):
             if p_sd[i] > 0.0:  # an uncertain parameter (only kinds with one have a p_sd)
                 pdraw[i, lane], s0, s1, s2, s3 = normal_from_words(s0, s1, s2, s3)
+            if vol_df[i] > 0.0:  # an estimated volatility: σ = vol·w for the whole path
+                state[0], state[1], state[2], state[3] = s0, s1, s2, s3  # the sampler takes an array
+                chi2 = next_chi2(state, vol_df[i])
+                s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+                vol_w[i, lane] = max(math.sqrt(vol_df[i] / chi2), VOL_W_MIN)
         for j in range(proj_ind.shape[0]):
             proj_u[j, 0, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
             proj_u[j, 1, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
@@ -166,25 +175,41 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
     """Advance the group's ``n`` paths in lockstep into ``val[i, t, lane]`` (level) and
     ``lg[i, t, lane]`` (its log) for t >= 1, and their log weights into ``log_w``. The base
     year ``val[:, 0, :]``, ``lg[:, 0, :]`` and the parameters without uncertainty
-    in ``par`` are the same on every path: :func:`base_year` set them once."""
-    kind, x0, p_mean, p_sd, vol, phi, r0, shocked, additive, h0, scale, log_scale = plan.processes
+    in ``par`` are the same on every path: :func:`base_year` set them once.
+
+    An estimated volatility (``vol_df[i] > 0``): the path's volatility is ``vol[i]·w`` (``w`` in
+    ``vol_w``), applied as ``vol[i]·(w·ε)``: its standardised shock ``ε`` is scaled in ``eps``,
+    so every kind's branch reads it as it reads a known volatility's; and its parameter's deviation
+    from the mean is ``p_sd·w·Z``. Where no volatility is estimated, nothing of this runs."""
+    kind, x0, p_mean, p_sd, vol, phi, r0, shocked, additive, h0, scale, log_scale, vol_df = plan.processes
     c_mean, c_disp = plan.counts.c_mean, plan.counts.c_disp
     chol, correlated, shock_kind, dof, tp = plan.shocks
     proj_ind, proj_size, proj_prob, proj_first, proj_last = plan.projects
     jump_effect = plan.jumps.jump_effect
     obs, obs_step, obs_level = plan.observations.obs, plan.observations.obs_step, plan.observations.obs_level
-    state, states, pdraw, proj_u, jump_hit, z, tscale, added = draws
+    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w = draws
     val, lg, par, hidden, r_prev, eps, jump_add, proj_step, log_w = paths
     n_ind, n_steps1 = val.shape[0], val.shape[1]
+    estimated = False  # any estimated volatility (its shocks are then scaled path by path)
+    for i in range(n_ind):
+        if vol_df[i] > 0.0:
+            estimated = True
     # uncertain parameters, one per indicator and path
     for i in range(n_ind):
         if p_sd[i] > 0.0:
+            dev = pdraw[i]  # the standard normal deviation of the parameter
+            if vol_df[i] > 0.0:  # scaled by the path's w (normal–inverse-χ²: its s.e. is proportional to σ)
+                for lane in range(n):
+                    acc[lane] = pdraw[i, lane] * vol_w[i, lane]
+                dev = acc
             if additive[i]:  # a drift, added as it is
                 for lane in range(n):
-                    par[i, lane] = p_mean[i] + p_sd[i] * pdraw[i, lane]
-            else:  # a growth rate: its log; 1+g > 0 is guaranteed to 8 s.d. by validation
+                    par[i, lane] = p_mean[i] + p_sd[i] * dev[lane]
+            else:  # a growth rate: its log; 1+g > 0 is guaranteed to 8 s.d. by validation (with an
+                # estimated volatility w's heavy tail may pass -100 % on a few paths: floored, the
+                # level falls to 0 there)
                 for lane in range(n):
-                    growth = 1.0 + (p_mean[i] + p_sd[i] * pdraw[i, lane])
+                    growth = 1.0 + (p_mean[i] + p_sd[i] * dev[lane])
                     par[i, lane] = fast_log(growth if growth > 1e-300 else 1e-300)
     # build-out projects: completed or not, and when
     for j in range(proj_ind.shape[0]):
@@ -217,9 +242,9 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
                             jump_add[i, lane] += effect
         o = obs_step[t]
         # plain independent normal shocks are used as drawn; the others are formed in eps
-        direct = o < 0 and not correlated and shock_kind == NORMAL
+        direct = o < 0 and not correlated and shock_kind == NORMAL and not estimated
         if o >= 0:
-            _observe(t, o, n, plan, z, paths, acc)
+            _observe(t, o, n, plan, draws, paths, acc)
         elif not direct:
             if correlated:
                 # zero factor entries (every unshocked indicator's row and column, and
@@ -245,6 +270,11 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
                     if shocked[i]:
                         for lane in range(n):
                             eps[i, lane] = two_piece_from_normal(eps[i, lane], tp[0], tp[1], tp[2], tp[3])
+        if estimated:  # an estimated volatility: the path's σ·ε = vol·(w·ε)
+            for i in range(n_ind):
+                if vol_df[i] > 0.0:
+                    for lane in range(n):
+                        eps[i, lane] *= vol_w[i, lane]
         shock = z[t] if direct else eps
         # advance every base indicator
         for i in range(n_ind):
@@ -311,15 +341,19 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
 
 
 @njit(cache=True, _nrt=False)
-def _observe(t, o, n, plan, z, paths, acc):
+def _observe(t, o, n, plan, draws, paths, acc):
     """An observation year: the observed indicators' shocks are implied by the observations
     (and weigh the path by their likelihood); the others are drawn from their conditional
-    distribution given them (normal shocks only).
+    distribution given them (normal shocks only). An estimated volatility's shock is implied
+    with the path's own ``σ = vol·w``, and its density's factor ``1/σ`` enters the likelihood
+    (relative to its largest, ``1/(vol·VOL_W_MIN)``: see :mod:`targetsim.kernels.weights`).
 
     Loops run over the lanes innermost (vectorised), and the sums skip the terms whose matrix
     entries are zero (most of them: only observed indicators enter the likelihood): such a term
     is an exact zero, so each lane's sums are the same, term by term, as the full ones."""
     kind, vol, phi, shocked = plan.processes.kind, plan.processes.vol, plan.processes.phi, plan.processes.shocked
+    vol_df = plan.processes.vol_df
+    z, vol_w = draws.z, draws.vol_w
     obs, _, cond_b, cond_c, obs_prec, obs_level = plan.observations
     lg, par, hidden, r_prev = paths.lg, paths.par, paths.hidden, paths.r_prev
     eps, jump_add, log_w = paths.eps, paths.jump_add, paths.log_w
@@ -334,6 +368,7 @@ def _observe(t, o, n, plan, z, paths, acc):
         level = obs_level[i, t]  # the observed value on the scale of its shocks (ln X, logit)
         v = vol[i]
         ph = phi[i]
+        estimated = vol_df[i] > 0.0
         for lane in range(n):
             if k == LOGNORMAL:
                 resid = level - lg[i, t - 1, lane] - par[i, lane] - jump_add[i, lane]
@@ -343,11 +378,14 @@ def _observe(t, o, n, plan, z, paths, acc):
             else:  # LOGIT, LOGISTIC (observations of other kinds are refused by validation)
                 resid = level - hidden[i, lane] - par[i, lane] - jump_add[i, lane]
             if v > 0.0:
-                eps[i, lane] = resid / v
+                eps[i, lane] = resid / (v * vol_w[i, lane]) if estimated else resid / v
             else:
                 eps[i, lane] = 0.0
                 if abs(resid) > 1e-9:
                     log_w[lane] = -np.inf
+        if estimated and v > 0.0:  # the density's 1/σ, relative to 1/(v·VOL_W_MIN): at most 1
+            for lane in range(n):
+                log_w[lane] -= math.log(vol_w[i, lane] / VOL_W_MIN)
     # the Gaussian log-likelihood of the implied shocks
     for lane in range(n):
         acc[lane] = 0.0

@@ -2,32 +2,48 @@
 
 A level driven by log growth (a kind whose spec has an ``envelope``: ``lognormal``, ``ar1_growth``,
 ``buildout``) must keep the envelope of its expected log path ± :data:`ENVELOPE_SD` s.d. (yearly
-shocks and growth uncertainty) within
-±:data:`LOG_LIMIT` (1e±250): beyond that, sums over years and means over up to 1e10 paths overflow to
-infinity, or values underflow to zero and a probability becomes silently wrong. A start value in the
-wrong unit, a percentage typed as a growth rate or a very long horizon is caught here, at load time,
-with the indicator named; :func:`targetsim.api.run` checks again for scenarios built in code.
+shocks and growth uncertainty; with an estimated volatility, ± the Student-t quantile of
+:data:`ENVELOPE_T_TAIL` s.d., if that is wider) within ±:data:`LOG_LIMIT` (1e±250): beyond that,
+sums over years and means over up to 1e10 paths overflow to infinity, or values underflow to zero
+and a probability becomes silently wrong. A start value in the wrong unit, a percentage typed as a
+growth rate or a very long horizon is caught here, at load time, with the indicator named;
+:func:`targetsim.api.run` checks again for scenarios built in code.
 """
 
 from __future__ import annotations
 
 import math
 
-from targetsim.model.processes import PROCESS_SPECS
+from targetsim.model.processes import PROCESS_SPECS, student_t_isf
 from targetsim.model.scenario import Indicator, Scenario
 
-__all__ = ["LOG_LIMIT", "ENVELOPE_SD", "numeric_range_problem", "zero_denominator_problem"]
+__all__ = ["LOG_LIMIT", "ENVELOPE_SD", "ENVELOPE_T_TAIL", "numeric_range_problem", "zero_denominator_problem"]
 
 # No simulated level may approach float64's limits: the 8-s.d. envelope of ln X must stay
 # within ±LOG_LIMIT (1e±250), which leaves room for sums over years and over 1e10 paths.
 LOG_LIMIT = 250 * math.log(10)
 ENVELOPE_SD = 8.0
+# With an estimated volatility (ν degrees of freedom) the deviation of ln X from its expected path is,
+# to first order, its Gaussian s.d. times a Student-t T_ν (the yearly shocks and the growth's deviation
+# share the path's factor w, and w·Z is T_ν): no number of s.d. holds all but 1e-15 of it without
+# refusing every small ν (ν = 2 would need 2.8e7 s.d.). The envelope is then the t's quantile of
+# ENVELOPE_T_TAIL (a path in a billion) s.d. when that is wider than ENVELOPE_SD: ν = 2, 22,361 s.d.;
+# ν = 3, 1,033; ν = 10, 20. A run of more paths may meet one beyond it, which overflows; the run then
+# refuses its non-finite values with the indicator named (targetsim.api.check_statistics).
+ENVELOPE_T_TAIL = 1e-9
+
+
+def envelope_sd(df: float) -> float:
+    """How many s.d. of ln X the envelope spans: ENVELOPE_SD, or the Student-t tail quantile of
+    ENVELOPE_T_TAIL for a volatility estimated with ``df`` > 0 degrees of freedom, if wider."""
+    return max(ENVELOPE_SD, student_t_isf(ENVELOPE_T_TAIL, df)) if df > 0 else ENVELOPE_SD
 
 
 def _log_envelope(scenario: Scenario, ind: Indicator) -> tuple[float, float, int, int]:
-    """(highest, lowest) of ln X ± ENVELOPE_SD s.d. over the years, and the years they occur, for
-    a level driven by log growth (its kind's spec gives the envelope's parameters)."""
-    growth, vol, phi, r0, projects_hi = PROCESS_SPECS[ind.process.kind].envelope(ind.process)
+    """(highest, lowest) of ln X ± :func:`envelope_sd` s.d. over the years, and the years they occur,
+    for a level driven by log growth (its kind's spec gives the envelope's parameters)."""
+    growth, vol, phi, r0, projects_hi, df = PROCESS_SPECS[ind.process.kind].envelope(ind.process)
+    n_sd = envelope_sd(df)
     n_steps = scenario.horizon - scenario.base_year
     m = math.log1p(growth.mean)
     drift_sd = growth.sd / (1.0 + growth.mean)
@@ -39,7 +55,7 @@ def _log_envelope(scenario: Scenario, ind: Indicator) -> tuple[float, float, int
         if r0 is not None:
             r = m + phi * (r - m)
         log_x += r
-        spread = ENVELOPE_SD * math.sqrt(shock_sd**2 * t + drift_sd**2 * t * t)
+        spread = n_sd * math.sqrt(shock_sd**2 * t + drift_sd**2 * t * t)
         if log_x + spread > hi:
             hi, hi_t = log_x + spread, t
         if log_x - spread < lo:
@@ -48,9 +64,10 @@ def _log_envelope(scenario: Scenario, ind: Indicator) -> tuple[float, float, int
 
 
 def _describe_growth(ind: Indicator) -> str:
-    growth, vol, _, _, _ = PROCESS_SPECS[ind.process.kind].envelope(ind.process)
+    growth, vol, _, _, _, df = PROCESS_SPECS[ind.process.kind].envelope(ind.process)
     sd = f" ± {growth.sd:g}" if growth.sd else ""
-    return f"growth {growth.mean:g}{sd}/yr, volatility {vol:g}"
+    estimated = f" (estimated with {df:g} df: Student-t tails)" if df > 0 else ""
+    return f"growth {growth.mean:g}{sd}/yr, volatility {vol:g}{estimated}"
 
 
 def numeric_range_problem(scenario: Scenario) -> tuple[str, str] | None:
@@ -67,12 +84,16 @@ def numeric_range_problem(scenario: Scenario) -> tuple[str, str] | None:
             year = scenario.base_year + (hi_t if up else lo_t)
             where = f"1e{(hi if up else lo) / math.log(10):.0f}"
             limit = "1e250" if up else "1e-250"
+            df = PROCESS_SPECS[ind.process.kind].envelope(ind.process)[5]
+            n_sd = envelope_sd(df)
+            width = f"{n_sd:,.0f}" if n_sd >= 100 else f"{n_sd:.3g}"
+            volatility = "the volatility, its degrees of freedom" if df > 0 else "the volatility"
             return ind.id, (
                 f"{ind.id} could reach about {where} by {year} (start {ind.start.value:g}, {_describe_growth(ind)}, "
-                f"{scenario.horizon - scenario.base_year} years; the expected path ± {ENVELOPE_SD:g} s.d.), "
+                f"{scenario.horizon - scenario.base_year} years; the expected path ± {width} s.d.), "
                 f"{'beyond' if up else 'below'} {limit}, where floating-point sums and means "
                 f"{'overflow' if up else 'underflow'}: check the start value's unit, the growth rate "
-                "(a fraction: 0.3 = 30 %/yr), the volatility and the horizon")
+                f"(a fraction: 0.3 = 30 %/yr), {volatility} and the horizon")
     return None
 
 

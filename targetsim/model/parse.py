@@ -18,7 +18,7 @@ import numpy as np
 
 from targetsim.errors import ScenarioError
 from targetsim.kernels.weights import MAX_WEIGHTED_PATHS
-from targetsim.model.processes import PROCESS_SPECS
+from targetsim.model.processes import ESTIMATED_VOLATILITY_KEYS, ESTIMATED_VOLATILITY_KINDS, PROCESS_SPECS
 from targetsim.model.targets import MAX_RATE, RATE_HINT, TARGET_SPECS
 from targetsim.model.scenario import (
     COMPARATORS,
@@ -68,6 +68,10 @@ MAX_YEARS = 100
 # The yearly shocks' s.d. of the log level: 1.0 is already a factor e ≈ 2.7 up or down in a typical
 # year; a larger value is taken for a percentage written as a number (3 for 3 %).
 MAX_VOLATILITY = 1.0
+VOLATILITY_HINT = "the s.d. of the yearly change of the log level, a fraction: 0.1 means about ±10 % a year"
+# An estimated volatility's degrees of freedom: at least 1 (fractional for pooled estimates); beyond
+# 1e6 the s.d. of its posterior is below 0.1 % of the estimate (about 1/sqrt(2·df)): a known volatility.
+MIN_VOLATILITY_DF, MAX_VOLATILITY_DF = 1.0, 1e6
 # A logit drift per year beyond this moves any share to within 1e-4 of 0 or 1 in one year.
 MAX_LOGIT_DRIFT = 10.0
 # ln(1+g) needs 1+g > 0 on every path: the growth distribution must keep 8 s.d. clear of -100 %.
@@ -170,10 +174,30 @@ class _Reader:
         """A growth rate (``rate``) or a logit drift: a number, or ``{mean, sd}``."""
         return _parse_growth(self, raw, path, rate=rate)
 
-    def volatility(self, spec: Mapping[str, Any], path: KeyPath) -> float:
-        return self.number(self.required(spec, "volatility", path), (*path, "volatility"), low=0.0,
-                           high=MAX_VOLATILITY, what="the s.d. of the yearly change of the log level, a fraction: "
-                                                     "0.1 means about ±10 % a year")
+    def volatility(self, spec: Mapping[str, Any], path: KeyPath, *, owner: str = "this process") -> float:
+        """A known volatility: a number (the kinds that accept ``{estimate, df}`` read
+        :meth:`estimated_volatility`); ``owner`` names what it belongs to in the refusal of the mapping."""
+        raw = self.required(spec, "volatility", path)
+        if isinstance(raw, Mapping):
+            raise self.fail((*path, "volatility"), _estimated_volatility_refused(f"{owner} takes a known "
+                                                                                 "volatility: a number"))
+        return self.number(raw, (*path, "volatility"), low=0.0, high=MAX_VOLATILITY, what=VOLATILITY_HINT)
+
+    def estimated_volatility(self, spec: Mapping[str, Any], path: KeyPath) -> tuple[float, float]:
+        """``(volatility, df)``: a known volatility (a number; df 0) or one estimated with ``df``
+        degrees of freedom, ``{estimate, df}`` (see :class:`targetsim.model.processes.LognormalProcess`)."""
+        raw = self.required(spec, "volatility", path)
+        vpath = (*path, "volatility")
+        if not isinstance(raw, Mapping):
+            return self.number(raw, vpath, low=0.0, high=MAX_VOLATILITY, what=VOLATILITY_HINT), 0.0
+        v = self.mapping(raw, vpath, ESTIMATED_VOLATILITY_KEYS)
+        estimate = self.number(self.required(v, "estimate", vpath), (*vpath, "estimate"), low=0.0,
+                               high=MAX_VOLATILITY, what=VOLATILITY_HINT)
+        df = self.number(self.required(v, "df", vpath), (*vpath, "df"), low=MIN_VOLATILITY_DF, high=MAX_VOLATILITY_DF,
+                         what="the degrees of freedom of the estimate: at least 1, the number of yearly changes "
+                              "it was estimated from less the parameters fitted (6 from 7 changes about their "
+                              "mean); a fraction for a pooled estimate; a volatility known for sure is a number")
+        return estimate, df
 
     def rate(self, value: Any, path: KeyPath) -> float:
         """A yearly growth rate, a fraction above -1."""
@@ -383,12 +407,21 @@ def _parse_growth(r: _Reader, raw: Any, path: KeyPath, *, rate: bool) -> Growth:
     return Growth(mean=mean, sd=sd)
 
 
+def _estimated_volatility_refused(instead: str) -> str:
+    kinds = ", ".join(ESTIMATED_VOLATILITY_KINDS[:-1]) + " and " + ESTIMATED_VOLATILITY_KINDS[-1]
+    return f"an estimated volatility {{estimate, df}} is accepted by {kinds} processes only; {instead}"
+
+
 def _parse_process(r: _Reader, value: Any, path: KeyPath, base_year: int) -> Process:
     """A ``process:`` mapping, read by its kind's spec (:mod:`targetsim.model.processes`)."""
     if not isinstance(value, Mapping):
         raise r.fail(path, f"expected a mapping with a 'kind', got {_type_name(value)}")
     kind = r.choice(r.required(value, "kind", path), (*path, "kind"), PROCESS_KINDS, "process kind")
     spec = PROCESS_SPECS[kind]
+    if isinstance(value.get("volatility"), Mapping) and not spec.estimated_volatility:
+        instead = (f"a {kind} takes a known volatility: a number" if "volatility" in spec.keys else
+                   f"a {kind} has no volatility")
+        raise r.fail((*path, "volatility"), _estimated_volatility_refused(instead))
     return spec.parse(r, r.mapping(value, path, spec.keys), path, base_year)
 
 

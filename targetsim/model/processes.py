@@ -5,16 +5,18 @@ keys of its ``process:`` mapping and how they are read, whether it has a yearly 
 (so that correlations and jumps apply), whether it can be observed, whether it is derived from other
 indicators, which start and observed values it accepts, its overflow envelope, how it is packed
 into the kernel's arrays, the grid of its quantile sketch, whether a fat-tailed shock leaves it
-without a mean, and how the dataset and the table describe it. The parser, the overflow check, the
-plan and the results read the spec; :func:`check_specs` (run at import) refuses a spec with a part
-missing. The kernel knows a kind by its code (:mod:`targetsim.kernels.codes`) and has one branch
-for it (:mod:`targetsim.kernels.paths`). CONTRIBUTING.md has the recipe for a new kind.
+without a mean, whether its volatility may be estimated (``{estimate, df}``), and how the dataset
+and the table describe it. The parser, the overflow check, the plan and the results read the spec;
+:func:`check_specs` (run at import) refuses a spec with a part missing. The kernel knows a kind by
+its code (:mod:`targetsim.kernels.codes`) and has one branch for it (:mod:`targetsim.kernels.paths`).
+CONTRIBUTING.md has the recipe for a new kind.
 
 No I/O and no numba here; numpy for the plan's arrays.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -26,6 +28,8 @@ KeyPath = tuple[str | int, ...]
 # How many s.d. of ln X a quantile sketch's grid spans either side of its centre (10 s.d. leaves
 # < 1e-20 of the mass outside for a Gaussian).
 SKETCH_SPAN_SD = 10.0
+# The keys of an estimated volatility, ``volatility: {estimate, df}``.
+ESTIMATED_VOLATILITY_KEYS = ("estimate", "df")
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,16 @@ class ProcessSpec:
     the plan's arrays; ``grid(process, i, arrays, n_steps, fat, jump_span, lo, hi)`` returns the
     ``(lo, hi)`` of ``ln X`` its sketch spans (``lo``/``hi`` hold the grids of the indicators before
     it, which a derived kind reads); ``envelope(process)`` gives ``(growth, volatility, persistence,
-    initial log growth or None, the largest ln X its projects can add or -inf)`` for a level driven by
-    log growth, else None. ``hidden_start(process, x0)``: the state its shocks move in the base year
+    initial log growth or None, the largest ln X its projects can add or -inf, the volatility's degrees
+    of freedom: 0 when it is known)`` for a level driven by log growth, else None. ``arrays`` holds the
+    plan's arrays and ``sketch_tail``: the tail probability a heavy-tailed law's grid covers (see
+    :func:`sketch_span_sd`). ``hidden_start(process, x0)``: the state its shocks move in the base year
     (a logit, an organic log level); ``observed_level(process, x)``: an observed value on the scale of
     its shocks (``ln x``, a logit); ``scale(process)``: the ceiling of a bounded kind (its value is
     ``scale × share``); ``bounds(process)``: the open interval its values lie in, if any (a threshold
     of a value rule outside it is refused: the rule would be decided by construction).
+    ``estimated_volatility``: its ``volatility`` may be written ``{estimate, df}`` (see
+    :class:`LognormalProcess`); the process then has a ``volatility_df`` (0: known).
     """
 
     kind: str
@@ -84,10 +92,92 @@ class ProcessSpec:
     observed_level: Callable[[Any, float], float] = lambda p, x: math.nan  # an observation on its shocks' scale
     scale: Callable[[Any], float] = lambda p: 1.0                      # a bounded kind's ceiling
     bounds: Callable[[Any], tuple[float, float] | None] = lambda p: None  # values lie strictly inside
+    estimated_volatility: bool = False  # `volatility: {estimate, df}` accepted (the process has volatility_df)
 
 
 def _g(x: Growth) -> str:
     return f"N({x.mean:g}, {x.sd:g})" if x.sd else f"{x.mean:g}"
+
+
+def _vol(p: Any) -> str:
+    """A process's volatility as the dataset describes it: ``0.08``, or ``0.08 (estimated, 6 df)``."""
+    df = volatility_df(p)
+    return f"{p.volatility:g}" + (f" (estimated, {df:g} df)" if df > 0 else "")
+
+
+def volatility_df(p: Any) -> float:
+    """The degrees of freedom of a process's estimated volatility; 0 when it is known (or it has none)."""
+    return float(getattr(p, "volatility_df", 0.0))
+
+
+# --------------------------------------------------------------------------- Student's t tail
+
+def _beta_cf(a: float, b: float, x: float) -> float:
+    """The continued fraction of the regularised incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 100_000):
+        delta = 1.0
+        for aa in (m * (b - m) * x / ((a - 1.0 + 2 * m) * (a + 2 * m)),
+                   -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 1.0 + 2 * m))):
+            d = 1.0 + aa * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + aa / c
+            c = c if abs(c) > tiny else tiny
+            delta = d * c
+            h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return h
+
+
+def student_t_sf(q: float, nu: float) -> float:
+    """``P(T > q)`` for Student's t with ``nu`` > 0 degrees of freedom and ``q`` ≥ 0:
+    ``I_x(ν/2, 1/2) / 2`` with ``x = ν / (ν + q²)`` (the regularised incomplete beta function)."""
+    if q <= 0.0:
+        return 0.5
+    a, b = 0.5 * nu, 0.5
+    x, y = nu / (nu + q * q), q * q / (nu + q * q)  # y = 1 − x, without cancellation
+    if x <= 0.0:
+        return 0.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return 0.5 * front * _beta_cf(a, b, x) / a
+    return 0.5 * (1.0 - front * _beta_cf(b, a, y) / b)
+
+
+@functools.lru_cache(maxsize=256)
+def student_t_isf(p: float, nu: float) -> float:
+    """The ``q`` with ``P(T > q) = p`` (0 < p < 0.5) for Student's t with ``nu`` > 0 degrees of freedom,
+    by bisection on :func:`student_t_sf` (relative accuracy 1e-12; no SciPy at run time)."""
+    lo, hi = 0.0, 1.0
+    while student_t_sf(hi, nu) > p:
+        lo, hi = hi, hi * 2.0
+    while hi - lo > 1e-12 * hi:
+        mid = 0.5 * (lo + hi)
+        if student_t_sf(mid, nu) > p:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def sketch_span_sd(df: float, tail: float) -> float:
+    """How many s.d. of ``ln X`` (or a logit) a sketch's grid spans either side of its centre:
+    SKETCH_SPAN_SD; with an estimated volatility (``df`` = ν > 0), at least the Student-t quantile
+    of the probability ``tail``.
+
+    The widening factor: with its volatility estimated, the deviation of ``ln X`` from its centre is
+    (to first order) its Gaussian s.d. times ``T_ν``, whose tails reach far beyond 10 s.d. of a normal
+    (ν = 1: P(|T| > 10) = 6 %). The grid covers the law's quantiles out to ``tail`` (the plan sets it
+    a hundred times beyond the most extreme quantile it reports, see engine.plan), and no further, so
+    that its bins stay fine enough for the quantiles it reports.
+    """
+    if df > 0.0:
+        return max(SKETCH_SPAN_SD, student_t_isf(tail, df))
+    return SKETCH_SPAN_SD
 
 
 def _positive_start(kind: str) -> Callable[[float], str | None]:
@@ -113,8 +203,10 @@ def _no_envelope(_: Any) -> None:
 def _log_level_grid(proc: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
                     lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
     """The expected log path ± SKETCH_SPAN_SD s.d. (yearly shocks and parameter uncertainty, by the
-    delta method; doubled for fat-tailed shocks and widened by jumps)."""
+    delta method; doubled for fat-tailed shocks, widened by jumps, and widened to the Student-t's
+    tail for an estimated volatility: :func:`sketch_span_sd`)."""
     steps = np.arange(n_steps + 1)
+    span_sd = sketch_span_sd(a["vol_df"][i], a["sketch_tail"])  # wider for an estimated volatility
     drift = math.log1p(a["p_mean"][i])
     drift_sd = a["p_sd"][i] / (1.0 + a["p_mean"][i])
     shock_sd = a["vol"][i] * fat
@@ -124,8 +216,8 @@ def _log_level_grid(proc: Any, i: int, a: dict[str, Any], n_steps: int, fat: flo
         drift = max(abs(drift), abs(a["r0"][i]))
     spread = np.sqrt(shock_sd**2 * steps + drift_sd**2 * steps**2)
     centre = math.log(a["x0"][i]) + drift * steps
-    low = (centre - SKETCH_SPAN_SD * spread).min() - jump_span[i] - (abs(drift) * n_steps if ar1 else 0)
-    high = (centre + SKETCH_SPAN_SD * spread).max() + jump_span[i]
+    low = (centre - span_sd * spread).min() - jump_span[i] - (abs(drift) * n_steps if ar1 else 0)
+    high = (centre + span_sd * spread).max() + jump_span[i]
     if proc.kind == "buildout":
         sizes = np.asarray(a["proj_size"], dtype=np.float64)[np.asarray(a["proj_ind"], dtype=np.int64) == i]
         high = max(high, math.log(a["x0"][i] + sizes.sum()) + 1.0)
@@ -133,36 +225,57 @@ def _log_level_grid(proc: Any, i: int, a: dict[str, Any], n_steps: int, fat: flo
 
 
 def _fat_if_volatile(proc: Any) -> bool:
-    return (proc.organic.volatility if proc.kind == "buildout" else proc.volatility) > 0
+    """Whether fat tails leave the level without a mean: ``E[exp(σε)] = ∞`` for a Student-t ``ε``,
+    and, for an estimated volatility, over the scaled inverse-χ² law of ``σ²`` (with any shocks; with
+    an estimate of 0 too when its growth is uncertain: ``(1+g)^t`` with ``g`` Student-t has no mean
+    once ``t ≥ ν``, and is taken as undefined from the first year)."""
+    if proc.kind == "buildout":
+        return proc.organic.volatility > 0
+    if volatility_df(proc) > 0:
+        growth = proc.long_run_growth if proc.kind == "ar1_growth" else proc.growth
+        return proc.volatility > 0 or growth.sd > 0
+    return proc.volatility > 0
 
 
 # --------------------------------------------------------------------------- lognormal
 
 @dataclass(frozen=True)
 class LognormalProcess:
-    """``ln X(t+1) = ln X(t) + ln(1+g) + volatility·ε(t)``, ``g ~ Normal(growth.mean, growth.sd)``."""
+    """``ln X(t+1) = ln X(t) + ln(1+g) + σ·ε(t)``, ``g ~ Normal(growth.mean, growth.sd)``.
+
+    A known volatility (``volatility_df`` 0): ``σ = volatility``. An estimated one (``volatility:
+    {estimate, df}``: ``volatility`` is the estimate, ``volatility_df`` = ν ≥ 1 its degrees of freedom):
+    each path draws its own ``σ = volatility·w``, ``w = sqrt(ν / χ²_ν)``, once (the posterior of σ
+    under the usual non-informative prior: σ² scaled inverse-χ²), and the same ``w`` scales its
+    growth's deviation: ``g = growth.mean + growth.sd·w·Z`` (the conjugate normal–inverse-χ²
+    posterior: the growth's standard error is proportional to σ). With ``growth: {mean: g, sd: s/√n}``
+    and ``volatility: {estimate: s, df: n−1}`` the H-year log change is then, to first order,
+    ``H·ln(1+g) + s·sqrt(H + H²/n)·T_ν``: the Student-t predictive. ``ar1_growth`` (its
+    ``long_run_growth``) and ``logit_share`` (its ``drift``) take an estimated volatility too.
+    """
 
     growth: Growth
     volatility: float
+    volatility_df: float = 0.0
     kind: Literal["lognormal"] = "lognormal"
 
 
-def _pack_growth(growth: Growth, vol: float, i: int, a: dict[str, Any]) -> None:
-    a["p_mean"][i], a["p_sd"][i], a["vol"][i] = growth.mean, growth.sd, vol
+def _pack_growth(growth: Growth, vol: float, i: int, a: dict[str, Any], df: float = 0.0) -> None:
+    a["p_mean"][i], a["p_sd"][i], a["vol"][i], a["vol_df"][i] = growth.mean, growth.sd, vol, df
 
 
 LOGNORMAL = ProcessSpec(
     kind="lognormal", cls=LognormalProcess, keys=("kind", "growth", "volatility"),
     parse=lambda r, spec, path, base_year: LognormalProcess(
-        growth=r.growth(r.required(spec, "growth", path), (*path, "growth"), rate=True),
-        volatility=r.volatility(spec, path)),
+        r.growth(r.required(spec, "growth", path), (*path, "growth"), rate=True),
+        *r.estimated_volatility(spec, path)),
     shocked=True, observable=True, derived=False, whole_numbers=False,
     start_problem=_positive_start("lognormal"), observation_problem=_positive_observation("lognormal"),
-    envelope=lambda p: (p.growth, p.volatility, 0.0, None, -math.inf),
-    pack=lambda p, i, a, index, base_year: _pack_growth(p.growth, p.volatility, i, a),
+    envelope=lambda p: (p.growth, p.volatility, 0.0, None, -math.inf, p.volatility_df),
+    pack=lambda p, i, a, index, base_year: _pack_growth(p.growth, p.volatility, i, a, p.volatility_df),
     grid=_log_level_grid, infinite_mean_under_fat_tails=_fat_if_volatile,
-    describe=lambda p: f"lognormal: growth {_g(p.growth)}, volatility {p.volatility:g}",
-    observed_level=lambda p, x: math.log(x),
+    describe=lambda p: f"lognormal: growth {_g(p.growth)}, volatility {_vol(p)}",
+    observed_level=lambda p, x: math.log(x), estimated_volatility=True,
 )
 
 
@@ -173,13 +286,16 @@ class Ar1GrowthProcess:
     """Log-growth ``r(t) = m + persistence·(r(t−1) − m) + volatility·ε(t)``, ``m = ln(1 + long_run_growth)``.
 
     ``r(base_year) = ln(1 + initial_growth)``; ``initial_growth`` None means: the last observed
-    growth in the baselines (filled in when the scenario is loaded).
+    growth in the baselines (filled in when the scenario is loaded). An estimated volatility
+    (``volatility_df`` > 0): as for :class:`LognormalProcess`, each path's ``σ = volatility·w`` and
+    its ``long_run_growth = mean + sd·w·Z``.
     """
 
     long_run_growth: Growth
     persistence: float
     volatility: float
     initial_growth: float | None = None
+    volatility_df: float = 0.0
     kind: Literal["ar1_growth"] = "ar1_growth"
 
 
@@ -187,15 +303,16 @@ def _parse_ar1(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: int) -
     initial = spec.get("initial_growth")
     if initial is not None:
         initial = r.rate(initial, (*path, "initial_growth"))
-    return Ar1GrowthProcess(
-        long_run_growth=r.growth(r.required(spec, "long_run_growth", path), (*path, "long_run_growth"), rate=True),
-        persistence=r.number(r.required(spec, "persistence", path), (*path, "persistence"), low=-1.0,
-                             low_open=True, high=0.999999, what="must lie in (-1, 1)"),
-        volatility=r.volatility(spec, path), initial_growth=initial)
+    long_run_growth = r.growth(r.required(spec, "long_run_growth", path), (*path, "long_run_growth"), rate=True)
+    persistence = r.number(r.required(spec, "persistence", path), (*path, "persistence"), low=-1.0,
+                           low_open=True, high=0.999999, what="must lie in (-1, 1)")
+    volatility, df = r.estimated_volatility(spec, path)
+    return Ar1GrowthProcess(long_run_growth=long_run_growth, persistence=persistence, volatility=volatility,
+                            initial_growth=initial, volatility_df=df)
 
 
 def _pack_ar1(p: Ar1GrowthProcess, i: int, a: dict[str, Any], index: dict[str, int], base_year: int) -> None:
-    _pack_growth(p.long_run_growth, p.volatility, i, a)
+    _pack_growth(p.long_run_growth, p.volatility, i, a, p.volatility_df)
     a["phi"][i] = p.persistence
     a["r0"][i] = math.log1p(p.initial_growth)
 
@@ -206,11 +323,12 @@ AR1_GROWTH = ProcessSpec(
     parse=_parse_ar1, shocked=True, observable=True, derived=False, whole_numbers=False,
     start_problem=_positive_start("ar1_growth"), observation_problem=_positive_observation("ar1_growth"),
     envelope=lambda p: (p.long_run_growth, p.volatility, p.persistence,
-                        math.log1p(p.initial_growth) if p.initial_growth is not None else None, -math.inf),
+                        math.log1p(p.initial_growth) if p.initial_growth is not None else None, -math.inf,
+                        p.volatility_df),
     pack=_pack_ar1, grid=_log_level_grid, infinite_mean_under_fat_tails=_fat_if_volatile,
     describe=lambda p: (f"ar1_growth: long-run growth {_g(p.long_run_growth)}, persistence {p.persistence:g}, "
-                        f"volatility {p.volatility:g}, initial growth {p.initial_growth:g}"),
-    observed_level=lambda p, x: math.log(x),
+                        f"volatility {_vol(p)}, initial growth {p.initial_growth:g}"),
+    observed_level=lambda p, x: math.log(x), estimated_volatility=True,
 )
 
 
@@ -218,19 +336,25 @@ AR1_GROWTH = ProcessSpec(
 
 @dataclass(frozen=True)
 class LogitShareProcess:
-    """A share in (0, 1): ``logit s(t+1) = logit s(t) + drift + volatility·ε(t)``."""
+    """A share in (0, 1): ``logit s(t+1) = logit s(t) + drift + σ·ε(t)``. An estimated volatility
+    (``volatility_df`` = ν > 0): as for :class:`LognormalProcess`, each path's ``σ = volatility·w``
+    and ``drift = mean + sd·w·Z``. The logit is additive, so its H-year change is exactly
+    ``H·drift.mean + sqrt(H·volatility² + H²·sd²)·T_ν`` (with normal shocks)."""
 
     drift: Growth
     volatility: float
+    volatility_df: float = 0.0
     kind: Literal["logit_share"] = "logit_share"
 
 
 def _logit_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
                 lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
-    """Shares live in (0, 1): from the lowest plausible logit up to 1."""
+    """Shares live in (0, 1): from the lowest plausible logit up to 1 (further down for an estimated
+    volatility: :func:`sketch_span_sd`)."""
     spread = math.sqrt(a["vol"][i] ** 2 * n_steps + a["p_sd"][i] ** 2 * n_steps**2) * fat
+    span_sd = sketch_span_sd(a["vol_df"][i], a["sketch_tail"])
     start_logit = a["h0"][i]  # the logit in the base year (of the share of the ceiling, for a logistic)
-    low_logit = min(start_logit, start_logit + a["p_mean"][i] * n_steps) - SKETCH_SPAN_SD * spread - jump_span[i]
+    low_logit = min(start_logit, start_logit + a["p_mean"][i] * n_steps) - span_sd * spread - jump_span[i]
     return (-math.log1p(math.exp(-low_logit)) if low_logit > -700 else low_logit), 0.0
 
 
@@ -242,15 +366,16 @@ def _strict_fraction(what: str) -> Callable[[float], str | None]:
 LOGIT_SHARE = ProcessSpec(
     kind="logit_share", cls=LogitShareProcess, keys=("kind", "drift", "volatility"),
     parse=lambda r, spec, path, base_year: LogitShareProcess(
-        drift=r.growth(r.required(spec, "drift", path), (*path, "drift"), rate=False),
-        volatility=r.volatility(spec, path)),
+        r.growth(r.required(spec, "drift", path), (*path, "drift"), rate=False),
+        *r.estimated_volatility(spec, path)),
     shocked=True, observable=True, derived=False, whole_numbers=False,
     start_problem=_strict_fraction("a share starts"), observation_problem=_strict_fraction("an observed share lies"),
-    envelope=_no_envelope, pack=lambda p, i, a, index, base_year: _pack_growth(p.drift, p.volatility, i, a),
-    grid=_logit_grid, infinite_mean_under_fat_tails=lambda p: False,
-    describe=lambda p: f"logit_share: drift {_g(p.drift)}, volatility {p.volatility:g}",
+    envelope=_no_envelope,
+    pack=lambda p, i, a, index, base_year: _pack_growth(p.drift, p.volatility, i, a, p.volatility_df),
+    grid=_logit_grid, infinite_mean_under_fat_tails=lambda p: False,  # bounded: always a mean
+    describe=lambda p: f"logit_share: drift {_g(p.drift)}, volatility {_vol(p)}",
     additive=True, hidden_start=lambda p, x0: math.log(x0 / (1.0 - x0)),
-    observed_level=lambda p, x: math.log(x / (1.0 - x)), bounds=lambda p: (0.0, 1.0),
+    observed_level=lambda p, x: math.log(x / (1.0 - x)), bounds=lambda p: (0.0, 1.0), estimated_volatility=True,
 )
 
 
@@ -274,7 +399,8 @@ def _parse_buildout(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: i
     organic = r.mapping(r.required(spec, "organic", path), opath, ORGANIC_KEYS)
     organic_process = LognormalProcess(growth=r.growth(r.required(organic, "growth", opath), (*opath, "growth"),
                                                        rate=True),
-                                       volatility=r.volatility(organic, opath))
+                                       volatility=r.volatility(organic, opath,
+                                                               owner="a buildout's organic part"))
     raw_projects = spec.get("projects") or []
     if not isinstance(raw_projects, list):
         raise r.fail((*path, "projects"), f"expected a list of projects, got {r.type_name(raw_projects)}")
@@ -314,7 +440,8 @@ BUILDOUT = ProcessSpec(
     shocked=True, observable=False, derived=False, whole_numbers=False,
     start_problem=_positive_start("buildout"), observation_problem=_not_observable,
     envelope=lambda p: (p.organic.growth, p.organic.volatility, 0.0, None,
-                        math.log(sum(q.size for q in p.projects)) + math.log(2.0) if p.projects else -math.inf),
+                        math.log(sum(q.size for q in p.projects)) + math.log(2.0) if p.projects else -math.inf,
+                        0.0),
     pack=_pack_buildout, grid=_log_level_grid, infinite_mean_under_fat_tails=_fat_if_volatile,
     describe=_describe_buildout, hidden_start=lambda p, x0: math.log(x0) if x0 > 0 else -math.inf,
 )
@@ -470,7 +597,7 @@ def _parse_logistic(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: i
         ceiling=r.number(r.required(spec, "ceiling", path), (*path, "ceiling"), low=0.0, low_open=True,
                          what="the level the indicator approaches and never reaches, in its unit"),
         drift=r.growth(r.required(spec, "drift", path), (*path, "drift"), rate=False),
-        volatility=r.volatility(spec, path))
+        volatility=r.volatility(spec, path, owner="a logistic"))
 
 
 def _logistic_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
@@ -510,6 +637,8 @@ DERIVED_KINDS: tuple[str, ...] = tuple(k for k, s in PROCESS_SPECS.items() if s.
 SHOCKED_KINDS: tuple[str, ...] = tuple(k for k, s in PROCESS_SPECS.items() if s.shocked)
 # processes whose values can be observed
 OBSERVABLE_KINDS: tuple[str, ...] = tuple(k for k, s in PROCESS_SPECS.items() if s.observable)
+# processes whose volatility may be estimated: `volatility: {estimate, df}`
+ESTIMATED_VOLATILITY_KINDS: tuple[str, ...] = tuple(k for k, s in PROCESS_SPECS.items() if s.estimated_volatility)
 
 
 def check_specs(specs: Mapping[str, ProcessSpec] = PROCESS_SPECS) -> None:
@@ -524,6 +653,10 @@ def check_specs(specs: Mapping[str, ProcessSpec] = PROCESS_SPECS) -> None:
             raise TypeError(f"process kind {kind!r}: its keys must include 'kind'")
         if spec.derived and (spec.shocked or spec.observable):
             raise TypeError(f"process kind {kind!r}: a derived kind has no shock of its own and is not observed")
+        if spec.estimated_volatility and not (spec.shocked and "volatility" in spec.keys
+                                              and "volatility_df" in spec.cls.__dataclass_fields__):
+            raise TypeError(f"process kind {kind!r}: an estimated volatility needs a shocked kind with a "
+                            "'volatility' key and a volatility_df field")
 
 
 check_specs()
