@@ -222,7 +222,7 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
             packed["x0"][i] = ind.start.value
         spec = PROCESS_SPECS[ind.process.kind]
         spec.pack(ind.process, i, packed, index, scenario.base_year)
-        packed["additive"][i] = spec.additive
+        packed["additive"][i] |= spec.additive  # pack may set it: a growth given as ln(1+g)
         packed["scale"][i] = spec.scale(ind.process)
         if ind.start is not None:
             packed["h0"][i] = spec.hidden_start(ind.process, ind.start.value)

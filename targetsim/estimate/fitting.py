@@ -19,9 +19,9 @@ Irregular histories:
   not named is kept (which widens the volatility: the conservative side) and reported in ``notes``;
 - a value marked as an estimate (weight < 1): the changes into and out of it count for less, and
   the degrees of freedom fall with them;
-- a single change (two points): the volatility cannot be estimated; the fit takes
-  ``PRIOR_VOLATILITY`` with one degree of freedom, says so in ``notes`` and labels the block an
-  assumption.
+- fewer than four changes: the volatility has too few degrees of freedom for the engine (its
+  Student-t tails would overflow); the fit completes it to ``MIN_DF`` with ``PRIOR_VOLATILITY``,
+  says so in ``notes`` and labels the block an assumption (two points: the prior alone).
 
 statsmodels does the estimation (WLS for the random walks, SARIMAX for the AR(1) and for the
 likelihoods that AICc compares, GLM and NegativeBinomial for counts); it is imported here, lazily,
@@ -52,11 +52,14 @@ CANDIDATES = {"share": ("logit_share",), "count": ("count",), "level": ("lognorm
 SUITABLE = {"share": ("logit_share",), "count": ("count",), "level": ("lognormal", "ar1_growth")}
 # A value marked as an estimate counts this much (the changes into and out of it are down-weighted).
 ESTIMATE_WEIGHT = 0.5
-# ASSUMPTION, used only when a history has a single change (two points), so that no volatility can
-# be estimated: 0.15 a year on the log (or logit) scale, about the median yearly log s.d. of the
-# shipped national proxy series, with one degree of freedom so its uncertainty is very wide.
+# The fewest degrees of freedom a fitted volatility is given. Below 3 the Student-t predictive's
+# tails are so heavy on the log scale (Cauchy at 1 df) that the level overflows floating point on
+# some paths, and the engine refuses the run. A history with fewer than 4 changes has its volatility
+# completed by a prior: PRIOR_VOLATILITY with the missing degrees of freedom (an ASSUMPTION, labelled
+# in the block): 0.15 a year on the log (or logit) scale, about the median yearly log s.d. of the
+# shipped national proxy series.
+MIN_DF = 3.0
 PRIOR_VOLATILITY = 0.15
-PRIOR_DF = 1.0
 # A change whose leave-one-out p-value, times the number of changes (Bonferroni), is below this is
 # reported as a possible break.
 BREAK_P_VALUE = 0.01
@@ -100,6 +103,8 @@ class Fit:
     source: str
     assumption: str | None = None
     notes: tuple[str, ...] = ()
+    # the volatility the history alone gives, and its degrees of freedom (0: none), before any prior
+    data_volatility: tuple[float, float] = (math.nan, 0.0)
 
     def parameters(self) -> dict[str, str]:
         """The ``parameters:`` mapping: where the fitted values come from (and the assumption, if any)."""
@@ -146,6 +151,7 @@ class _Candidate:
     notes: tuple[str, ...] = ()
     assumption: str | None = None
     criteria: Mapping[str, float] | None = None  # the criteria of variants compared inside the kind
+    data_volatility: tuple[float, float] = (math.nan, 0.0)
 
     @property
     def aicc(self) -> float:
@@ -230,7 +236,8 @@ def fit(years: Sequence[int], values: Sequence[float], process: str = "auto", *,
     return Fit(indicator=indicator, unit=unit, kind=best.kind, estimates=best.estimates,
                std_errors=best.std_errors, criteria=criteria, n_points=len(points),
                n_changes=int(changes.change.size), df=best.df, years=tuple(p.year for p in points),
-               process=best.process, source=source, assumption=best.assumption, notes=tuple(notes))
+               process=best.process, source=source, assumption=best.assumption, notes=tuple(notes),
+               data_volatility=best.data_volatility)
 
 
 # --------------------------------------------------------------------------- the history
@@ -315,29 +322,38 @@ def _changes(points: list[Point], z: np.ndarray, breaks: tuple[int, ...], name: 
 
 # --------------------------------------------------------------------------- random walks (lognormal, logit)
 
-def _random_walk(changes: _Changes, *, log_scale: bool) -> tuple[float, float, float, float, tuple[str, ...], str | None]:
-    """``(μ̂, its s.e., σ̂, df, notes, assumption)`` of changes ``d_i ~ N(k_i μ, k_i σ² / w_i)`` by WLS."""
+def _random_walk(changes: _Changes, *, log_scale: bool) -> tuple[float, float, float, float, tuple[str, ...],
+                                                                 str | None, tuple[float, float]]:
+    """``(μ̂, its s.e., σ̂, df, notes, assumption, (σ̂ and df of the data alone))`` of changes ``d_i ~ N(k_i μ, k_i σ² / w_i)`` by WLS."""
     import statsmodels.api as sm
 
     k, d, w = changes.years, changes.change, changes.weight
     n = d.size
     res = sm.WLS(d / k, np.ones(n), weights=k * w).fit()
     mu = float(res.params[0])
-    notes: list[str] = []
-    assumption = None
-    if n < 2:
-        sigma, df = PRIOR_VOLATILITY, PRIOR_DF
-        what = "log" if log_scale else "logit"
-        notes.append(f"a single change: the volatility cannot be estimated; assumed {sigma:g} a year on the "
-                     f"{what} scale with {df:g} df (very wide)")
-        assumption = (f"volatility {sigma:g} (ASSUMPTION: a single observed change cannot give one; "
-                      f"about the median yearly log s.d. of the shipped national proxy series), {df:g} df")
-    else:
-        sigma = math.sqrt(float(res.scale))
-        df = max(float(np.sum(w)) - 1.0, PRIOR_DF)
-        notes.extend(_possible_breaks(changes, mu))
+    df_data = max(float(np.sum(w)) - 1.0, 0.0)
+    s2_data = float(res.scale) if n >= 2 else 0.0
+    notes = _possible_breaks(changes, mu) if n >= 2 else []
+    sigma, df, note, assumption = _complete_with_prior(s2_data, df_data, "log" if log_scale else "logit")
+    notes.extend(note)
     se = sigma / math.sqrt(float(np.sum(k * w)))
-    return mu, se, sigma, df, tuple(notes), assumption
+    return mu, se, sigma, df, tuple(notes), assumption, (math.sqrt(s2_data), df_data)
+
+
+def _complete_with_prior(s2: float, df: float, scale: str) -> tuple[float, float, list[str], str | None]:
+    """``(σ, df, notes, assumption)``: the data's ``s²`` with ``df`` degrees of freedom, completed up
+    to :data:`MIN_DF` by the prior volatility (a pooled variance: ``(df·s² + ν₀·s₀²) / MIN_DF``)."""
+    if df >= MIN_DF:
+        return math.sqrt(s2), df, [], None
+    nu0 = MIN_DF - df
+    sigma = math.sqrt((df * s2 + nu0 * PRIOR_VOLATILITY**2) / MIN_DF)
+    have = f"{df:g} degree(s) of freedom" if df > 0 else "no degree of freedom"
+    note = (f"the history gives the volatility {have}: completed to {MIN_DF:g} with the prior {PRIOR_VOLATILITY:g} "
+            f"a year on the {scale} scale ({nu0:g} df), giving {sigma:.4g}")
+    assumption = (f"volatility prior {PRIOR_VOLATILITY:g} a year with {nu0:g} of its {MIN_DF:g} df (ASSUMPTION: "
+                  f"the history is too short to estimate it alone; about the median yearly log s.d. of the shipped "
+                  f"national proxy series)")
+    return sigma, MIN_DF, [note], assumption
 
 
 def _possible_breaks(changes: _Changes, mu: float) -> list[str]:
@@ -389,22 +405,23 @@ def _state_space_loglik(z_points: np.ndarray, years: np.ndarray, breaks: tuple[i
 
 
 def _fit_lognormal(changes: _Changes, points: list[Point], z: np.ndarray, breaks: tuple[int, ...]) -> _Candidate:
-    mu, se, sigma, df, notes, assumption = _random_walk(changes, log_scale=True)
+    mu, se, sigma, df, notes, assumption, data = _random_walk(changes, log_scale=True)
     loglik, _ = _state_space_loglik(z, np.array([p.year for p in points]), breaks, ar=False)
     process = {"kind": "lognormal", "growth": {"log_mean": _r(mu), "log_sd": _r(se)},
                "volatility": {"estimate": _r(sigma), "df": _r(df)}}
     return _Candidate("lognormal", {"log_growth": mu, "growth": math.expm1(mu), "volatility": sigma},
                       {"log_growth": se, "growth": math.exp(mu) * se}, loglik, 2 + len(breaks),
-                      int(changes.change.size), df, process, notes, assumption)
+                      int(changes.change.size), df, process, notes, assumption, data_volatility=data)
 
 
 def _fit_logit(changes: _Changes, points: list[Point], z: np.ndarray, breaks: tuple[int, ...]) -> _Candidate:
-    mu, se, sigma, df, notes, assumption = _random_walk(changes, log_scale=False)
+    mu, se, sigma, df, notes, assumption, data = _random_walk(changes, log_scale=False)
     loglik, _ = _state_space_loglik(z, np.array([p.year for p in points]), breaks, ar=False)
     process = {"kind": "logit_share", "drift": {"mean": _r(mu), "sd": _r(se)},
                "volatility": {"estimate": _r(sigma), "df": _r(df)}}
     return _Candidate("logit_share", {"drift": mu, "volatility": sigma}, {"drift": se}, loglik,
-                      2 + len(breaks), int(changes.change.size), df, process, notes, assumption)
+                      2 + len(breaks), int(changes.change.size), df, process, notes, assumption,
+                      data_volatility=data)
 
 
 def _fit_ar1(changes: _Changes, points: list[Point], z: np.ndarray, breaks: tuple[int, ...]) -> _Candidate:
@@ -424,9 +441,10 @@ def _fit_ar1(changes: _Changes, points: list[Point], z: np.ndarray, breaks: tupl
     grad[c_i], grad[phi_i] = 1.0 / (1.0 - phi), c / (1.0 - phi) ** 2
     var_m = float(grad @ cov @ grad)
     se_m = math.sqrt(var_m) if var_m > 0 and math.isfinite(var_m) else math.nan
-    df = max(float(n - n_params), PRIOR_DF)
-    sigma = math.sqrt(float(params[s2_i]) * n / df)  # the MLE's σ² divides by n; unbias it
-    notes = []
+    df_data = float(n - n_params)
+    s2 = float(params[s2_i]) * n / df_data  # the MLE's σ² divides by n; unbias it
+    sigma, df, prior_notes, assumption = _complete_with_prior(s2, df_data, "log")
+    notes = list(prior_notes)
     if not math.isfinite(se_m):
         se_m = abs(m) + sigma  # the estimate's covariance is degenerate: as wide as the estimate itself
         notes.append("the AR(1) fit's covariance is degenerate: the long-run growth's s.e. is set as wide "
@@ -439,7 +457,7 @@ def _fit_ar1(changes: _Changes, points: list[Point], z: np.ndarray, breaks: tupl
     return _Candidate("ar1_growth", {"log_growth": m, "growth": math.expm1(m), "persistence": phi,
                                      "volatility": sigma},
                       {"log_growth": se_m, "growth": math.exp(m) * se_m, "persistence": se_phi},
-                      loglik, n_params, n, df, process, tuple(notes))
+                      loglik, n_params, n, df, process, tuple(notes), assumption)
 
 
 _FITTERS = {"lognormal": _fit_lognormal, "logit_share": _fit_logit, "ar1_growth": _fit_ar1}

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from targetsim.errors import FitError
-from targetsim.estimate.fitting import SHARE_UNITS, Fit, _r, fit
+from targetsim.estimate.fitting import MIN_DF, SHARE_UNITS, Fit, _complete_with_prior, _r, fit
 
 # A pooled df is capped: beyond it the volatility is as good as known (and the t as good as normal).
 MAX_POOLED_DF = 1000.0
@@ -89,17 +89,25 @@ def pool(series: Sequence[Series], *, growth: bool = False) -> Pooled:
         shares = [k for k, v in kinds.items() if v == "logit_share"]
         raise FitError(f"cannot pool shares ({', '.join(shares)}) with levels: their volatilities are on "
                        "different scales; pool them in separate calls")
-    estimated = [f.assumption is None for f in fits]
-    if sum(estimated) < 2:
-        raise FitError("pooling needs at least two series with two or more observed changes each")
-    y = np.array([2.0 * math.log(max(f.estimates["volatility"], 1e-12)) for f in fits])
-    var_y = np.array([2.0 / f.df for f in fits])
-    mask = np.array(estimated)
+    # each series' own volatility and df, before any prior (a series with none is uninformative)
+    own = np.array([f.data_volatility for f in fits])
+    mask = own[:, 1] > 0
+    if mask.sum() < 2:
+        raise FitError("pooling needs at least two series with enough observed changes to estimate a volatility "
+                       "(three or more points each)")
+    y = np.where(mask, 2.0 * np.log(np.maximum(np.nan_to_num(own[:, 0]), 1e-12)), 0.0)
+    var_y = np.where(mask, 2.0 / np.maximum(own[:, 1], 1e-12), np.inf)
     meta = combine_effects(y[mask], var_y[mask], method_re="pm")
     theta, tau2 = float(meta.mean_effect_re), max(float(meta.tau2), 0.0)
     post_mean, post_var, shrink = _shrink(y, var_y, mask, theta, tau2)
     new_vol = np.exp(post_mean / 2.0)
     new_df = np.minimum(2.0 / post_var, MAX_POOLED_DF)
+    prior_notes: list[list[str]] = [[] for _ in fits]
+    assumptions: list[str | None] = [None] * len(fits)
+    for i in range(len(fits)):
+        if new_df[i] < MIN_DF:  # the group is not informative enough either: complete with the prior
+            vol, df, prior_notes[i], assumptions[i] = _complete_with_prior(new_vol[i] ** 2, new_df[i], "log")
+            new_vol[i], new_df[i] = vol, df
 
     g_centre = g_spread = None
     g_shrink = None
@@ -133,7 +141,8 @@ def pool(series: Sequence[Series], *, growth: bool = False) -> Pooled:
         source = f.source + f"; partially pooled with {names} (targetsim fit, random-effects on ln σ²"
         source += " and growth)" if growth else ")"
         pooled_fits.append(replace(f, process=process, estimates=estimates, std_errors=std_errors,
-                                   df=float(new_df[i]), source=source, notes=(*f.notes, note)))
+                                   df=float(new_df[i]), source=source, notes=(*_own_notes(f), note, *prior_notes[i]),
+                                   assumption=assumptions[i]))
     return Pooled(tuple(pooled_fits), math.exp(theta / 2.0), math.sqrt(tau2), tuple(float(x) for x in shrink),
                   g_centre, g_spread, g_shrink)
 
@@ -143,10 +152,15 @@ def _shrink(y: np.ndarray, var: np.ndarray, informative: np.ndarray, theta: floa
     """Normal–normal posterior of each ``y_i`` toward ``θ`` (τ² = 0: all the way)."""
     if tau2 <= 0.0:
         return np.full_like(y, theta), np.full_like(y, 1.0 / np.sum(1.0 / var[informative])), np.ones_like(y)
-    prec = np.where(informative, 1.0 / var, 0.0)
+    prec = np.where(informative, 1.0 / np.where(informative, var, 1.0), 0.0)
     post_var = 1.0 / (1.0 / tau2 + prec)
     post_mean = post_var * (theta / tau2 + prec * np.where(informative, y, 0.0))
     return post_mean, post_var, post_var / tau2
+
+
+def _own_notes(f: Fit) -> tuple[str, ...]:
+    """The fit's notes, less its prior completion (pooling replaces it)."""
+    return tuple(n for n in f.notes if "completed to" not in n)
 
 
 def _is_share(unit: str | None) -> bool:

@@ -45,8 +45,7 @@ def _log_envelope(scenario: Scenario, ind: Indicator) -> tuple[float, float, int
     growth, vol, phi, r0, projects_hi, df = PROCESS_SPECS[ind.process.kind].envelope(ind.process)
     n_sd = envelope_sd(df)
     n_steps = scenario.horizon - scenario.base_year
-    m = math.log1p(growth.mean)
-    drift_sd = growth.sd / (1.0 + growth.mean)
+    m, drift_sd = growth.log_mean, growth.log_sd
     shock_sd = vol / max(1e-3, 1.0 - abs(phi))
     log_x = math.log(ind.start.value)
     hi, lo, hi_t, lo_t = log_x, log_x, 0, 0
@@ -67,7 +66,8 @@ def _describe_growth(ind: Indicator) -> str:
     growth, vol, _, _, _, df = PROCESS_SPECS[ind.process.kind].envelope(ind.process)
     sd = f" ± {growth.sd:g}" if growth.sd else ""
     estimated = f" (estimated with {df:g} df: Student-t tails)" if df > 0 else ""
-    return f"growth {growth.mean:g}{sd}/yr, volatility {vol:g}{estimated}"
+    what = f"log growth {growth.mean:g}{sd}/yr" if growth.log else f"growth {growth.mean:g}{sd}/yr"
+    return f"{what}, volatility {vol:g}{estimated}"
 
 
 def numeric_range_problem(scenario: Scenario) -> tuple[str, str] | None:

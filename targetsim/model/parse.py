@@ -61,6 +61,10 @@ SOURCE_KEYS = ("seed", "clause", "quote", "document", "url")
 SHOCKS_KEYS = ("distribution", "dof", "skew")
 JUMP_KEYS = ("name", "probability", "years", "effects")
 GROWTH_KEYS = ("mean", "sd")
+# A growth rate on the log scale: ln(1+g) ~ Normal(log_mean, log_sd) (what `targetsim fit` writes).
+LOG_GROWTH_KEYS = ("log_mean", "log_sd")
+# Bounds of a log growth: ln(1 + MAX_RATE) above; a yearly fall to e^-10 (99.995 %) below.
+MIN_LOG_GROWTH = -10.0
 START_KEYS = ("value", "assumption", "source")
 
 MAX_PATHS = 10**10
@@ -390,10 +394,20 @@ def _outside(spec: Any, process: Any, value: float, verb: str) -> str | None:
 
 
 def _parse_growth(r: _Reader, raw: Any, path: KeyPath, *, rate: bool) -> Growth:
-    """A number, or ``{mean, sd}`` for a parameter drawn once per path."""
+    """A number, or ``{mean, sd}`` for a parameter drawn once per path, or (a growth rate only)
+    ``{log_mean, log_sd}``: ``ln(1+g)`` drawn as ``Normal(log_mean, log_sd)``."""
     low = -1.0 if rate else -MAX_LOGIT_DRIFT
     high = MAX_RATE if rate else MAX_LOGIT_DRIFT
     what = RATE_HINT if rate else "a logit change per year: 0.1 moves a share near 50 % by about 2.5 points"
+    if isinstance(raw, Mapping) and any(k in raw for k in LOG_GROWTH_KEYS):
+        if not rate:
+            raise r.fail(path, "a drift is already on the logit scale: give it as {mean, sd}")
+        g = r.mapping(raw, path, LOG_GROWTH_KEYS)
+        mean = r.number(r.required(g, "log_mean", path), (*path, "log_mean"), low=MIN_LOG_GROWTH,
+                        high=math.log1p(MAX_RATE), what="the mean yearly change of ln X: 0.0953 means +10 %/yr")
+        sd = r.number(g.get("log_sd", 0.0), (*path, "log_sd"), low=0.0, high=5.0,
+                      what="the s.d. of the yearly change of ln X drawn once per path")
+        return Growth(mean=mean, sd=sd, log=True)
     if isinstance(raw, Mapping):
         g = r.mapping(raw, path, GROWTH_KEYS)
         mean = r.number(r.required(g, "mean", path), (*path, "mean"), low=low, low_open=rate, high=high, what=what)

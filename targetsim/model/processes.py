@@ -34,10 +34,26 @@ ESTIMATED_VOLATILITY_KEYS = ("estimate", "df")
 
 @dataclass(frozen=True)
 class Growth:
-    """An uncertain parameter: ``Normal(mean, sd)``, drawn once per path (``sd = 0``: fixed)."""
+    """An uncertain parameter: ``Normal(mean, sd)``, drawn once per path (``sd = 0``: fixed).
+
+    ``log``: a growth rate given on the log scale (``growth: {log_mean, log_sd}``): ``ln(1+g)`` is
+    ``Normal(mean, sd)`` (what ``targetsim fit`` estimates: the mean yearly log change and its
+    standard error); otherwise ``g`` itself is ``Normal(mean, sd)``.
+    """
 
     mean: float
     sd: float = 0.0
+    log: bool = False
+
+    @property
+    def log_mean(self) -> float:
+        """The mean of ``ln(1+g)`` (to first order for a growth given as ``g``)."""
+        return self.mean if self.log else math.log1p(self.mean)
+
+    @property
+    def log_sd(self) -> float:
+        """The s.d. of ``ln(1+g)`` (to first order for a growth given as ``g``)."""
+        return self.sd if self.log else self.sd / (1.0 + self.mean)
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,8 @@ class ProcessSpec:
 
 
 def _g(x: Growth) -> str:
+    if x.log:
+        return f"ln(1+g) ~ N({x.mean:g}, {x.sd:g})" if x.sd else f"{math.expm1(x.mean):g} (ln(1+g) = {x.mean:g})"
     return f"N({x.mean:g}, {x.sd:g})" if x.sd else f"{x.mean:g}"
 
 
@@ -207,8 +225,11 @@ def _log_level_grid(proc: Any, i: int, a: dict[str, Any], n_steps: int, fat: flo
     tail for an estimated volatility: :func:`sketch_span_sd`)."""
     steps = np.arange(n_steps + 1)
     span_sd = sketch_span_sd(a["vol_df"][i], a["sketch_tail"])  # wider for an estimated volatility
-    drift = math.log1p(a["p_mean"][i])
-    drift_sd = a["p_sd"][i] / (1.0 + a["p_mean"][i])
+    if a["additive"][i]:  # a growth given on the log scale (or a drift)
+        drift, drift_sd = a["p_mean"][i], a["p_sd"][i]
+    else:
+        drift = math.log1p(a["p_mean"][i])
+        drift_sd = a["p_sd"][i] / (1.0 + a["p_mean"][i])
     shock_sd = a["vol"][i] * fat
     ar1 = proc.kind == "ar1_growth"
     if ar1:  # persistence amplifies the long-run variance of the level
@@ -262,6 +283,7 @@ class LognormalProcess:
 
 def _pack_growth(growth: Growth, vol: float, i: int, a: dict[str, Any], df: float = 0.0) -> None:
     a["p_mean"][i], a["p_sd"][i], a["vol"][i], a["vol_df"][i] = growth.mean, growth.sd, vol, df
+    a["additive"][i] = growth.log  # ln(1+g) is drawn directly (the plan adds the kind's own flag)
 
 
 LOGNORMAL = ProcessSpec(
