@@ -59,37 +59,54 @@ class Case:
     outcome: tuple[float, ...]
 
 
-def backtest(baselines: str | Path, indicators: Sequence[str] | None = None, *, horizon: int = DEFAULT_HORIZON,
-             process: str = "auto", paths: int = DEFAULT_PATHS, seed: int = 0,
+def backtest(baselines: "str | Path | Sequence[str | Path]", indicators: Sequence[str] | None = None, *,
+             horizon: int = DEFAULT_HORIZON, process: str = "auto", paths: int = DEFAULT_PATHS, seed: int = 0,
              min_points: int = DEFAULT_MIN_POINTS,
              progress: Callable[[str], None] | None = None) -> "Any":
-    """Backtest ``indicators`` of a baselines file (default: every indicator with at least
-    ``min_points + 1`` observed values) and return the cases as an xarray Dataset (see the module's
-    docstring; :func:`summary_table` turns it into a table)."""
-    from targetsim.errors import FitError
+    """Backtest ``indicators`` of one or more baselines files (default: every indicator with at
+    least ``min_points + 1`` observed values; an indicator found in several files is taken from the
+    first) and return the cases as an xarray Dataset (see the module's docstring;
+    :func:`summary_table` turns it into a table)."""
+    from targetsim.errors import FitError, TargetsimError
     from targetsim.estimate.history import series_from_rows
     from targetsim.io.baselines import load_baselines
 
-    table = load_baselines(baselines)
-    names = list(indicators) if indicators else _candidates(table.rows, min_points)
-    if not names:
-        raise FitError(f"no indicator of {baselines} has {min_points + 1} or more observed values to backtest")
+    skipped: list[str] = []
+    files = [baselines] if isinstance(baselines, (str, Path)) else list(baselines)
     cases: list[Case] = []
-    for name in names:
-        full = series_from_rows(table.rows, name, origin=str(baselines))
-        years = list(full.years)
-        for j, origin in enumerate(years):
-            later = [(y, v) for y, v in zip(years[j + 1:], full.values[j + 1:]) if y <= origin + horizon]
-            if j + 1 < min_points or not later:
+    done: set[str] = set()
+    for file in files:
+        table = load_baselines(file)
+        present = {r.indicator for r in table.rows}
+        names = [n for n in indicators if n in present] if indicators else _candidates(table.rows, min_points)
+        for name in names:
+            if name in done:
                 continue
-            if progress:
-                progress(f"{name} from {origin}")
-            series = series_from_rows(table.rows, name, until=origin, origin=str(baselines))
-            cases.extend(_cases_from_origin(series, origin, later, horizon, process, paths, seed))
+            done.add(name)
+            full = series_from_rows(table.rows, name, origin=str(file))
+            years = list(full.years)
+            for j, origin in enumerate(years):
+                later = [(y, v) for y, v in zip(years[j + 1:], full.values[j + 1:]) if y <= origin + horizon]
+                if j + 1 < min_points or not later:
+                    continue
+                if progress:
+                    progress(f"{name} from {origin}")
+                series = series_from_rows(table.rows, name, until=origin, origin=str(file))
+                try:
+                    cases.extend(_cases_from_origin(series, origin, later, horizon, process, paths, seed))
+                except TargetsimError as exc:  # recorded, not fatal: the other origins still count
+                    skipped.append(f"{name} from {origin}: {exc}")
+                    if progress:
+                        progress(f"{name} from {origin}: skipped ({exc})")
+    missing = sorted(set(indicators or ()) - done)
+    if missing:
+        raise FitError(f"{', '.join(missing)}: not in {', '.join(map(str, files))}")
     if not cases:
-        raise FitError(f"no origin of {', '.join(names)} has {min_points} observed points and a later "
-                       f"observation within {horizon} years")
-    return _dataset(cases, baselines, horizon, process, paths, seed)
+        raise FitError(f"no indicator of {', '.join(map(str, files))} has an origin with {min_points} observed "
+                       f"points and a later observation within {horizon} years")
+    ds = _dataset(cases, files, horizon, process, paths, seed)
+    ds.attrs["skipped"] = "\n".join(skipped)
+    return ds
 
 
 def _candidates(rows: Sequence[Any], min_points: int) -> list[str]:
@@ -261,7 +278,7 @@ def _dataset(cases: list[Case], baselines, horizon: int, process: str, paths: in
             "event_outcome": (("case", "event"), np.array([padded(c.outcome) for c in cases])),
         },
         coords={"case": case, "crps_level": np.array(CRPS_LEVELS), "interval": np.array(INTERVALS)},
-        attrs={"title": "targetsim rolling-origin backtest", "baselines_file": str(baselines),
+        attrs={"title": "targetsim rolling-origin backtest", "baselines_files": "; ".join(map(str, baselines)),
                "horizon": int(horizon), "process": process, "paths": int(paths), "seed": int(seed)},
     )
     for model, pit in (("", ds["pit"]), ("_naive", ds["pit_naive"])):
@@ -272,12 +289,14 @@ def _dataset(cases: list[Case], baselines, horizon: int, process: str, paths: in
 
 
 def summary_rows(ds) -> list[dict[str, Any]]:
-    """One row per indicator and one for all: cases, coverage of each interval, mean CRPS and the
-    Brier score of the threshold events, for the engine and the naive reference."""
+    """One row per indicator and one for all: cases, coverage of each interval, the mean CRPS
+    relative to the observed value (scale-free, so indicators can be pooled) and the Brier score
+    of the threshold events, for the engine and the naive reference."""
     from targetsim.estimate.scores import brier_score
 
     rows = []
     names = list(dict.fromkeys(ds["indicator"].values.tolist()))
+    observed = np.abs(ds["observed"].values)
     for name in [*names, None]:
         mask = np.ones(ds.sizes["case"], bool) if name is None else ds["indicator"].values == name
         row: dict[str, Any] = {"indicator": name or "all", "cases": int(mask.sum())}
@@ -285,25 +304,28 @@ def summary_rows(ds) -> list[dict[str, Any]]:
             inside = ds[f"inside{model}"].values[mask]
             for j, w in enumerate(INTERVALS):
                 row[f"cover{int(w * 100)}{model}"] = float(inside[:, j].mean())
-            row[f"crps{model}"] = float(np.mean(ds[f"crps{model}"].values[mask]))
+            row[f"crps{model}"] = float(np.mean(ds[f"crps{model}"].values[mask] / observed[mask]))
             p = ds[f"event_probability{model}"].values[mask].ravel()
             y = ds["event_outcome"].values[mask].ravel()
             ok = ~np.isnan(p)
             row[f"brier{model}"] = float(np.mean(brier_score(p[ok], y[ok]))) if ok.any() else math.nan
+            row[f"events{model}"] = int(ok.sum())
         rows.append(row)
     return rows
 
 
 def summary_table(ds) -> str:
-    """The summary as plain text, within 120 columns (engine | naive for each score)."""
-    head = (f"{'indicator':<34} {'n':>3}  {'cover 50/80/95 engine':>21}  {'naive':>14}  "
-            f"{'CRPS engine':>11} {'naive':>9}  {'Brier eng':>9} {'naive':>6}")
+    """The summary as plain text, within 120 columns (engine and naive side by side)."""
+    head = (f"{'indicator':<34} {'n':>3}  {'cover 50/80/95':>14} {'naive':>14}  {'CRPS/obs':>8} {'naive':>7}  "
+            f"{'Brier':>6} {'naive':>6} {'events':>6}")
     lines = [head, "-" * len(head)]
     for r in summary_rows(ds):
         cover = "/".join(f"{r[f'cover{int(w * 100)}']:.2f}" for w in INTERVALS)
         cover_n = "/".join(f"{r[f'cover{int(w * 100)}_naive']:.2f}" for w in INTERVALS)
         brier = "" if math.isnan(r["brier"]) else f"{r['brier']:.3f}"
         brier_n = "" if math.isnan(r["brier_naive"]) else f"{r['brier_naive']:.3f}"
-        lines.append(f"{r['indicator'][:34]:<34} {r['cases']:>3}  {cover:>21}  {cover_n:>14}  "
-                     f"{r['crps']:>11.4g} {r['crps_naive']:>9.4g}  {brier:>9} {brier_n:>6}")
+        lines.append(f"{r['indicator'][:34]:<34} {r['cases']:>3}  {cover:>14} {cover_n:>14}  "
+                     f"{r['crps']:>8.4f} {r['crps_naive']:>7.4f}  {brier:>6} {brier_n:>6} {r['events']:>6}")
+    lines.append("CRPS/obs: mean CRPS relative to the observed value; events: threshold events scored by Brier "
+                 "(growth >= 0, 5, 10, 15, 20 %/yr; a share: rises)")
     return "\n".join(lines)

@@ -276,33 +276,39 @@ def fit(baseline: Path, indicators: tuple[str, ...], process: str, until: int | 
 
 
 @main.command()
-@click.argument("baseline", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("baseline_files", metavar="BASELINE...", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--indicator", "indicators", multiple=True,
-              help="Indicator id in BASELINE (repeatable) [default: every one with enough observed values].")
+              help="Indicator id (repeatable) [default: every one with enough observed values].")
 @click.option("--horizon", type=click.IntRange(1, 30), default=3, show_default=True,
               help="Years ahead of each origin.")
 @click.option("--process", type=click.Choice(FIT_PROCESSES), default="auto", show_default=True)
 @click.option("--paths", type=click.IntRange(min=1000, max=MAX_PATHS), default=20_000, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True)
+@click.option("--min-points", type=click.IntRange(2, 100), default=3, show_default=True,
+              help="The fewest observed points at an origin to fit from.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="NetCDF file for the cases [default: results/backtest_<file>.nc].")
+              help="NetCDF file for the cases [default: results/backtest_<first file>.nc].")
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
-def backtest(baseline: Path, indicators: tuple[str, ...], horizon: int, process: str, paths: int, seed: int,
-             output: Path | None, debug: bool) -> None:
-    """Rolling-origin backtest of BASELINE's histories: fit up to each origin, simulate HORIZON years
+def backtest(baseline_files: tuple[Path, ...], indicators: tuple[str, ...], horizon: int, process: str, paths: int,
+             seed: int, min_points: int, output: Path | None, debug: bool) -> None:
+    """Rolling-origin backtest of the histories in one or more baselines files: fit up to each origin, simulate HORIZON years
     with the engine, score against what happened (coverage, CRPS, PIT, Brier) beside a plug-in random
     walk with drift."""
     from targetsim.backtest import summary_table
     from targetsim.backtest import backtest as run_backtest
     from targetsim.io.netcdf import write_dataset
 
-    out = output or Path("results") / f"backtest_{baseline.stem}.nc"
+    out = output or Path("results") / f"backtest_{baseline_files[0].stem}.nc"
     with user_errors(debug):
-        ds = run_backtest(baseline, indicators or None, horizon=horizon, process=process, paths=paths, seed=seed,
+        ds = run_backtest(baseline_files, indicators or None, horizon=horizon, process=process, paths=paths,
+                          seed=seed, min_points=min_points,
                           progress=lambda what: click.echo(f"  fitting and simulating {what}", err=True))
         out.parent.mkdir(parents=True, exist_ok=True)
         write_dataset(ds, out)
     click.echo(summary_table(ds))
+    if ds.attrs.get("skipped"):
+        click.echo("skipped origins (the engine refused them):\n  " + ds.attrs["skipped"].replace("\n", "\n  "))
     click.echo(f"wrote {out} ({ds.sizes['case']} cases)")
 
 

@@ -102,7 +102,7 @@ def test_estimates_count_less():
 def test_two_points_take_a_labelled_prior_volatility():
     f = fit([2020, 2022], [100, 121], "auto")
     assert f.kind == "lognormal"
-    assert f.estimates["volatility"] == pytest.approx(PRIOR_VOLATILITY) and f.df == 3
+    assert f.estimates["volatility"] == pytest.approx(PRIOR_VOLATILITY) and f.df == 4
     assert f.assumption and "ASSUMPTION" in f.assumption
     assert f.estimates["log_growth"] == pytest.approx(math.log(1.1))
     assert "assumption" in f.parameters()
@@ -110,7 +110,7 @@ def test_two_points_take_a_labelled_prior_volatility():
 
 def test_three_points_are_fitted_with_few_degrees_of_freedom():
     f = fit([2020, 2021, 2022], [100, 112, 121], "auto")
-    assert f.kind == "lognormal" and f.df == 3
+    assert f.kind == "lognormal" and f.df == 4
     assert any("too few changes" in n for n in f.notes)
 
 

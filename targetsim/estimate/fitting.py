@@ -19,7 +19,7 @@ Irregular histories:
   not named is kept (which widens the volatility: the conservative side) and reported in ``notes``;
 - a value marked as an estimate (weight < 1): the changes into and out of it count for less, and
   the degrees of freedom fall with them;
-- fewer than four changes: the volatility has too few degrees of freedom for the engine (its
+- fewer than five changes: the volatility has too few degrees of freedom for the engine (its
   Student-t tails would overflow); the fit completes it to ``MIN_DF`` with ``PRIOR_VOLATILITY``,
   says so in ``notes`` and labels the block an assumption (two points: the prior alone).
 
@@ -52,13 +52,13 @@ CANDIDATES = {"share": ("logit_share",), "count": ("count",), "level": ("lognorm
 SUITABLE = {"share": ("logit_share",), "count": ("count",), "level": ("lognormal", "ar1_growth")}
 # A value marked as an estimate counts this much (the changes into and out of it are down-weighted).
 ESTIMATE_WEIGHT = 0.5
-# The fewest degrees of freedom a fitted volatility is given. Below 3 the Student-t predictive's
-# tails are so heavy on the log scale (Cauchy at 1 df) that the level overflows floating point on
-# some paths, and the engine refuses the run. A history with fewer than 4 changes has its volatility
-# completed by a prior: PRIOR_VOLATILITY with the missing degrees of freedom (an ASSUMPTION, labelled
-# in the block): 0.15 a year on the log (or logit) scale, about the median yearly log s.d. of the
-# shipped national proxy series.
-MIN_DF = 3.0
+# The fewest degrees of freedom a fitted volatility is given. Below 4 the Student-t predictive's
+# tails are so heavy on the log scale (Cauchy at 1 df) that for a volatile series the engine's
+# overflow check (the level's 1-in-10⁹ tail must stay below 1e250) refuses the run. A history with
+# fewer than 5 changes has its volatility completed by a prior: PRIOR_VOLATILITY with the missing
+# degrees of freedom (an ASSUMPTION, labelled in the block): 0.15 a year on the log (or logit)
+# scale, about the median yearly log s.d. of the shipped national proxy series.
+MIN_DF = 4.0
 PRIOR_VOLATILITY = 0.15
 # A change whose leave-one-out p-value, times the number of changes (Bonferroni), is below this is
 # reported as a possible break.

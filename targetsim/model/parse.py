@@ -178,6 +178,11 @@ class _Reader:
         """A growth rate (``rate``) or a logit drift: a number, or ``{mean, sd}``."""
         return _parse_growth(self, raw, path, rate=rate)
 
+    def uncertain_mean(self, raw: Any, path: KeyPath, *, high: float, what: str = "") -> tuple[float, float]:
+        """``(mean, sd)`` of a non-negative quantity: a number (sd 0), or ``{mean, sd}`` for one drawn
+        once per path from a gamma law with that mean and s.d. (a count's mean additions)."""
+        return _parse_uncertain_mean(self, raw, path, high=high, what=what)
+
     def volatility(self, spec: Mapping[str, Any], path: KeyPath, *, owner: str = "this process") -> float:
         """A known volatility: a number (the kinds that accept ``{estimate, df}`` read
         :meth:`estimated_volatility`); ``owner`` names what it belongs to in the refusal of the mapping."""
@@ -419,6 +424,22 @@ def _parse_growth(r: _Reader, raw: Any, path: KeyPath, *, rate: bool) -> Growth:
         raise r.fail((*path, "sd"), f"mean - {GROWTH_SD_MARGIN:g}·sd must stay above -1 "
                      f"(a fall of 100 %), got {mean:g} - {GROWTH_SD_MARGIN:g}·{sd:g}")
     return Growth(mean=mean, sd=sd)
+
+
+def _parse_uncertain_mean(r: _Reader, raw: Any, path: KeyPath, *, high: float, what: str) -> tuple[float, float]:
+    """A number ≥ 0, or ``{mean, sd}``: ``mean`` ≥ 0 as the number, ``sd`` ≥ 0 its standard error
+    (the s.d. of the gamma law each path draws it from); ``sd > 0`` needs ``mean > 0`` (a gamma law
+    of mean 0 is the point 0)."""
+    if not isinstance(raw, Mapping):
+        return r.number(raw, path, low=0.0, high=high, what=what), 0.0
+    m = r.mapping(raw, path, GROWTH_KEYS)
+    mean = r.number(r.required(m, "mean", path), (*path, "mean"), low=0.0, high=high, what=what)
+    sd = r.number(m.get("sd", 0.0), (*path, "sd"), low=0.0, high=high,
+                  what="the standard error of the mean, drawn once per path from a gamma law")
+    if sd > 0.0 and mean == 0.0:
+        raise r.fail((*path, "sd"), f"an uncertain mean needs a positive mean, got mean 0 with sd {sd:g} (a gamma "
+                     "law with mean 0 is the point 0): give a positive mean, or sd: 0")
+    return mean, sd
 
 
 def _estimated_volatility_refused(instead: str) -> str:

@@ -476,16 +476,27 @@ class CountProcess:
     """Integer stock ``S(t) = S(t−1) + A(t)``; ``A(t)`` Poisson or negative binomial.
 
     Negative binomial: variance ``mean + mean²/dispersion``.
+
+    An uncertain mean (``additions: {mean: {mean, sd}}``, ``mean_sd`` > 0; what ``targetsim fit``
+    writes: the mean's estimate and its standard error): each path draws its own yearly mean
+    ``λ ~ Gamma(shape (mean/mean_sd)², scale mean_sd²/mean)`` once, and its additions are
+    Poisson(λ) (or negative binomial with mean λ and the given dispersion) every year. Poisson
+    additions over H years are then negative binomial with shape ``(mean/mean_sd)²`` and
+    ``p = b/(b + H)``, ``b = mean/mean_sd²``. ``mean_sd`` 0: a known mean (the additions' law is the
+    same every year on every path).
     """
 
     distribution: Literal["poisson", "negative_binomial"]
     mean: float
     dispersion: float | None = None
+    mean_sd: float = 0.0
     kind: Literal["count"] = "count"
 
 
 COUNT_DISTRIBUTIONS: tuple[str, ...] = ("poisson", "negative_binomial")
 ADDITIONS_KEYS = ("distribution", "mean", "dispersion")
+# The largest mean additions a year (and the largest s.d. of an uncertain one).
+MAX_COUNT_MEAN = 1e9
 
 
 def _parse_count(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: int) -> CountProcess:
@@ -493,27 +504,71 @@ def _parse_count(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: int)
     add = r.mapping(r.required(spec, "additions", path), apath, ADDITIONS_KEYS)
     dist = r.choice(r.required(add, "distribution", apath), (*apath, "distribution"), COUNT_DISTRIBUTIONS,
                     "distribution")
-    mean = r.number(r.required(add, "mean", apath), (*apath, "mean"), low=0.0, high=1e9)
+    mean, mean_sd = r.uncertain_mean(r.required(add, "mean", apath), (*apath, "mean"), high=MAX_COUNT_MEAN,
+                                     what="the mean additions a year")
     dispersion = None
     if dist == "negative_binomial":
         dispersion = r.number(r.required(add, "dispersion", apath), (*apath, "dispersion"), low=0.0, low_open=True)
     elif add.get("dispersion") is not None:
         raise r.fail((*apath, "dispersion"), "only a negative_binomial has a dispersion")
-    return CountProcess(distribution=dist, mean=mean, dispersion=dispersion)
+    return CountProcess(distribution=dist, mean=mean, dispersion=dispersion, mean_sd=mean_sd)
+
+
+def count_mean_sd(p: CountProcess) -> float:
+    """The s.d. of a count's per-path mean as the kernel draws it: ``mean_sd``, or 0 where the gamma law's
+    shape ``(mean/mean_sd)²`` overflows a double (an s.d. below ~1e-154 of the mean: the point ``mean``)."""
+    if not p.mean_sd > 0.0:
+        return 0.0
+    ratio = p.mean / p.mean_sd
+    return p.mean_sd if math.isfinite(ratio * ratio) else 0.0
 
 
 def _pack_count(p: CountProcess, i: int, a: dict[str, Any], index: dict[str, int], base_year: int) -> None:
     a["c_mean"][i] = p.mean
     a["c_disp"][i] = p.dispersion or 0.0
+    a["c_sd"][i] = count_mean_sd(p)
+
+
+def gamma_upper_bound(shape: float, tail: float) -> float:
+    """A ``y`` with ``P(G > y·shape) ≤ tail`` for ``G ~ Gamma(shape, 1)`` (0 < tail < 1): the root above 1
+    of Chernoff's bound ``P(G ≥ y·a) ≤ exp(−a·(y − 1 − ln y))``, by bisection (no SciPy at run time).
+    It lies above the true quantile (a little for a large shape, where ``y ≈ 1 + sqrt(2 ln(1/tail)/a)``;
+    a few times for a small one, whose upper tail is exponential with scale ``1/a`` of the mean)."""
+    need = math.log(1.0 / tail) / shape
+
+    def short(y: float) -> bool:  # the bound at y·a is still above tail
+        return y - 1.0 - math.log(y) < need
+
+    lo, hi = 1.0, 2.0
+    while short(hi):
+        lo, hi = hi, hi * 2.0
+    while hi - lo > 1e-12 * hi:
+        mid = 0.5 * (lo + hi)
+        if short(mid):
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 def _count_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
                 lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
-    """Around the plausible range; ln 0.5 as the floor: every positive count (at least 1) is on the grid."""
-    mean, disp = a["c_mean"][i], a["c_disp"][i]
+    """Around the plausible range; ln 0.5 as the floor: every positive count (at least 1) is on the grid.
+    An uncertain mean: the additions' law at the largest plausible mean, the larger of ``mean +
+    SKETCH_SPAN_SD·sd`` and a bound on the gamma law's quantile of ``a["sketch_tail"]`` (its upper tail
+    is exponential: far beyond 10 s.d. when its shape is small)."""
+    mean, disp, sd = a["c_mean"][i], a["c_disp"][i], a["c_sd"][i]
+    if sd > 0.0:
+        mean = max(mean + SKETCH_SPAN_SD * sd, mean * gamma_upper_bound((mean / sd) ** 2, a["sketch_tail"]))
     var = mean + (mean**2 / disp if disp > 0 else 0.0)
     top = a["x0"][i] + n_steps * mean + SKETCH_SPAN_SD * math.sqrt(n_steps * var) + 10
     return math.log(0.5), math.log(top)
+
+
+def _describe_count(p: CountProcess) -> str:
+    mean = f"{p.mean:g} ± {p.mean_sd:g} (per path, gamma)" if p.mean_sd > 0 else f"{p.mean:g}"
+    return (f"count: additions {p.distribution} mean {mean}"
+            + (f", dispersion {p.dispersion:g}" if p.dispersion else ""))
 
 
 def _whole(what: str) -> Callable[[float], str | None]:
@@ -525,8 +580,7 @@ COUNT = ProcessSpec(
     shocked=False, observable=True, derived=False, whole_numbers=True,
     start_problem=_whole("a count starts at"), observation_problem=_whole("an observed count is"),
     envelope=_no_envelope, pack=_pack_count, grid=_count_grid, infinite_mean_under_fat_tails=lambda p: False,
-    describe=lambda p: (f"count: additions {p.distribution} mean {p.mean:g}"
-                        + (f", dispersion {p.dispersion:g}" if p.dispersion else "")),
+    describe=_describe_count,
 )
 
 
