@@ -46,15 +46,20 @@ def _log_envelope(scenario: Scenario, ind: Indicator) -> tuple[float, float, int
     n_sd = envelope_sd(df)
     n_steps = scenario.horizon - scenario.base_year
     m, drift_sd = growth.log_mean, growth.log_sd
-    shock_sd = vol / max(1e-3, 1.0 - abs(phi))
     log_x = math.log(ind.start.value)
     hi, lo, hi_t, lo_t = log_x, log_x, 0, 0
     r = m if r0 is None else r0
+    # the variance of ln X from the shocks after t years: a shock in year j moves the growth of
+    # years j..t by φ^0..φ^(t−j), so it adds (Σ_{k≤t−j} φ^k)² σ² (σ² t without persistence); the
+    # terms for j = t..1 are the successive values of `reach`
+    shock_var, reach = 0.0, 0.0
     for t in range(1, n_steps + 1):
         if r0 is not None:
             r = m + phi * (r - m)
         log_x += r
-        spread = n_sd * math.sqrt(shock_sd**2 * t + drift_sd**2 * t * t)
+        reach = 1.0 + phi * reach  # Σ_{k<t} φ^k: how far year 1's shock has moved ln X by year t
+        shock_var += (vol * reach) ** 2
+        spread = n_sd * math.sqrt(shock_var + drift_sd**2 * t * t)
         if log_x + spread > hi:
             hi, hi_t = log_x + spread, t
         if log_x - spread < lo:
