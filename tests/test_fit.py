@@ -168,6 +168,21 @@ def test_aicc_small_sample_correction():
     assert aicc(-10.0, 3, 4) == math.inf
 
 
+@pytest.mark.parametrize("years, breaks", [(list(range(2000, 2010)), []),
+                                           ([2000, 2001, 2004, 2005, 2006, 2009, 2010], [])])
+def test_random_walk_likelihood_matches_sarimax(years, breaks):
+    """The closed-form likelihood AICc uses for the random walks is SARIMAX(0,1,0)'s, with gaps
+    (missing years)."""
+    from targetsim.estimate.fitting import _random_walk_loglik, _changes, _state_space_loglik, Point
+
+    rng = np.random.default_rng(4)
+    z = np.log(_walk(rng, len(years), 0.05, 0.1))
+    points = [Point(y, float(np.exp(v))) for y, v in zip(years, z)]
+    changes = _changes(points, z, tuple(breaks), "x")
+    want, _ = _state_space_loglik(z, np.array(years), tuple(breaks), ar=False)
+    assert _random_walk_loglik(changes) == pytest.approx(want, rel=1e-5)
+
+
 def test_lognormal_likelihood_matches_the_closed_form():
     """The SARIMAX likelihood AICc uses equals the Gaussian likelihood of the yearly log changes."""
     rng = np.random.default_rng(3)

@@ -387,7 +387,8 @@ def _state_space_loglik(z_points: np.ndarray, years: np.ndarray, breaks: tuple[i
                         ar: bool) -> tuple[float, Any]:
     """The exact Gaussian log-likelihood of the changes under a random walk with drift (``ar``
     False) or an AR(1) in the yearly change, from SARIMAX on the level with the missing years as
-    gaps and a step for each break; the same data for both, so AICc compares them fairly."""
+    gaps and a step for each break (the random walk's is also :func:`_random_walk_loglik`, in
+    closed form)."""
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
     first, last = int(years[0]), int(years[-1])
@@ -404,9 +405,30 @@ def _state_space_loglik(z_points: np.ndarray, years: np.ndarray, breaks: tuple[i
     return float(res.llf), res
 
 
+def _random_walk_loglik(changes: _Changes) -> float:
+    """The exact Gaussian log-likelihood, at its maximum, of changes ``d_i ~ N(k_i μ, k_i σ²)``: what
+    SARIMAX(0,1,0) with a constant gives on the level with gaps (a test checks), in closed form.
+    Unweighted, like the AR(1)'s, so that AICc compares like with like. (With breaks SARIMAX's step
+    leaves the break year in with a zero residual, so :func:`_random_walk_fit_loglik` uses SARIMAX
+    then, as the AR(1) does.)"""
+    k, d = changes.years, changes.change
+    n = d.size
+    mu = float(d.sum() / k.sum())
+    s2 = float(np.sum((d - k * mu) ** 2 / k) / n)
+    if s2 <= 0.0:
+        return math.inf
+    return float(-0.5 * (n * math.log(2 * math.pi * s2) + np.sum(np.log(k)) + n))
+
+
+def _random_walk_fit_loglik(changes: _Changes, points: list[Point], z: np.ndarray, breaks: tuple[int, ...]) -> float:
+    if not breaks:
+        return _random_walk_loglik(changes)
+    return _state_space_loglik(z, np.array([p.year for p in points]), breaks, ar=False)[0]
+
+
 def _fit_lognormal(changes: _Changes, points: list[Point], z: np.ndarray, breaks: tuple[int, ...]) -> _Candidate:
     mu, se, sigma, df, notes, assumption, data = _random_walk(changes, log_scale=True)
-    loglik, _ = _state_space_loglik(z, np.array([p.year for p in points]), breaks, ar=False)
+    loglik = _random_walk_fit_loglik(changes, points, z, breaks)
     process = {"kind": "lognormal", "growth": {"log_mean": _r(mu), "log_sd": _r(se)},
                "volatility": {"estimate": _r(sigma), "df": _r(df)}}
     return _Candidate("lognormal", {"log_growth": mu, "growth": math.expm1(mu), "volatility": sigma},
@@ -416,7 +438,7 @@ def _fit_lognormal(changes: _Changes, points: list[Point], z: np.ndarray, breaks
 
 def _fit_logit(changes: _Changes, points: list[Point], z: np.ndarray, breaks: tuple[int, ...]) -> _Candidate:
     mu, se, sigma, df, notes, assumption, data = _random_walk(changes, log_scale=False)
-    loglik, _ = _state_space_loglik(z, np.array([p.year for p in points]), breaks, ar=False)
+    loglik = _random_walk_fit_loglik(changes, points, z, breaks)
     process = {"kind": "logit_share", "drift": {"mean": _r(mu), "sd": _r(se)},
                "volatility": {"estimate": _r(sigma), "df": _r(df)}}
     return _Candidate("logit_share", {"drift": mu, "volatility": sigma}, {"drift": se}, loglik,
