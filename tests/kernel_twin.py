@@ -5,8 +5,9 @@ The draws come from the kernel's ``_draw_group`` (the random numbers are the ker
 what the kernel does with them). Everything after the draws is written here again from the model as
 the README states it, with NumPy's and SciPy's functions: the parameters' logs, projects, jumps,
 correlated / Student-t / two-piece shocks, estimated volatilities (each path's σ = estimate·w, with the
-kernel's drawn w, which also scales its parameter's deviation), the observation years' conditioning
-and likelihood, every process, derived indicators, every target rule and comparator. The plan's arrays (thresholds with
+kernel's drawn w, which also scales its parameter's deviation), counts with an uncertain mean (each
+path's own mean λ, the kernel's gamma draw, in its observations' likelihood), the observation years'
+conditioning and likelihood, every process, derived indicators, every target rule and comparator. The plan's arrays (thresholds with
 their tie margin, the correlation factor and the conditioning matrices) are inputs, as they are for
 the kernel.
 """
@@ -57,9 +58,15 @@ def kernel_group(plan: SimulationPlan, key: np.ndarray, first_path: int, n: int)
     return work.draws, work.paths
 
 
-def _count_log_pmf(k: np.ndarray, mean: float, dispersion: float) -> np.ndarray:
+def _count_log_pmf(k: np.ndarray, mean, dispersion: float) -> np.ndarray:
     if dispersion > 0:
-        out = stats.nbinom.logpmf(k, dispersion, dispersion / (dispersion + mean))
+        # NB(r, p = r/(r + mean)), written out: SciPy's nbinom forms log(1 − p) from p, which loses
+        # the digits of a small mean (an uncertain mean's λ can be tiny)
+        r = dispersion
+        k_ok = np.maximum(k, 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = (special.gammaln(k_ok + r) - special.gammaln(r) - special.gammaln(k_ok + 1.0)
+                   - r * np.log1p(mean / r) + special.xlogy(k_ok, mean) - k_ok * np.log(r + mean))
     else:
         out = stats.poisson.logpmf(k, mean)
     return np.where(k >= 0, out, -np.inf)
@@ -76,6 +83,8 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
     log_w = np.zeros(n)
     pdraw, proj_u, jump_hit = draws.pdraw[:, :n], draws.proj_u[:, :, :n], draws.jump_hit[:, :, :n]
     z, tscale, added = draws.z[:, :, :n], draws.tscale[:, :n], draws.added[:, :, :n]
+    # a count's mean additions: its own λ on each path where the mean is uncertain (c_sd > 0)
+    count_mean = [draws.c_lam[i, :n] if a["c_sd"][i] > 0 else a["c_mean"][i] for i in range(n_ind)]
     # an estimated volatility: each path's σ = estimate·w (w drawn once per path); a known one: w = 1
     estimated = a["vol_df"] > 0
     w = np.where(estimated[:, None], draws.vol_w[:, :n], 1.0)  # (indicator, path)
@@ -186,7 +195,7 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
                 val[i, t], lg[i, t] = total, np.log(total)
             elif kind[i] == COUNT:
                 if observed:
-                    log_w = log_w + _count_log_pmf(x - val[i, t - 1], a["c_mean"][i], a["c_disp"][i])
+                    log_w = log_w + _count_log_pmf(x - val[i, t - 1], count_mean[i], a["c_disp"][i])
                     val[i, t] = x
                 else:
                     val[i, t] = val[i, t - 1] + added[t, i]

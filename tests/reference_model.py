@@ -7,7 +7,8 @@ that tests can check the engine against it within Monte Carlo error. Comparisons
 tie margin): the scenarios it is used on have continuous laws at their thresholds, or integer
 values against thresholds that are not whole numbers.
 
-Supported: lognormal, ar1_growth, logit_share, logistic, buildout, count (poisson, negative_binomial), ratio
+Supported: lognormal, ar1_growth, logit_share, logistic, buildout, count (poisson, negative_binomial; its mean
+a number or ``{mean, sd}``: each path's own mean drawn from the gamma law with that mean and s.d.), ratio
 and sum; estimated volatilities (``volatility: {estimate, df}``: each path's σ = estimate·sqrt(df/χ²_df),
 whose factor also scales its parameter's deviation); correlations among shocked indicators; normal,
 Student-t and two-piece shocks; jumps; observations (normal shocks); every target kind and comparator.
@@ -35,6 +36,15 @@ def _growth(value) -> tuple[float, float]:
     if isinstance(value, dict):
         return float(value["mean"]), float(value.get("sd", 0.0))
     return float(value), 0.0
+
+
+def _count_mean(additions: dict, rng: np.random.Generator, n: int):
+    """A count's mean additions: the number, or (``{mean, sd}`` with sd > 0) each path's own, drawn from
+    Gamma(shape (mean/sd)², scale sd²/mean)."""
+    m, sd = _growth(additions["mean"])
+    if sd > 0:
+        return rng.gamma((m / sd) ** 2, sd * sd / m, n)
+    return m
 
 
 def _volatility(process: dict) -> tuple[float, float]:
@@ -101,9 +111,11 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
 
     # per-path parameters, volatilities and projects
     mu, drift, state, vol, vol_factor = {}, {}, {}, {}, {}
-    projects = {}
+    projects, count_mean = {}, {}
     for k in names:
         proc = inds[k]["process"]
+        if kind[k] == "count":
+            count_mean[k] = _count_mean(proc["additions"], rng, n)
         if kind[k] in SHOCKED:
             spec = {"lognormal": proc.get("growth"), "ar1_growth": proc.get("long_run_growth"),
                     "buildout": (proc.get("organic") or {}).get("growth")}.get(kind[k], proc.get("drift"))
@@ -221,21 +233,22 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
             if kind[k] != "count":
                 continue
             add = inds[k]["process"]["additions"]
+            lam = count_mean[k]  # a number, or each path's own
             x = observations.get(k, {}).get(year)
             if x is not None:
                 more = x - value[k][t - 1]
                 if add["distribution"] == "poisson":
-                    logpmf = stats.poisson.logpmf(more, float(add["mean"]))
+                    logpmf = stats.poisson.logpmf(more, lam)
                 else:
                     r = float(add["dispersion"])
-                    logpmf = stats.nbinom.logpmf(more, r, r / (r + float(add["mean"])))
+                    logpmf = stats.nbinom.logpmf(more, r, r / (r + lam))
                 log_w = log_w + np.where(more >= 0, logpmf, -np.inf)
                 value[k][t] = x
             elif add["distribution"] == "poisson":
-                value[k][t] = value[k][t - 1] + rng.poisson(float(add["mean"]), n)
+                value[k][t] = value[k][t - 1] + rng.poisson(lam, n)
             else:
                 r = float(add["dispersion"])
-                value[k][t] = value[k][t - 1] + rng.negative_binomial(r, r / (r + float(add["mean"])), n)
+                value[k][t] = value[k][t - 1] + rng.negative_binomial(r, r / (r + lam), n)
 
     # derived indicators, in dependency order
     def derive(k):

@@ -2,13 +2,14 @@
 scenarios of every process and target kind (the audit's generator), the kernel's values, logs and
 likelihoods of each path equal the twin's (to the last few ulps: the kernel's exp and log are its own),
 and its integer statistics equal the twin's rules counted path by path, exactly. The same on the
-audit's scenarios with estimated volatilities (``volatility: {estimate, df}``) in place of known ones."""
+audit's scenarios with estimated volatilities (``volatility: {estimate, df}``) in place of known ones,
+and with uncertain count means (``additions: {mean: {mean, sd}}``) in place of known ones."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from targetsim.engine.plan import build_plan
@@ -43,6 +44,20 @@ def scenarios_with_estimated_volatilities(draw):
     return data
 
 
+@st.composite
+def scenarios_with_uncertain_count_means(draw):
+    """The audit's scenarios, with the mean additions of some of their counts (at least one) uncertain:
+    ``{mean, sd}`` with an s.d. from a tenth of the mean to twice it (gamma shapes from 100 to ¼)."""
+    data = draw(audit_scenarios())
+    eligible = [k for k, ind in data["indicators"].items() if ind["process"]["kind"] == "count"]
+    assume(eligible)
+    for k in draw(st.lists(st.sampled_from(eligible), min_size=1, unique=True)):
+        additions = data["indicators"][k]["process"]["additions"]
+        mean = additions["mean"]
+        additions["mean"] = {"mean": mean, "sd": round(mean * draw(st.sampled_from([0.1, 0.3, 0.7, 2.0])), 4)}
+    return data
+
+
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
@@ -58,6 +73,82 @@ def test_the_kernel_and_its_twin_agree_path_by_path(data):
 def test_the_kernel_and_its_twin_agree_with_estimated_volatilities(data):
     plan = _agree_path_by_path(data)
     assert (plan.arrays["vol_df"] > 0).any()
+
+
+# a tiny λ (gamma shape ¼) observed far above it: its likelihood needs the digits of log(λ/(r + λ))
+_TINY_LAMBDA = {
+    "name": "test", "base_year": 2024, "horizon": 2025, "paths": 100000, "seed": 0,
+    "indicators": {
+        "x0": {"start": {"value": 1.0, "assumption": "generated"},
+               "process": {"kind": "count", "additions": {"distribution": "negative_binomial",
+                                                          "mean": {"mean": 2.11, "sd": 4.22}, "dispersion": 12.66}}},
+        "x1": {"start": {"value": 124.333, "assumption": "generated"},
+               "process": {"kind": "lognormal", "growth": {"mean": -0.0506, "sd": 0.0}, "volatility": 0.0484}}},
+    "targets": [{"id": "t0", "indicator": "x0", "kind": "level", "threshold": 1.651, "by": 2025, "comparator": ">="}],
+    "observations": {"x0": {2025: 8.0}}}
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(data=scenarios_with_uncertain_count_means())
+@example(data=_TINY_LAMBDA)
+def test_the_kernel_and_its_twin_agree_with_uncertain_count_means(data):
+    plan = _agree_path_by_path(data)
+    assert (plan.arrays["c_sd"] > 0).any()
+
+
+@pytest.mark.parametrize("distribution", ["poisson", "negative_binomial"])
+def test_uncertain_count_means_with_observations(distribution):
+    """Observed counts with uncertain means weigh each path by the likelihood of its additions at its
+    own λ (the twin reads the kernel's λ); beside a known-mean count, an estimated volatility and a
+    correlated, observed level."""
+    from tests.conftest import scenario_dict
+
+    def count(mean, sd, start):
+        additions = {"distribution": distribution, "mean": {"mean": mean, "sd": sd}}
+        if distribution == "negative_binomial":
+            additions["dispersion"] = 2.5
+        return {"start": {"value": start, "assumption": "t"}, "process": {"kind": "count", "additions": additions}}
+
+    inds = {
+        "c": count(4.2, 0.65, 10.0),
+        "d": count(1.5, 2.0, 3.0),  # shape 0.56: many paths with a small λ
+        "k": {"start": {"value": 7.0, "assumption": "t"},
+              "process": {"kind": "count", "additions": {"distribution": "poisson", "mean": 2.0}}},
+        "a": {"start": {"value": 100.0, "assumption": "t"},
+              "process": _estimated({"kind": "lognormal", "growth": {"mean": 0.05, "sd": 0.03}, "volatility": 0.1}, 3)},
+        "b": {"start": {"value": 50.0, "assumption": "t"},
+              "process": {"kind": "lognormal", "growth": 0.03, "volatility": 0.08}},
+        "tot": {"process": {"kind": "sum", "terms": ["c", "d", "k"]}},
+    }
+    targets = [{"id": "c", "indicator": "c", "kind": "count_stock", "threshold": 25.5, "by": 2027},
+               {"id": "d", "indicator": "d", "kind": "count_per_year", "threshold": 0.5, "by": 2027},
+               {"id": "tot", "indicator": "tot", "kind": "cumulative", "threshold": 20.5, "by": 2027},
+               {"id": "a", "indicator": "a", "kind": "level", "threshold": 112.0, "by": 2027}]
+    data = scenario_dict(inds, targets, correlations=[["a", "b", 0.6]], seed=23,
+                         observations={"c": {2025: 15.0, 2026: 18.0}, "d": {2025: 4.0}, "k": {2026: 11.0},
+                                       "b": {2025: 52.0}})
+    plan = _agree_path_by_path(data)
+    assert plan.weighted and (plan.arrays["c_sd"][:2] > 0).all() and plan.arrays["c_sd"][2] == 0
+
+
+def test_an_uncertain_count_mean_draws_its_lambda_per_path():
+    """λ > 0 on each path of a count with an uncertain mean, a different one on each; a known mean
+    draws none (left NaN as allocated, never read) and keeps its table; the uncertain one has none."""
+    from tests.conftest import scenario_dict
+
+    def count(mean: dict) -> dict:
+        return {"start": {"value": 5.0, "assumption": "t"},
+                "process": {"kind": "count", "additions": {"distribution": "poisson", "mean": mean}}}
+
+    data = scenario_dict({"c": count({"mean": 4.2, "sd": 0.65}), "k": count({"mean": 4.2, "sd": 0})},
+                         [{"id": "t", "indicator": "c", "kind": "count_stock", "threshold": 10.5, "by": 2027}])
+    plan = build_plan(make_scenario(data))
+    assert plan.arrays["c_guide_size"][0] == 0 and plan.arrays["c_guide_size"][1] > 0
+    draws, _ = kernel_group(plan, key_from_seed(3), 0, LANES)
+    lam = draws.c_lam[0]
+    assert (lam > 0).all() and np.unique(lam).size == LANES
+    assert abs(lam.mean() - 4.2) < 4.5 * 0.65 / np.sqrt(LANES)
+    assert np.isnan(draws.c_lam[1]).all()
 
 
 def _estimated(process: dict, df: float) -> dict:

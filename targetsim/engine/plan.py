@@ -200,6 +200,12 @@ def _target_arrays(scenario: Scenario, index: dict[str, int], x0: np.ndarray):
     )
 
 
+def count_table_means(c_mean, c_sd) -> np.ndarray:
+    """The means to tabulate (:func:`~targetsim.kernels.distributions.count_tables`): a count's mean,
+    or 0 (no table) where it is uncertain (``c_sd > 0``: each path draws its own)."""
+    return np.where(np.asarray(c_sd, dtype=np.float64) > 0.0, 0.0, np.asarray(c_mean, dtype=np.float64))
+
+
 def build_plan(scenario: Scenario) -> SimulationPlan:
     """Arrays for ``scenario``; starts must have been resolved (see ``io.scenarios``)."""
     inds = scenario.indicators
@@ -209,7 +215,7 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
     kind = np.array([PROCESS_CODES[ind.process.kind] for ind in inds], dtype=np.int64)
     # each kind's spec writes its parameters into these (lists grow: sum terms, projects)
     packed: dict = {name: np.zeros(n) for name in ("x0", "p_mean", "p_sd", "vol", "phi", "r0", "c_mean", "c_disp",
-                                                   "h0", "vol_df")}
+                                                   "c_sd", "h0", "vol_df")}
     packed["scale"] = np.ones(n)
     packed["additive"] = np.zeros(n, dtype=np.bool_)
     packed.update({name: np.zeros(n, dtype=np.int64) for name in ("ref_a", "ref_b", "sum_start", "sum_len")})
@@ -226,7 +232,7 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
         packed["scale"][i] = spec.scale(ind.process)
         if ind.start is not None:
             packed["h0"][i] = spec.hidden_start(ind.process, ind.start.value)
-    x0, c_mean, c_disp = packed["x0"], packed["c_mean"], packed["c_disp"]
+    x0, c_mean, c_disp, c_sd = packed["x0"], packed["c_mean"], packed["c_disp"], packed["c_sd"]
     shocked = np.array([ind.process.kind in SHOCKED_KINDS for ind in inds], dtype=np.bool_)
 
     matrix = correlation_matrix(scenario)
@@ -248,12 +254,13 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
     obs, obs_step, cond_b, cond_c, obs_prec = _observation_arrays(scenario, index, matrix, n_steps)
     # counts' laws are fixed for the run: draw them by inverting tabulated CDFs (one uniform a
     # draw, several times faster than the gamma-Poisson samplers, which remain for laws whose
-    # table would be too long)
-    c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size = count_tables(c_mean, c_disp)
+    # table would be too long); a count with an uncertain mean (c_sd > 0) has a law of its own on
+    # each path, drawn with the samplers: no table
+    c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size = count_tables(count_table_means(c_mean, c_sd), c_disp)
     arrays = dict(
         kind=kind, x0=x0, p_mean=packed["p_mean"], p_sd=packed["p_sd"], vol=packed["vol"], phi=packed["phi"],
         r0=packed["r0"], additive=packed["additive"], h0=packed["h0"], scale=packed["scale"], vol_df=packed["vol_df"],
-        log_scale=np.log(packed["scale"]), c_mean=c_mean, c_disp=c_disp,
+        log_scale=np.log(packed["scale"]), c_mean=c_mean, c_disp=c_disp, c_sd=c_sd,
         c_cdf=c_cdf, c_guide=c_guide, c_cdf_start=c_cdf_start, c_guide_start=c_guide_start,
         c_guide_size=c_guide_size,
         ref_a=packed["ref_a"], ref_b=packed["ref_b"], sum_start=packed["sum_start"], sum_len=packed["sum_len"],
@@ -284,8 +291,8 @@ def _sketch_grid(scenario: Scenario, a: dict, n_steps: int) -> tuple[np.ndarray,
     (:mod:`targetsim.model.processes`): for a shocked level the expected log path ±
     SKETCH_SPAN_SD s.d. (doubled for fat-tailed shocks, widened by jumps, and to the Student-t's
     quantile of ``a["sketch_tail"]`` for an estimated volatility); shares in (0, 1); counts
-    around their plausible range; ratios and sums from their parts' grids (in dependency order).
-    Values outside land in the under/overflow bins.
+    around their plausible range (at the largest plausible mean, when it is uncertain); ratios and
+    sums from their parts' grids (in dependency order). Values outside land in the under/overflow bins.
     """
     inds = scenario.indicators
     n = len(inds)

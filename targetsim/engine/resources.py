@@ -134,11 +134,14 @@ def estimate_for_scenario(scenario, *, paths: int | None = None, threads: int | 
     plan_bytes = F8 * (3 * obs_years * n * n + n * n + 2 * n * (n_steps + 1))
     counts = [ind.process for ind in scenario.indicators if isinstance(ind.process, CountProcess)]
     n_counts = len(counts)
-    if counts:  # the counts' inversion tables (small, but up to ~0.5 MB for a widely spread law)
+    if counts:  # the counts' inversion tables (small, but up to ~0.5 MB for a widely spread law); a count
+        # whose mean is uncertain has none (each path draws its own mean), and an array of its s.d.
         from targetsim.kernels.distributions import count_tables
+        from targetsim.model.processes import count_mean_sd
 
-        tables = count_tables([c.mean for c in counts], [c.dispersion or 0.0 for c in counts])
-        plan_bytes += sum(a.nbytes for a in tables)
+        tables = count_tables([0.0 if count_mean_sd(c) > 0 else c.mean for c in counts],
+                              [c.dispersion or 0.0 for c in counts])
+        plan_bytes += sum(a.nbytes for a in tables) + F8 * n
     return estimate(n_indicators=n, n_steps=n_steps, n_targets=len(scenario.targets), n_bins=SKETCH_BINS,
                     paths=scenario.paths if paths is None else paths, threads=threads, block_size=block_size,
                     n_quantiles=len(scenario.quantiles), plan_bytes=plan_bytes, n_counts=n_counts,

@@ -24,6 +24,13 @@ path shift with the parameters; results are still bit-reproducible.
 
 ``next_chi2(state, dof)`` -- chi-square(dof) = 2 * Gamma(dof/2), float64.
 
+``next_gamma_mean(state, mean, sd)`` -- Gamma with that mean and s.d. (shape
+    (mean/sd)**2, scale sd**2/mean), float64: an uncertain count mean, drawn
+    once per path.  Formed as mean * (G / shape), G ~ Gamma(shape), which is
+    G * scale in real arithmetic and neither underflows (a tiny sd) nor
+    overflows; capped at 2**52, the largest Poisson mean ``next_poisson``
+    takes (a change only for draws beyond it).
+
 ``next_poisson(state, lam)`` -- Poisson(lam), int64.
     lam = 0: returns 0 without drawing.
     lam < 10: inversion by sequential search from k = 0 with one uniform
@@ -97,6 +104,7 @@ from targetsim.kernels.rng import next_double, next_normal
 __all__ = [
     "next_gamma",
     "next_chi2",
+    "next_gamma_mean",
     "next_poisson",
     "next_negative_binomial",
     "student_t_scale",
@@ -167,6 +175,22 @@ def next_gamma(state, shape):
 def next_chi2(state, dof):
     """Chi-square(dof) as float64 = 2 * Gamma(dof / 2); dof > 0, else NaN."""
     return 2.0 * next_gamma(state, 0.5 * float(dof))
+
+
+@njit(cache=True, _nrt=False)
+def next_gamma_mean(state, mean, sd):
+    """Gamma(shape (mean/sd)**2, scale sd**2/mean) as float64, at most 2**52; mean > 0 and sd > 0,
+    finite, with a finite shape, else NaN (drawing nothing)."""
+    m = float(mean)
+    s = float(sd)
+    if not (m > 0.0 and m < math.inf and s > 0.0 and s < math.inf):
+        return math.nan
+    ratio = m / s
+    shape = ratio * ratio
+    if not (shape < math.inf):
+        return math.nan
+    lam = m * (next_gamma(state, shape) / shape)
+    return lam if lam < _POISSON_LAM_MAX else _POISSON_LAM_MAX
 
 
 @njit(cache=True, _nrt=False)

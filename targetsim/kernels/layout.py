@@ -50,8 +50,9 @@ class Processes(NamedTuple):
 
 
 class Counts(NamedTuple):
-    c_mean: np.ndarray
-    c_disp: np.ndarray
+    c_mean: np.ndarray       # mean additions a year
+    c_disp: np.ndarray       # a negative binomial's dispersion; 0: Poisson
+    c_sd: np.ndarray         # s.d. of an uncertain mean (each path draws its own from a gamma law); 0: known
     c_cdf: np.ndarray        # tabulated CDFs, one after the other
     c_guide: np.ndarray      # their guide tables
     c_cdf_start: np.ndarray
@@ -159,6 +160,7 @@ class Draws(NamedTuple):
     tscale: np.ndarray
     added: np.ndarray
     vol_w: np.ndarray        # (indicator, lane): an estimated volatility's factor w (σ = vol·w); unset where known
+    c_lam: np.ndarray        # (indicator, lane): an uncertain count mean's draw λ (the path's mean); NaN where known
 
 
 class Paths(NamedTuple):
@@ -212,7 +214,7 @@ def work_spec(n_ind: int, n_steps1: int, n_targets: int, n_proj: int, n_jumps: i
             "pdraw": ((n_ind, LANES), f8, 0), "proj_u": ((n_proj, 2, LANES), f8, 0),
             "jump_hit": ((n_jumps, n_steps1, LANES), b1, 0), "z": ((n_steps1, n_ind, LANES), f8, 0),
             "tscale": ((n_steps1, LANES), f8, 1), "added": ((n_steps1, n_ind, LANES), f8, 0),
-            "vol_w": ((n_ind, LANES), f8, 1),
+            "vol_w": ((n_ind, LANES), f8, 1), "c_lam": ((n_ind, LANES), f8, np.nan),
         },
         "paths": {
             "val": ((n_ind, n_steps1, LANES), f8, 0), "lg": ((n_ind, n_steps1, LANES), f8, 0),

@@ -4,11 +4,11 @@ Pure numba: arrays in, integer counts and float partial sums out; no I/O, no Pyt
 
 Reproducibility: each path ``p`` draws from its own xoshiro256++ stream seeded from
 ``(key, p)``, always in the same order (parameters: indicator by indicator, its parameter's normal
-then, for an estimated volatility, its χ²; project completions; then year by year: jumps, shocks,
-fat-tail scale, counts). Counts are integers (path weights are fixed-point integers when
-observations weight the paths), so they merge exactly. Float sums (for the mean
-and the effective sample size) are taken over fixed chunks of ``chunk`` consecutive paths, so
-the caller can add them in path order. Hence results are bit-identical for any thread count
+then, for an estimated volatility, its χ², and for a count with an uncertain mean its gamma-distributed
+mean λ; project completions; then year by year: jumps, shocks, fat-tail scale, counts). Counts are
+integers (path weights are fixed-point integers when observations weight the paths), so they merge
+exactly. Float sums (for the mean and the effective sample size) are taken over fixed chunks of
+``chunk`` consecutive paths, so the caller can add them in path order. Hence results are bit-identical for any thread count
 and any block size that is a multiple of ``chunk``.
 
 Layout, for speed: paths run in *groups* of ``LANES`` consecutive paths. A group first draws
@@ -33,8 +33,8 @@ from numba import njit
 from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGISTIC, LOGIT, LOGNORMAL, LT, NORMAL, RATIO,
                                       STUDENT_T, SUM, T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_LEVEL,
                                       T_PER_YEAR, TWO_PIECE)
-from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_chi2, next_negative_binomial,
-                                              next_poisson, student_t_scale)
+from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_chi2, next_gamma_mean,
+                                              next_negative_binomial, next_poisson, student_t_scale)
 from targetsim.kernels.elementary import exp_lanes, fast_exp, fast_log, popcount
 from targetsim.kernels.geometry import LANES
 from targetsim.kernels.rng import double_from_words, normal_from_words, seed_path_state
@@ -100,19 +100,21 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
     """Every random number of paths ``first_path .. first_path + n - 1``, stored by lane (the
     last axis). Each path draws from its own stream in the order the model consumes them
     (parameters, indicator by indicator: its parameter's normal, then, if its volatility is
-    estimated, the χ²_ν of its factor ``w = sqrt(ν/χ²_ν)``, floored at ``VOL_W_MIN``; project
-    completions; then year by year: jumps, shocks, fat-tail scale, counts); the group goes year
+    estimated, the χ²_ν of its factor ``w = sqrt(ν/χ²_ν)``, floored at ``VOL_W_MIN``; if it is a count
+    with an uncertain mean, its own mean ``λ``, a gamma draw kept in ``c_lam``; project
+    completions; then year by year: jumps, shocks, fat-tail scale, counts: by table inversion for a
+    known mean, with the samplers at the path's ``λ`` for an uncertain one); the group goes year
     by year, and within a year the counts indicator by indicator over the lanes, so that the
     lanes' independent draws overlap. ``states[lane]`` keeps each
     path's generator state between its draws."""
     kind, p_sd, shocked = plan.processes.kind, plan.processes.p_sd, plan.processes.shocked
     vol_df = plan.processes.vol_df
     shock_kind, dof = plan.shocks.shock_kind, plan.shocks.dof
-    c_mean, c_disp, c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size = plan.counts
+    c_mean, c_disp, c_sd, c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size = plan.counts
     proj_ind = plan.projects.proj_ind
     jump_prob, jump_mask = plan.jumps.jump_prob, plan.jumps.jump_mask
     obs, obs_step = plan.observations.obs, plan.observations.obs_step
-    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w = draws
+    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam = draws
     n_ind = kind.shape[0]
     n_steps1 = z.shape[0]
     # while a path draws, its state lives in four scalars (registers)
@@ -127,6 +129,10 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
                 chi2 = next_chi2(state, vol_df[i])
                 s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
                 vol_w[i, lane] = max(math.sqrt(vol_df[i] / chi2), VOL_W_MIN)
+            if c_sd[i] > 0.0:  # a count's uncertain mean: the path's own λ, for every year
+                state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+                c_lam[i, lane] = next_gamma_mean(state, c_mean[i], c_sd[i])
+                s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
         for j in range(proj_ind.shape[0]):
             proj_u[j, 0, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
             proj_u[j, 1, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
@@ -154,7 +160,14 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
             for i in range(n_ind):
                 if kind[i] != COUNT or (has_obs and not math.isnan(obs[i, t])):
                     continue
-                if c_guide_size[i] > 0:  # the law's table (see engine.plan): one uniform
+                if c_sd[i] > 0.0:  # an uncertain mean: each path's own λ, with the samplers
+                    if c_disp[i] > 0.0:
+                        for lane in range(n):
+                            added[t, i, lane] = next_negative_binomial(states[lane], c_lam[i, lane], c_disp[i])
+                    else:
+                        for lane in range(n):
+                            added[t, i, lane] = next_poisson(states[lane], c_lam[i, lane])
+                elif c_guide_size[i] > 0:  # the law's table (see engine.plan): one uniform
                     c0, g0, gm = c_cdf_start[i], c_guide_start[i], c_guide_size[i]
                     for lane in range(n):
                         u, s0, s1, s2, s3 = double_from_words(states[lane, 0], states[lane, 1],
@@ -180,14 +193,16 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
     An estimated volatility (``vol_df[i] > 0``): the path's volatility is ``vol[i]·w`` (``w`` in
     ``vol_w``), applied as ``vol[i]·(w·ε)``: its standardised shock ``ε`` is scaled in ``eps``,
     so every kind's branch reads it as it reads a known volatility's; and its parameter's deviation
-    from the mean is ``p_sd·w·Z``. Where no volatility is estimated, nothing of this runs."""
+    from the mean is ``p_sd·w·Z``. Where no volatility is estimated, nothing of this runs. A count
+    with an uncertain mean (``c_sd[i] > 0``): an observed year's likelihood is that of its additions
+    at the path's own mean ``λ`` (in ``c_lam``)."""
     kind, x0, p_mean, p_sd, vol, phi, r0, shocked, additive, h0, scale, log_scale, vol_df = plan.processes
-    c_mean, c_disp = plan.counts.c_mean, plan.counts.c_disp
+    c_mean, c_disp, c_sd = plan.counts.c_mean, plan.counts.c_disp, plan.counts.c_sd
     chol, correlated, shock_kind, dof, tp = plan.shocks
     proj_ind, proj_size, proj_prob, proj_first, proj_last = plan.projects
     jump_effect = plan.jumps.jump_effect
     obs, obs_step, obs_level = plan.observations.obs, plan.observations.obs_step, plan.observations.obs_level
-    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w = draws
+    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam = draws
     val, lg, par, hidden, r_prev, eps, jump_add, proj_step, log_w = paths
     n_ind, n_steps1 = val.shape[0], val.shape[1]
     estimated = False  # any estimated volatility (its shocks are then scaled path by path)
@@ -325,7 +340,12 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
                     val[i, t, lane] = total
                     lg[i, t, lane] = fast_log(total)
             elif k == COUNT:
-                if observed:
+                if observed and c_sd[i] > 0.0:  # the additions' likelihood at the path's own mean
+                    for lane in range(n):
+                        more = x - val[i, t - 1, lane]
+                        log_w[lane] += count_log_pmf(int(more) if more >= 0 else -1, c_lam[i, lane], c_disp[i])
+                        val[i, t, lane] = x
+                elif observed:
                     for lane in range(n):
                         more = x - val[i, t - 1, lane]
                         log_w[lane] += count_log_pmf(int(more) if more >= 0 else -1, c_mean[i], c_disp[i])
