@@ -326,6 +326,6 @@ def summary_table(ds) -> str:
         brier_n = "" if math.isnan(r["brier_naive"]) else f"{r['brier_naive']:.3f}"
         lines.append(f"{r['indicator'][:34]:<34} {r['cases']:>3}  {cover:>14} {cover_n:>14}  "
                      f"{r['crps']:>8.4f} {r['crps_naive']:>7.4f}  {brier:>6} {brier_n:>6} {r['events']:>6}")
-    lines.append("CRPS/obs: mean CRPS relative to the observed value; events: threshold events scored by Brier "
-                 "(growth >= 0, 5, 10, 15, 20 %/yr; a share: rises)")
+    lines.append("CRPS/obs: mean CRPS relative to the observed value. events: threshold events scored by Brier")
+    lines.append(f"(average growth >= {', '.join(f'{g:.0%}' for g in GROWTH_EVENTS)} a year; a share: it rises)")
     return "\n".join(lines)
