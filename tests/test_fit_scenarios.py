@@ -158,3 +158,25 @@ def test_a_fitted_block_gives_the_student_t_predictive():
     se = np.sqrt(np.array(want) * (1 - np.array(want)) / 200_000)
     # the engine draws the growth as exactly Normal on the log scale: only Monte Carlo error remains
     assert np.all(np.abs(got - want) <= 5 * se + 1e-4), (got, want)
+
+
+def test_a_fitted_count_block_runs_and_carries_the_mean_uncertainty():
+    """A fitted Poisson count: the engine's stock after H years is the Poisson–gamma mixture (a
+    negative binomial) that the block's mean and standard error describe."""
+    years = list(range(2015, 2025))
+    stock = [3, 5, 6, 9, 10, 14, 15, 15, 19, 22]
+    f = fit(years, stock, "count", unit="count")
+    assert f.process["additions"]["distribution"] == "poisson"
+    m, s = f.process["additions"]["mean"]["mean"], f.process["additions"]["mean"]["sd"]
+    h, paths = 3, 200_000
+    thresholds = [25, 28, 31, 35]
+    doc = {"name": "c", "base_year": 2024, "horizon": 2024 + h, "paths": paths, "seed": 5,
+           "indicators": {"c": {"label": "c", "unit": "count", "start": {"value": 22, "source": "s"},
+                                "process": dict(f.process), "parameters": f.parameters()}},
+           "targets": [{"id": f"t{c}", "indicator": "c", "kind": "level", "threshold": c, "by": 2024 + h}
+                       for c in thresholds]}
+    got = run_document(doc)["attainment_probability"].values[0]
+    a, b = (m / s) ** 2, m / s**2
+    want = np.array([stats.nbinom.sf(c - 22 - 1, a, b / (b + h)) for c in thresholds])
+    se = np.sqrt(want * (1 - want) / paths)
+    assert np.all(np.abs(got - want) <= 5 * se + 1e-4), (got, want)
