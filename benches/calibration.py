@@ -98,11 +98,15 @@ def exact_t(s: dict) -> float:
 
 
 def _fit_one(args: tuple[int, np.ndarray]) -> dict:
+    from targetsim.errors import FitError
     from targetsim.estimate.fitting import fit
 
     i, history = args
     years = np.arange(2000, 2000 + history.size)
-    f = fit(years, history, "auto", indicator=f"s{i}")
+    try:
+        f = fit(years, history, "auto", indicator=f"s{i}")
+    except FitError as exc:  # a history the fit refuses (e.g. a volatility above the engine's limit)
+        return {"process": None, "kind": "refused", "reason": str(exc)}
     return {"process": dict(f.process), "kind": f.kind}
 
 
@@ -164,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         fits = list(pool.map(_fit_one, enumerate(s["history"] for s in series), chunksize=64))
     t_fit = time.perf_counter() - t0
+    # a refused history has no forecast from the engine: it is left out of every forecaster's score
+    kept = [i for i, f in enumerate(fits) if f["process"] is not None]
+    refused = n - len(kept)
+    series, fits = [series[i] for i in kept], [fits[i] for i in kept]
     engine = engine_probabilities(series, fits, args.seed)
     t_all = time.perf_counter() - t0
     outcome = np.array([s["outcome"] for s in series])
@@ -174,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     kinds = {k: sum(f["kind"] == k for f in fits) for k in sorted({f["kind"] for f in fits})}
 
     lines = [f"calibration benchmark: {n:,} synthetic series (seed {args.seed}), {ENGINE_PATHS:,} engine paths "
-             f"each; fits {t_fit:.0f} s, total {t_all:.0f} s", f"processes chosen by auto: {kinds}", ""]
+             f"each; fits {t_fit:.0f} s, total {t_all:.0f} s", f"processes chosen by auto: {kinds}",
+             f"histories the fit refused (left out of every score): {refused}", ""]
     for name, r in results.items():
         lines.append(format_reliability(r["table"], decomposition=r["decomposition"], title=name))
         lines.append(f"  bins with >= {MIN_BIN} forecasts within {TOLERANCE} of the diagonal: "
@@ -196,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     summary["series"] = n
     summary["seed"] = args.seed
     summary["processes"] = kinds
+    summary["refused"] = refused
     (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if args.quick:
         # with few series the bins are noisy: CI checks the ordering, which no noise at this size reverses

@@ -244,3 +244,8 @@ def test_cli_fit_unknown_indicator_is_a_clear_error(baselines):
     res = CliRunner().invoke(main, ["fit", str(baselines), "--indicator", "zz"])
     assert res.exit_code == 1
     assert "zz: no rows" in res.output
+
+
+def test_a_volatility_beyond_the_engines_limit_is_refused_with_the_fix():
+    with pytest.raises(FitError, match="exceeds 1, the most a scenario accepts.*--break YEAR"):
+        fit(range(2010, 2016), [1, 10, 1, 10, 1, 10], "lognormal", indicator="x")

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from targetsim.errors import FitError
+from targetsim.model.parse import MAX_VOLATILITY
 
 PROCESS_CHOICES = ("auto", "lognormal", "ar1_growth", "logit_share", "count")
 # Units whose values are shares (``percent`` is divided by 100: shares are simulated as fractions).
@@ -228,6 +229,12 @@ def fit(years: Sequence[int], values: Sequence[float], process: str = "auto", *,
     for c in candidates:
         criteria.update(c.criteria or {c.kind: c.aicc})
     best = min(candidates, key=lambda c: (c.aicc, c.n_params))
+    volatility = best.estimates.get("volatility", 0.0)
+    if volatility > MAX_VOLATILITY:
+        raise FitError(f"{name}: the fitted volatility {volatility:.3g} a year exceeds {MAX_VOLATILITY:g}, the most a "
+                       f"scenario accepts ({changes.change.size} changes, {points[0].year}–{points[-1].year}): check "
+                       "the values' units, name a change of statistical scope with --break YEAR, or fit a calmer "
+                       "window with --until YEAR")
     notes = list(changes.notes) + list(best.notes)
     if process == "auto" and len(candidates) > 1 and all(math.isinf(c.aicc) for c in candidates):
         notes.append(f"too few changes ({changes.change.size}) for AICc to compare "
