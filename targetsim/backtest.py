@@ -314,6 +314,18 @@ def summary_rows(ds) -> list[dict[str, Any]]:
     return rows
 
 
+def pit_histogram_text(ds, bins: int = 10) -> str:
+    """The PIT histograms of the engine and the naive reference, one line each (flat: calibrated;
+    U-shaped: overconfident; hump: too wide), with the chi-square p-value of uniformity."""
+    from targetsim.estimate.scores import pit_histogram
+
+    lines = [f"PIT histogram ({bins} bins over [0, 1]; {ds.sizes['case']} cases)"]
+    for label, name in (("engine", "pit"), ("naive", "pit_naive")):
+        h = pit_histogram(ds[name].values, bins=bins)
+        lines.append(f"  {label:<6} {' '.join(f'{int(c):>3}' for c in h.counts)}   p(uniform) = {h.p_value:.2g}")
+    return "\n".join(lines)
+
+
 def summary_table(ds) -> str:
     """The summary as plain text, within 120 columns (engine and naive side by side)."""
     head = (f"{'indicator':<34} {'n':>3}  {'cover 50/80/95':>14} {'naive':>14}  {'CRPS/obs':>8} {'naive':>7}  "

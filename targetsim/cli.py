@@ -295,8 +295,8 @@ def backtest(baseline_files: tuple[Path, ...], indicators: tuple[str, ...], hori
     """Rolling-origin backtest of the histories in one or more baselines files: fit up to each origin, simulate HORIZON years
     with the engine, score against what happened (coverage, CRPS, PIT, Brier) beside a plug-in random
     walk with drift."""
-    from targetsim.backtest import summary_table
     from targetsim.backtest import backtest as run_backtest
+    from targetsim.backtest import pit_histogram_text, summary_table
     from targetsim.io.netcdf import write_dataset
 
     out = output or Path("results") / f"backtest_{baseline_files[0].stem}.nc"
@@ -307,6 +307,7 @@ def backtest(baseline_files: tuple[Path, ...], indicators: tuple[str, ...], hori
         out.parent.mkdir(parents=True, exist_ok=True)
         write_dataset(ds, out)
     click.echo(summary_table(ds))
+    click.echo(pit_histogram_text(ds))
     if ds.attrs.get("skipped"):
         click.echo("skipped origins (the engine refused them):\n  " + ds.attrs["skipped"].replace("\n", "\n  "))
     click.echo(f"wrote {out} ({ds.sizes['case']} cases)")

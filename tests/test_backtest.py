@@ -116,7 +116,7 @@ def test_cli_backtest_writes_the_cases(files, tmp_path):
     res = CliRunner().invoke(main, ["backtest", str(files), "--indicator", "lvl", "--horizon", "2", "--paths",
                                     "4000", "-o", str(out)])
     assert res.exit_code == 0, res.output
-    assert "cover 50/80/95" in res.output and out.is_file()
+    assert "cover 50/80/95" in res.output and "PIT histogram" in res.output and out.is_file()
     import xarray as xr
 
     with xr.open_dataset(out) as ds:

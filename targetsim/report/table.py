@@ -102,8 +102,9 @@ def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
                      if not row.all()]
         if undefined:
             console.print(f"mean not defined for {len(undefined)} indicator(s) ({', '.join(undefined[:3])}"
-                          f"{', …' if len(undefined) > 3 else ''}): Student-t shocks give a level no finite "
-                          "mean, so `indicator_mean` is NaN there; quantiles are reported.")
+                          f"{', …' if len(undefined) > 3 else ''}): Student-t shocks, or a volatility estimated with "
+                          "finite degrees of freedom, give a level no finite mean, so `indicator_mean` is NaN "
+                          "there; quantiles are reported.")
     median = np.asarray(sel["at_least_k_attainment_probability"].values)
     if median.size > 2:
         half = int(math.ceil((median.size - 1) / 2))
