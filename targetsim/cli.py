@@ -292,9 +292,9 @@ def fit(baseline: Path, indicators: tuple[str, ...], process: str, until: int | 
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
 def backtest(baseline_files: tuple[Path, ...], indicators: tuple[str, ...], horizon: int, process: str, paths: int,
              seed: int, min_points: int, output: Path | None, debug: bool) -> None:
-    """Rolling-origin backtest of the histories in one or more baselines files: fit up to each origin, simulate HORIZON years
-    with the engine, score against what happened (coverage, CRPS, PIT, Brier) beside a plug-in random
-    walk with drift."""
+    """Rolling-origin backtest of the histories in one or more baselines files: fit up to each
+    origin, simulate HORIZON years with the engine, score against what happened (coverage, CRPS,
+    PIT, Brier) beside a plug-in random walk with drift."""
     from targetsim.backtest import backtest as run_backtest
     from targetsim.backtest import pit_histogram_text, summary_table
     from targetsim.io.netcdf import write_dataset

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TargetsimError", "ScenarioError", "BaselineError", "OutputError", "FitError", "Location", "TargetsimWarning"]
+__all__ = ["TargetsimError", "ScenarioError", "BaselineError", "OutputError", "FitError", "Location",
+           "TargetsimWarning"]
 
 
 class TargetsimError(Exception):

@@ -331,7 +331,8 @@ def _changes(points: list[Point], z: np.ndarray, breaks: tuple[int, ...], name: 
 
 def _random_walk(changes: _Changes, *, log_scale: bool) -> tuple[float, float, float, float, tuple[str, ...],
                                                                  str | None, tuple[float, float]]:
-    """``(μ̂, its s.e., σ̂, df, notes, assumption, (σ̂ and df of the data alone))`` of changes ``d_i ~ N(k_i μ, k_i σ² / w_i)`` by WLS."""
+    """``(μ̂, its s.e., σ̂, df, notes, assumption, (σ̂ and df of the data alone))`` of changes
+    ``d_i ~ N(k_i μ, k_i σ² / w_i)``, by WLS."""
     import statsmodels.api as sm
 
     k, d, w = changes.years, changes.change, changes.weight
