@@ -46,3 +46,17 @@ def mc_tolerance(p: float, n: int, k: float = 4.5) -> float:
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+def assert_same_for_any_threads_and_blocks(scenario: Scenario, paths: int = 20_000) -> None:
+    """Every output variable is bit-identical for 1 or 2 threads and block sizes 256, 1024, 4096."""
+    import numpy as np
+
+    import targetsim
+
+    runs = [targetsim.run(scenario, paths=paths, threads=threads, block_size=block)
+            for threads, block in ((1, 256), (2, 256), (2, 4096), (1, 1024))]
+    first = runs[0]
+    for other in runs[1:]:
+        for name in first.data_vars:
+            np.testing.assert_array_equal(first[name].values, other[name].values, err_msg=name)

@@ -16,7 +16,7 @@ from scipy import stats
 
 import targetsim
 from targetsim.errors import ScenarioError
-from tests.conftest import make_scenario, mc_tolerance, scenario_dict
+from tests.conftest import assert_same_for_any_threads_and_blocks, make_scenario, mc_tolerance, scenario_dict
 from tests.reference_model import simulate as reference
 
 N = 200_000
@@ -278,12 +278,7 @@ def _mixed(seed: int = 17, **extra) -> dict:
 def test_bit_identical_for_any_threads_and_blocks(observed):
     extra = {"observations": {"c": {2025: 15.0}, "n": {2025: 4.0, 2026: 4.0}}} if observed else {}
     scenario = make_scenario(_mixed(**extra))
-    runs = [targetsim.run(scenario, paths=20_000, threads=threads, block_size=block)
-            for threads, block in ((1, 256), (2, 256), (2, 4096), (1, 1024))]
-    first = runs[0]
-    for other in runs[1:]:
-        for name in first.data_vars:
-            np.testing.assert_array_equal(first[name].values, other[name].values, err_msg=name)
+    assert_same_for_any_threads_and_blocks(scenario)
 
 
 def test_sd_zero_is_the_plain_number_bit_for_bit():

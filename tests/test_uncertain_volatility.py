@@ -16,7 +16,7 @@ from scipy.special import logit
 
 import targetsim
 from targetsim.errors import ScenarioError
-from tests.conftest import make_scenario, mc_tolerance, scenario_dict
+from tests.conftest import assert_same_for_any_threads_and_blocks, make_scenario, mc_tolerance, scenario_dict
 from tests.reference_model import simulate as reference
 
 N = 200_000
@@ -292,12 +292,7 @@ def test_bit_identical_for_any_threads_and_blocks():
          {"id": "sum", "indicator": "sum", "kind": "cagr", "threshold": 0.04, "by": 2027}],
         correlations=[["x", "s", 0.4], ["x", "y", 0.3]], seed=17)
     scenario = make_scenario(data)
-    runs = [targetsim.run(scenario, paths=20_000, threads=threads, block_size=block)
-            for threads, block in ((1, 256), (2, 256), (2, 4096), (1, 1024))]
-    first = runs[0]
-    for other in runs[1:]:
-        for name in first.data_vars:
-            np.testing.assert_array_equal(first[name].values, other[name].values, err_msg=name)
+    assert_same_for_any_threads_and_blocks(scenario)
 
 
 # ------------------------------------------------------------------ (6) the mean of a level
