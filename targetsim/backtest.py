@@ -65,39 +65,44 @@ def backtest(baselines: "str | Path | Sequence[str | Path]", indicators: Sequenc
              progress: Callable[[str], None] | None = None) -> "Any":
     """Backtest ``indicators`` of one or more baselines files (default: every indicator with at
     least ``min_points + 1`` observed values; an indicator found in several files is taken from the
-    first) and return the cases as an xarray Dataset (see the module's docstring;
-    :func:`summary_table` turns it into a table)."""
+    one with the most observed values of it) and return the cases as an xarray Dataset (see the
+    module's docstring; :func:`summary_table` turns it into a table)."""
     from targetsim.errors import FitError, TargetsimError
     from targetsim.estimate.history import series_from_rows
     from targetsim.io.baselines import load_baselines
 
     skipped: list[str] = []
-    files = [baselines] if isinstance(baselines, (str, Path)) else list(baselines)
     cases: list[Case] = []
-    done: set[str] = set()
-    for file in files:
-        table = load_baselines(file)
-        present = {r.indicator for r in table.rows}
-        names = [n for n in indicators if n in present] if indicators else _candidates(table.rows, min_points)
+    files = [baselines] if isinstance(baselines, (str, Path)) else list(baselines)
+    tables = [load_baselines(file) for file in files]
+    # an indicator found in several files (rows copied between plans) is taken from the file with the
+    # most observed values of it
+    best: dict[str, tuple[int, int]] = {}
+    for k, table in enumerate(tables):
+        names = ([n for n in indicators if any(r.indicator == n for r in table.rows)] if indicators
+                 else _candidates(table.rows, min_points))
         for name in names:
-            if name in done:
+            count = _observed_count(table.rows, name)
+            if name not in best or count > best[name][0]:
+                best[name] = (count, k)
+    done = set(best)
+    for name, (_, k) in best.items():
+        table, file = tables[k], files[k]
+        full = series_from_rows(table.rows, name, origin=str(file))
+        years = list(full.years)
+        for j, origin in enumerate(years):
+            later = [(y, v) for y, v in zip(years[j + 1:], full.values[j + 1:]) if y <= origin + horizon]
+            if j + 1 < min_points or not later:
                 continue
-            done.add(name)
-            full = series_from_rows(table.rows, name, origin=str(file))
-            years = list(full.years)
-            for j, origin in enumerate(years):
-                later = [(y, v) for y, v in zip(years[j + 1:], full.values[j + 1:]) if y <= origin + horizon]
-                if j + 1 < min_points or not later:
-                    continue
+            if progress:
+                progress(f"{name} from {origin}")
+            series = series_from_rows(table.rows, name, until=origin, origin=str(file))
+            try:
+                cases.extend(_cases_from_origin(series, origin, later, horizon, process, paths, seed))
+            except TargetsimError as exc:  # recorded, not fatal: the other origins still count
+                skipped.append(f"{name} from {origin}: {exc}")
                 if progress:
-                    progress(f"{name} from {origin}")
-                series = series_from_rows(table.rows, name, until=origin, origin=str(file))
-                try:
-                    cases.extend(_cases_from_origin(series, origin, later, horizon, process, paths, seed))
-                except TargetsimError as exc:  # recorded, not fatal: the other origins still count
-                    skipped.append(f"{name} from {origin}: {exc}")
-                    if progress:
-                        progress(f"{name} from {origin}: skipped ({exc})")
+                    progress(f"{name} from {origin}: skipped ({exc})")
     missing = sorted(set(indicators or ()) - done)
     if missing:
         raise FitError(f"{', '.join(missing)}: not in {', '.join(map(str, files))}")
@@ -109,12 +114,14 @@ def backtest(baselines: "str | Path | Sequence[str | Path]", indicators: Sequenc
     return ds
 
 
+def _observed_count(rows: Sequence[Any], name: str) -> int:
+    return sum(1 for r in rows if r.indicator == name and not r.assumption)
+
+
 def _candidates(rows: Sequence[Any], min_points: int) -> list[str]:
-    counts: dict[str, int] = {}
-    for r in rows:
-        if not r.assumption and not r.indicator.endswith("_growth"):
-            counts[r.indicator] = counts.get(r.indicator, 0) + 1
-    return [name for name, n in counts.items() if n >= min_points + 1 and _unit_of(rows, name) != "rank"]
+    names = dict.fromkeys(r.indicator for r in rows if not r.indicator.endswith("_growth"))
+    return [name for name in names
+            if _observed_count(rows, name) >= min_points + 1 and _unit_of(rows, name) != "rank"]
 
 
 def _unit_of(rows: Sequence[Any], name: str) -> str:

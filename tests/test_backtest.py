@@ -133,3 +133,11 @@ def test_crps_levels_are_evenly_spaced_midpoints():
     q = stats.norm.ppf(levels, 0.3, 1.2)
     got = crps_quantiles(np.array([1.0]), q[None, :], levels)[0]
     assert got == pytest.approx(crps_normal(np.array([1.0]), 0.3, 1.2)[0], rel=0.01)
+
+
+def test_an_indicator_in_several_files_is_taken_from_the_fullest(files, tmp_path):
+    copy = tmp_path / "copy.csv"
+    copy.write_text("indicator,year,value,unit,source,quote,assumption,notes\n"
+                    "lvl,2016,1.0,CNY_100m,copied,,,\nlvl,2017,2.0,CNY_100m,copied,,,\n", encoding="utf-8")
+    ds = backtest([copy, files], ["lvl"], horizon=1, paths=2000, min_points=3)
+    assert ds.sizes["case"] == 5  # origins 2012..2016 of the 8-point history, not the 2-row copy
