@@ -249,3 +249,22 @@ def test_cli_fit_unknown_indicator_is_a_clear_error(baselines):
 def test_a_volatility_beyond_the_engines_limit_is_refused_with_the_fix():
     with pytest.raises(FitError, match="exceeds 1, the most a scenario accepts.*--break YEAR"):
         fit(range(2010, 2016), [1, 10, 1, 10, 1, 10], "lognormal", indicator="x")
+
+
+@pytest.mark.slow
+def test_ar1_growth_recovers_its_long_run_growth():
+    """The long-run log growth of an AR(1) in the growth, its 95 % interval (delta method) at about
+    the stated rate on 40-point series (the interval is asymptotic: the band is 4 binomial s.e.)."""
+    rng = np.random.default_rng(31)
+    reps, n, m, phi, sigma = 120, 40, 0.05, 0.5, 0.04
+    hits = 0
+    for _ in range(reps):
+        g, prev = [], m + rng.normal(0, sigma / math.sqrt(1 - phi**2))
+        for _ in range(n - 1):
+            prev = m + phi * (prev - m) + rng.normal(0, sigma)
+            g.append(prev)
+        values = 100 * np.exp(np.concatenate([[0.0], np.cumsum(g)]))
+        f = fit(np.arange(1980, 1980 + n), values, "ar1_growth")
+        hits += abs(f.estimates["log_growth"] - m) <= 1.96 * f.std_errors["log_growth"]
+        assert abs(f.estimates["persistence"] - phi) < 0.5
+    assert abs(hits / reps - 0.95) <= _binomial_band(0.95, reps)
