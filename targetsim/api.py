@@ -252,9 +252,7 @@ def write_fit(scenario: str | Path, fit) -> Path:
     file (see :mod:`targetsim.io.scenario_edit`)."""
     from targetsim.io.scenario_edit import replace_indicator_keys
 
-    return replace_indicator_keys(scenario, fit.indicator, {"process": dict(fit.process),
-                                                            "parameters": fit.parameters()},
-                                  validate=load_scenario)
+    return replace_indicator_keys(scenario, fit.indicator, fit.blocks(), validate=load_scenario)
 
 
 def run_document(document: dict, *, name: str = "<generated>", paths: int | None = None,

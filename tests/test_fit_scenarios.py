@@ -86,6 +86,7 @@ def test_write_replaces_the_process_and_keeps_every_comment(project):
                     "# the targets' comment"):
         assert comment in text
     assert "an old guess" not in text and "a guess" not in text
+    assert "volatility: {estimate: " in text and "df: 5}" in text  # whole numbers written as integers
     sc = load_scenario(project / "s.yaml")
     ind = sc.indicator_by_id["x"]
     f = fit(range(2016, 2023), [100, 109, 121, 126, 146, 158, 171], "lognormal")

@@ -114,13 +114,19 @@ class Fit:
             out["assumption"] = self.assumption
         return out
 
+    def blocks(self) -> dict[str, Any]:
+        """The indicator's ``process`` and ``parameters`` keys, as written into a scenario (whole
+        numbers as integers: ``df: 5``)."""
+        return {"process": _plain(self.process), "parameters": self.parameters()}
+
     def to_yaml(self) -> str:
         """A ready-to-paste ``process:`` and ``parameters:`` block (two keys of an indicator)."""
         import yaml
 
-        text = yaml.safe_dump({"process": _plain(self.process)}, sort_keys=False, default_flow_style=None,
+        blocks = self.blocks()
+        text = yaml.safe_dump({"process": blocks["process"]}, sort_keys=False, default_flow_style=None,
                               allow_unicode=True, width=100)
-        text += yaml.safe_dump({"parameters": self.parameters()}, sort_keys=False, allow_unicode=True,
+        text += yaml.safe_dump({"parameters": blocks["parameters"]}, sort_keys=False, allow_unicode=True,
                                width=100)
         return text
 
