@@ -131,17 +131,17 @@ def _unit_of(rows: Sequence[Any], name: str) -> str:
 def _cases_from_origin(series, origin: int, later: list[tuple[int, float]], horizon: int, process: str,
                        paths: int, seed: int) -> list[Case]:
     from targetsim.api import run_document
-    from targetsim.estimate.fitting import SHARE_UNITS, value_sort
+    from targetsim.estimate.fitting import value_sort
     from targetsim.estimate.history import fit_series
 
     fitted = fit_series(series, process)
-    sort = value_sort(series.unit, np.asarray(series.values))
+    sort = value_sort(series.unit)
     scale = 100.0 if series.unit == "percent" else 1.0
     start = series.values[-1] / scale if sort == "share" else series.values[-1]
+    value_kind = {"share": "share", "count": "count_stock", "level": "level"}[sort]
     targets = []
     for y, v in later:
         obs = v / scale if sort == "share" else v
-        value_kind = "share" if series.unit in SHARE_UNITS else ("count_stock" if sort == "count" else "level")
         targets.append({"id": f"pit_{y}", "indicator": series.indicator, "kind": value_kind,
                         "threshold": obs, "by": y, "comparator": "<="})
         if sort == "count":

@@ -183,8 +183,8 @@ def aicc(loglik: float, n_params: int, n_obs: int) -> float:
     return -2.0 * loglik + 2.0 * n_params + 2.0 * n_params * (n_params + 1) / (n_obs - n_params - 1)
 
 
-def value_sort(unit: str | None, values: np.ndarray) -> str:
-    """``share``, ``count`` or ``level``: what the unit (or, without one, the values) says the series is."""
+def value_sort(unit: str | None) -> str:
+    """``share``, ``count`` or ``level``: what the unit says the series is (no unit: a level)."""
     if unit in SHARE_UNITS:
         return "share"
     if unit in COUNT_UNITS:
@@ -215,7 +215,7 @@ def fit(years: Sequence[int], values: Sequence[float], process: str = "auto", *,
     if unit in UNFITTABLE_UNITS:
         raise FitError(f"{name}: a {unit} is ordinal; none of {', '.join(PROCESS_CHOICES[1:])} describes it")
     points = _points(years, values, weights, where, name)
-    sort = value_sort(unit, np.array([p.value for p in points]))
+    sort = value_sort(unit)
     kinds = CANDIDATES[sort] if process == "auto" else (process,)
     if process != "auto" and process not in SUITABLE[sort]:
         raise FitError(f"{name}: a {process} does not suit unit {unit!r} (a {sort}); use "
