@@ -252,7 +252,7 @@ FIT_PROCESSES = ("auto", "lognormal", "ar1_growth", "logit_share", "count")
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
 def fit(baseline: Path, indicators: tuple[str, ...], process: str, until: int | None, breaks: tuple[int, ...],
         pool: bool, pool_growth: bool, scenario: Path | None, debug: bool) -> None:
-    """Estimate a process for INDICATOR from the observed rows of BASELINE (a baselines CSV).
+    """Estimate a process for each --indicator from the observed rows of BASELINE (a baselines CSV).
 
     Prints the estimates with their standard errors, the AICc of each candidate, the points used and
     a ready-to-paste YAML block whose parameter uncertainty makes the engine's probabilities
@@ -282,9 +282,12 @@ def fit(baseline: Path, indicators: tuple[str, ...], process: str, until: int | 
               help="Indicator id (repeatable) [default: every one with enough observed values].")
 @click.option("--horizon", type=click.IntRange(1, 30), default=3, show_default=True,
               help="Years ahead of each origin.")
-@click.option("--process", type=click.Choice(FIT_PROCESSES), default="auto", show_default=True)
-@click.option("--paths", type=click.IntRange(min=1000, max=MAX_PATHS), default=20_000, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True)
+@click.option("--process", type=click.Choice(FIT_PROCESSES), default="auto", show_default=True,
+              help="Process kind fitted at each origin (auto: by AICc).")
+@click.option("--paths", type=click.IntRange(min=1000, max=MAX_PATHS), default=20_000, show_default=True,
+              help="Simulated paths per origin.")
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True,
+              help="Random seed of every origin's run.")
 @click.option("--min-points", type=click.IntRange(2, 100), default=3, show_default=True,
               help="The fewest observed points at an origin to fit from.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
