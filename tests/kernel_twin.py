@@ -6,7 +6,8 @@ what the kernel does with them). Everything after the draws is written here agai
 the README states it, with NumPy's and SciPy's functions: the parameters' logs, projects, jumps,
 correlated / Student-t / two-piece shocks, estimated volatilities (each path's σ = estimate·w, with the
 kernel's drawn w, which also scales its parameter's deviation), counts with an uncertain mean (each
-path's own mean λ, the kernel's gamma draw, in its observations' likelihood), the observation years'
+path's own mean λ, the kernel's gamma draw, in its observations' likelihood), uncertain starts (each
+path's own, from the kernel's draw: log-normal, logit-normal, uniform, normal), the observation years'
 conditioning and likelihood, every process, derived indicators, every target rule and comparator. The plan's arrays (thresholds with
 their tie margin, the correlation factor and the conditioning matrices) are inputs, as they are for
 the kernel.
@@ -22,7 +23,8 @@ from scipy import special, stats
 
 from targetsim.engine.plan import SimulationPlan
 from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGISTIC, LOGIT, LOGNORMAL, LT, RATIO,
-                                     STUDENT_T, SUM, T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_LEVEL,
+                                     START_LOGNORMAL, START_UNIFORM, STUDENT_T, SUM, T_CAGR, T_FIRST_PASSAGE,
+                                     T_GROWTH_EACH_YEAR, T_LEVEL,
                                      T_PER_YEAR, TWO_PIECE)
 from targetsim.kernels.weights import VOL_W_MIN
 from tests.reference_model import _two_piece
@@ -120,6 +122,8 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
             state[i] = lg[i, 0]
         if kind[i] == AR1:
             r_prev[i] = a["r0"][i]
+        if a["x0_law"][i] > 0:  # an uncertain start: the path's own, from the kernel's draw
+            _uncertain_start(a, i, draws.x0_u[i, :n], val, lg, state)
     _derive(a, val, lg, 0)
 
     obs = a["obs"]
@@ -203,6 +207,27 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
                     lg[i, t] = np.where(val[i, t] > 0, np.log(val[i, t]), -np.inf)
         _derive(a, val, lg, t)
     return GroupPaths(val=val, lg=lg, log_w=log_w)
+
+
+def _uncertain_start(a, i: int, u: np.ndarray, val, lg, state) -> None:
+    """Indicator ``i``'s start on each path from its draw ``u``: ``lognormal``, its natural scale (``ln X``;
+    for a share, or a logistic's share of its ceiling, the logit) is ``x0_a + x0_b·u``; ``uniform``,
+    ``X = low + (high − low)·u``; ``normal``, ``X = mean + sd·u`` with ``u`` within ±6."""
+    law, p, q, k = a["x0_law"][i], a["x0_a"][i], a["x0_b"][i], a["kind"][i]
+    ceiling = a["scale"][i]
+    bounded = k in (LOGIT, LOGISTIC)
+    if law == START_LOGNORMAL:
+        h = p + q * u
+        if bounded:
+            share = np.clip(special.expit(h), SHARE_MIN, SHARE_MAX)
+            x, lx = ceiling * share, np.log(share) + math.log(ceiling)
+        else:
+            x, lx = np.exp(h), h
+    else:
+        x = p + (q - p) * u if law == START_UNIFORM else p + q * np.clip(u, -6.0, 6.0)
+        lx = np.log(x)
+        h = np.log(x / (ceiling - x)) if bounded else lx
+    val[i, 0], lg[i, 0], state[i] = x, lx, h
 
 
 def _derive(a, val, lg, t) -> None:

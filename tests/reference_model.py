@@ -146,14 +146,14 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
     for k in names:
         if kind[k] in ("ratio", "sum"):
             continue
-        start = float(inds[k]["start"]["value"])
+        start = _start(inds[k], rng, n)  # each path's (the same on every path when known)
         value[k][0] = start
         if kind[k] == "logit_share":
-            state[k] = np.full(n, math.log(start / (1 - start)))
+            state[k] = np.log(start / (1 - start))
         elif kind[k] == "logistic":  # the logit of the share of the ceiling
-            state[k] = np.full(n, math.log(start / (float(inds[k]["process"]["ceiling"]) - start)))
+            state[k] = np.log(start / (float(inds[k]["process"]["ceiling"]) - start))
         elif kind[k] in ("lognormal", "ar1_growth", "buildout"):
-            state[k] = np.full(n, math.log(start))
+            state[k] = np.log(start)
     growth_prev = {k: np.full(n, math.log1p(float(inds[k]["process"]["initial_growth"])))
                    for k in names if kind[k] == "ar1_growth"}
     log_w = np.zeros(n)
@@ -265,6 +265,27 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
         if kind[k] in ("ratio", "sum") and k not in ready:
             derive(k)
     return value, log_w
+
+
+def _start(ind: dict, rng: np.random.Generator, n: int) -> np.ndarray:
+    """An indicator's start on each of ``n`` paths: a known ``value``; a range ``{low, high}`` whose law
+    is normal on the log scale (a level) or the logit scale (a share; a logistic's share of its
+    ceiling) with 5 % and 95 % quantiles there, or uniform (``law: uniform``); a normal ``{mean, sd}``
+    (within ±6 s.d.)."""
+    spec = ind["start"]
+    if "low" not in spec and "mean" not in spec:
+        return np.full(n, float(spec["value"]))
+    if "mean" in spec:
+        return float(spec["mean"]) + float(spec["sd"]) * np.clip(rng.standard_normal(n), -6.0, 6.0)
+    low, high = float(spec["low"]), float(spec["high"])
+    if spec.get("law") == "uniform":
+        return rng.uniform(low, high, n)
+    kind = ind["process"]["kind"]
+    top = 1.0 if kind == "logit_share" else float(ind["process"]["ceiling"]) if kind == "logistic" else None
+    scale = (lambda x: math.log(x / (top - x))) if top else math.log
+    centre, sd = (scale(low) + scale(high)) / 2, (scale(high) - scale(low)) / (2 * stats.norm.ppf(0.95))
+    h = rng.normal(centre, sd, n)
+    return top * special.expit(h) if top else np.exp(h)
 
 
 def simulate(data: dict, paths: int, seed: int) -> ReferenceResult:

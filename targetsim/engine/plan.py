@@ -12,7 +12,7 @@ from targetsim.kernels.codes import COMPARATOR_CODES, PROCESS_CODES, SHOCK_CODES
 from targetsim.kernels.distributions import count_tables
 from targetsim.kernels.layout import KernelPlan, SketchGrid, kernel_plan
 from targetsim.kernels.special import two_piece_params
-from targetsim.model.processes import PROCESS_SPECS
+from targetsim.model.processes import PROCESS_SPECS, start_law
 from targetsim.model.targets import TARGET_SPECS
 from targetsim.model.scenario import (
     COMPARATORS,
@@ -221,6 +221,7 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
     packed.update({name: np.zeros(n, dtype=np.int64) for name in ("ref_a", "ref_b", "sum_start", "sum_len")})
     packed.update({name: [] for name in ("sum_terms", "proj_ind", "proj_size", "proj_prob", "proj_first",
                                          "proj_last")})
+    law, law_a, law_b, spread = np.zeros(n, dtype=np.int64), np.zeros(n), np.zeros(n), np.zeros(n)
     for i, ind in enumerate(inds):
         if ind.start is not None:
             if ind.start.value is None or not math.isfinite(ind.start.value):
@@ -232,6 +233,8 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
         packed["scale"][i] = spec.scale(ind.process)
         if ind.start is not None:
             packed["h0"][i] = spec.hidden_start(ind.process, ind.start.value)
+        # an uncertain start (x0 is then its median): its law, drawn once per path
+        law[i], law_a[i], law_b[i], spread[i] = start_law(ind.process, ind.start)
     x0, c_mean, c_disp, c_sd = packed["x0"], packed["c_mean"], packed["c_disp"], packed["c_sd"]
     shocked = np.array([ind.process.kind in SHOCKED_KINDS for ind in inds], dtype=np.bool_)
 
@@ -260,7 +263,8 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
     arrays = dict(
         kind=kind, x0=x0, p_mean=packed["p_mean"], p_sd=packed["p_sd"], vol=packed["vol"], phi=packed["phi"],
         r0=packed["r0"], additive=packed["additive"], h0=packed["h0"], scale=packed["scale"], vol_df=packed["vol_df"],
-        log_scale=np.log(packed["scale"]), c_mean=c_mean, c_disp=c_disp, c_sd=c_sd,
+        log_scale=np.log(packed["scale"]), x0_law=law, x0_a=law_a, x0_b=law_b, x0_spread=spread,
+        c_mean=c_mean, c_disp=c_disp, c_sd=c_sd,
         c_cdf=c_cdf, c_guide=c_guide, c_cdf_start=c_cdf_start, c_guide_start=c_guide_start,
         c_guide_size=c_guide_size,
         ref_a=packed["ref_a"], ref_b=packed["ref_b"], sum_start=packed["sum_start"], sum_len=packed["sum_len"],

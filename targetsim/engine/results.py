@@ -93,7 +93,19 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
 
     quant = _quantiles(plan, stats, qs, _whole_numbers(inds))
     mean = stats.total / stats.weight_sum
-    start_values = mean[:, 0]  # the base year is deterministic: the mean is the value
+    start_values = mean[:, 0]  # a known start is deterministic: the mean is the value
+    # an uncertain start: the median of its law (of the simulated base year, for a derived indicator)
+    varied = _varied_starts(inds)
+    if varied.any():
+        start_values = start_values.copy()
+        for i in np.flatnonzero(varied):
+            if inds[i].start is not None:
+                start_values[i] = inds[i].start.value
+            else:
+                median = np.empty(1)
+                sketch_quantile(stats.sketch[i, 0], plan.sketch_lo[i], plan.sketch_width[i], np.array([0.5]),
+                                math.exp(stats.log_min[i, 0]), math.exp(stats.log_max[i, 0]), median)
+                start_values[i] = median[0]
     mean_defined = mean_is_defined(scenario)
     mean = np.where(mean_defined, mean, np.nan)
 
@@ -189,6 +201,14 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "indicator_start": ("indicator", start_values),
         "indicator_start_source": ("indicator", [_start_source(ind) for ind in inds]),
         "indicator_start_is_assumption": ("indicator", start_assumed, flag),
+        "indicator_start_low": ("indicator", np.array([_start_interval(ind)[0] for ind in inds], dtype=np.float64),
+                                {"long_name": "an uncertain start's low end as given (a log-normal's or normal's 5 % "
+                                              "quantile, a uniform law's lower end); NaN when the start is known"}),
+        "indicator_start_high": ("indicator", np.array([_start_interval(ind)[1] for ind in inds], dtype=np.float64),
+                                 {"long_name": "an uncertain start's high end as given (a log-normal's or normal's "
+                                               "95 % quantile, a uniform law's upper end); NaN when the start is "
+                                               "known"}),
+        "indicator_start_law": ("indicator", [_start_law_name(ind) for ind in inds]),
         "indicator_process": ("indicator", [_describe_process(ind) for ind in inds]),
         "indicator_parameters_source": ("indicator", [_parameters_source(ind) for ind in inds]),
         "indicator_parameters_are_assumption": ("indicator", params_assumed, flag),
@@ -326,6 +346,31 @@ def _parameters_source(ind) -> str:
     if ind.start is None:
         return "derived: the parts' parameters"
     return ind.parameters.provenance()
+
+
+def _varied_starts(inds) -> np.ndarray:
+    """Per indicator: does its base year differ path by path (an uncertain start, or a derived
+    indicator with such a part)?"""
+    by_id = {ind.id: ind for ind in inds}
+
+    def varied(ind) -> bool:
+        if ind.start is not None:
+            return ind.start.uncertain
+        proc = ind.process
+        refs = (proc.numerator, proc.denominator) if proc.kind == "ratio" else proc.terms
+        return any(varied(by_id[r]) for r in refs)
+
+    return np.array([varied(ind) for ind in inds], dtype=bool)
+
+
+def _start_interval(ind) -> tuple[float, float]:
+    return ind.start.interval() if ind.start is not None else (math.nan, math.nan)
+
+
+def _start_law_name(ind) -> str:
+    """``known``, ``lognormal`` (a logit-normal for a bounded kind), ``uniform`` or ``normal``; a
+    derived indicator's: ``derived``."""
+    return ind.start.law if ind.start is not None else "derived"
 
 
 def _start_source(ind) -> str:

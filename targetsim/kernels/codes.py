@@ -23,3 +23,10 @@ GE, GT, LE, LT, ABOUT = (COMPARATOR_CODES[k] for k in (">=", ">", "<=", "<", "~"
 
 SHOCK_CODES = {"normal": 0, "student_t": 1, "two_piece": 2}
 NORMAL, STUDENT_T, TWO_PIECE = (SHOCK_CODES[k] for k in ("normal", "student_t", "two_piece"))
+
+# an indicator's start: known (the same on every path), or drawn once per path from its law
+START_LAW_CODES = {"known": 0, "lognormal": 1, "uniform": 2, "normal": 3}
+START_KNOWN, START_LOGNORMAL, START_UNIFORM, START_NORMAL = (START_LAW_CODES[k] for k in (
+    "known", "lognormal", "uniform", "normal"))
+# a normal start's deviation is limited to ± this many s.d. (validation keeps that range valid)
+START_NORMAL_SD = 6.0

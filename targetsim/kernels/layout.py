@@ -47,6 +47,9 @@ class Processes(NamedTuple):
     scale: np.ndarray        # a bounded kind's ceiling: its value is scale × share (1 for a share)
     log_scale: np.ndarray    # ln(scale)
     vol_df: np.ndarray       # degrees of freedom of an estimated volatility (vol is its estimate); 0: known
+    x0_law: np.ndarray       # an uncertain start's law, drawn once per path (model.processes.START_LAW_CODES); 0: known
+    x0_a: np.ndarray         # its parameters: lognormal: mean and s.d. of ln X (a logit for a bounded kind);
+    x0_b: np.ndarray         # uniform: low and high; normal: mean and s.d. of X
 
 
 class Counts(NamedTuple):
@@ -161,6 +164,7 @@ class Draws(NamedTuple):
     added: np.ndarray
     vol_w: np.ndarray        # (indicator, lane): an estimated volatility's factor w (σ = vol·w); unset where known
     c_lam: np.ndarray        # (indicator, lane): an uncertain count mean's draw λ (the path's mean); NaN where known
+    x0_u: np.ndarray         # (indicator, lane): an uncertain start's draw (a normal, or a uniform); unset where known
 
 
 class Paths(NamedTuple):
@@ -215,6 +219,7 @@ def work_spec(n_ind: int, n_steps1: int, n_targets: int, n_proj: int, n_jumps: i
             "jump_hit": ((n_jumps, n_steps1, LANES), b1, 0), "z": ((n_steps1, n_ind, LANES), f8, 0),
             "tscale": ((n_steps1, LANES), f8, 1), "added": ((n_steps1, n_ind, LANES), f8, 0),
             "vol_w": ((n_ind, LANES), f8, 1), "c_lam": ((n_ind, LANES), f8, np.nan),
+            "x0_u": ((n_ind, LANES), f8, 0),
         },
         "paths": {
             "val": ((n_ind, n_steps1, LANES), f8, 0), "lg": ((n_ind, n_steps1, LANES), f8, 0),

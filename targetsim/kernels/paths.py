@@ -4,8 +4,9 @@ Pure numba: arrays in, integer counts and float partial sums out; no I/O, no Pyt
 
 Reproducibility: each path ``p`` draws from its own xoshiro256++ stream seeded from
 ``(key, p)``, always in the same order (parameters: indicator by indicator, its parameter's normal
-then, for an estimated volatility, its χ², and for a count with an uncertain mean its gamma-distributed
-mean λ; project completions; then year by year: jumps, shocks, fat-tail scale, counts). Counts are
+then, for an estimated volatility, its χ², for a count with an uncertain mean its gamma-distributed
+mean λ, and for an uncertain start its start's draw (a normal, or a uniform for a uniform law), last;
+project completions; then year by year: jumps, shocks, fat-tail scale, counts). Counts are
 integers (path weights are fixed-point integers when observations weight the paths), so they merge
 exactly. Float sums (for the mean and the effective sample size) are taken over fixed chunks of
 ``chunk`` consecutive paths, so the caller can add them in path order. Hence results are bit-identical for any thread count
@@ -31,8 +32,8 @@ import numpy as np
 from numba import njit
 
 from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGISTIC, LOGIT, LOGNORMAL, LT, NORMAL, RATIO,
-                                      STUDENT_T, SUM, T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_LEVEL,
-                                      T_PER_YEAR, TWO_PIECE)
+                                      START_LOGNORMAL, START_NORMAL_SD, START_UNIFORM, STUDENT_T, SUM, T_CAGR,
+                                      T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_LEVEL, T_PER_YEAR, TWO_PIECE)
 from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_chi2, next_gamma_mean,
                                               next_negative_binomial, next_poisson, student_t_scale)
 from targetsim.kernels.elementary import exp_lanes, fast_exp, fast_log, popcount
@@ -101,20 +102,21 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
     last axis). Each path draws from its own stream in the order the model consumes them
     (parameters, indicator by indicator: its parameter's normal, then, if its volatility is
     estimated, the χ²_ν of its factor ``w = sqrt(ν/χ²_ν)``, floored at ``VOL_W_MIN``; if it is a count
-    with an uncertain mean, its own mean ``λ``, a gamma draw kept in ``c_lam``; project
+    with an uncertain mean, its own mean ``λ``, a gamma draw kept in ``c_lam``; if its start is uncertain,
+    the start's standard normal (a uniform for a uniform law) in ``x0_u``; project
     completions; then year by year: jumps, shocks, fat-tail scale, counts: by table inversion for a
     known mean, with the samplers at the path's ``λ`` for an uncertain one); the group goes year
     by year, and within a year the counts indicator by indicator over the lanes, so that the
     lanes' independent draws overlap. ``states[lane]`` keeps each
     path's generator state between its draws."""
     kind, p_sd, shocked = plan.processes.kind, plan.processes.p_sd, plan.processes.shocked
-    vol_df = plan.processes.vol_df
+    vol_df, x0_law = plan.processes.vol_df, plan.processes.x0_law
     shock_kind, dof = plan.shocks.shock_kind, plan.shocks.dof
     c_mean, c_disp, c_sd, c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size = plan.counts
     proj_ind = plan.projects.proj_ind
     jump_prob, jump_mask = plan.jumps.jump_prob, plan.jumps.jump_mask
     obs, obs_step = plan.observations.obs, plan.observations.obs_step
-    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam = draws
+    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam, x0_u = draws
     n_ind = kind.shape[0]
     n_steps1 = z.shape[0]
     # while a path draws, its state lives in four scalars (registers)
@@ -133,6 +135,11 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
                 state[0], state[1], state[2], state[3] = s0, s1, s2, s3
                 c_lam[i, lane] = next_gamma_mean(state, c_mean[i], c_sd[i])
                 s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+            if x0_law[i] > 0:  # an uncertain start: the path's own, after its other parameters' draws
+                if x0_law[i] == START_UNIFORM:
+                    x0_u[i, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
+                else:
+                    x0_u[i, lane], s0, s1, s2, s3 = normal_from_words(s0, s1, s2, s3)
         for j in range(proj_ind.shape[0]):
             proj_u[j, 0, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
             proj_u[j, 1, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
@@ -195,14 +202,16 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
     so every kind's branch reads it as it reads a known volatility's; and its parameter's deviation
     from the mean is ``p_sd·w·Z``. Where no volatility is estimated, nothing of this runs. A count
     with an uncertain mean (``c_sd[i] > 0``): an observed year's likelihood is that of its additions
-    at the path's own mean ``λ`` (in ``c_lam``)."""
-    kind, x0, p_mean, p_sd, vol, phi, r0, shocked, additive, h0, scale, log_scale, vol_df = plan.processes
+    at the path's own mean ``λ`` (in ``c_lam``). An uncertain start (``x0_law[i] > 0``): the group's base
+    year, its hidden state and the derived indicators' base year are the paths' own (:func:`_start_group`)."""
+    (kind, x0, p_mean, p_sd, vol, phi, r0, shocked, additive, h0, scale, log_scale, vol_df,
+     x0_law, _, _) = plan.processes
     c_mean, c_disp, c_sd = plan.counts.c_mean, plan.counts.c_disp, plan.counts.c_sd
     chol, correlated, shock_kind, dof, tp = plan.shocks
     proj_ind, proj_size, proj_prob, proj_first, proj_last = plan.projects
     jump_effect = plan.jumps.jump_effect
     obs, obs_step, obs_level = plan.observations.obs, plan.observations.obs_step, plan.observations.obs_level
-    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam = draws
+    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam, x0_u = draws
     val, lg, par, hidden, r_prev, eps, jump_add, proj_step, log_w = paths
     n_ind, n_steps1 = val.shape[0], val.shape[1]
     estimated = False  # any estimated volatility (its shocks are then scaled path by path)
@@ -240,6 +249,11 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
         if kind[i] == AR1:
             for lane in range(n):
                 r_prev[i, lane] = r0[i]
+    # uncertain starts: each path's own base year (the others keep base_year's)
+    for i in range(n_ind):
+        if x0_law[i] > 0:
+            _start_group(n, plan, draws, paths)
+            break
     for lane in range(n):
         log_w[lane] = 0.0
 
@@ -358,6 +372,51 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
                     v_l = val[i, t, lane]
                     lg[i, t, lane] = fast_log(v_l) if v_l > 0.0 else -np.inf
         _derive(t, n, val, lg, kind, plan.derived)
+
+
+@njit(cache=True, _nrt=False, error_model="numpy")
+def _start_group(n, plan, draws, paths):
+    """Each path's own start for the indicators whose start is uncertain (``x0_law[i] > 0``), from its
+    draw ``u`` in ``x0_u``: its base-year value, log and hidden state (a logit, an organic log level), then
+    the derived indicators' base year. ``lognormal``: the natural scale ``h = x0_a + x0_b·u`` (``ln X``
+    for a level; for a bounded kind the logit of its share of the ceiling: a logit-normal law);
+    ``uniform``: ``X = low + (high − low)·u``; ``normal``: ``X = mean + sd·u``, ``u`` limited to
+    ±START_NORMAL_SD."""
+    kind, x0_law, x0_a, x0_b = plan.processes.kind, plan.processes.x0_law, plan.processes.x0_a, plan.processes.x0_b
+    scale, log_scale = plan.processes.scale, plan.processes.log_scale
+    x0_u = draws.x0_u
+    val, lg, hidden = paths.val, paths.lg, paths.hidden
+    for i in range(kind.shape[0]):
+        law = x0_law[i]
+        if law == 0:
+            continue
+        k = kind[i]
+        bounded = k == LOGIT or k == LOGISTIC
+        sc, log_sc, a, b = scale[i], log_scale[i], x0_a[i], x0_b[i]
+        for lane in range(n):
+            u = x0_u[i, lane]
+            if law == START_LOGNORMAL:
+                h = a + b * u
+                if bounded:
+                    share = min(max(1.0 / (1.0 + math.exp(-h)), SHARE_MIN), SHARE_MAX)
+                    x = sc * share
+                    lx = math.log(share) + log_sc
+                else:
+                    x = math.exp(h)
+                    lx = h
+            else:
+                if law == START_UNIFORM:
+                    x = a + (b - a) * u
+                else:
+                    x = a + b * min(max(u, -START_NORMAL_SD), START_NORMAL_SD)
+                lx = math.log(x)
+                h = math.log(x / (sc - x)) if bounded else lx
+            val[i, 0, lane] = x
+            lg[i, 0, lane] = lx
+            if bounded or k == BUILDOUT:
+                hidden[i, lane] = h
+    base_step = np.int64(0)
+    _derive(base_step, n, val, lg, kind, plan.derived)
 
 
 @njit(cache=True, _nrt=False)
@@ -483,6 +542,15 @@ def _has_kind(kind, code):
 
 
 @njit(cache=True)
+def _has_varied_start(x0_law):
+    """Whether any indicator's start is drawn path by path."""
+    for law in x0_law:
+        if law > 0:
+            return True
+    return False
+
+
+@njit(cache=True)
 def _has_observations(obs):
     """Whether any indicator is observed after the base year."""
     for i in range(obs.shape[0]):
@@ -534,9 +602,12 @@ def simulate_slot(s, n_slots, run, plan, acc, work):
     # constant False would be a literal, and every function taking it compiled twice
     has_counts = _has_kind(kind, COUNT)
     has_obs = _has_observations(obs)
+    # an uncertain start: the base year differs path by path, and is folded with the other years
+    varied = _has_varied_start(plan.processes.x0_law)
     first_path = first_block * block_size
     # The base year is the same on every path: set it once (lane 0, then every lane), and fold
     # it into the statistics once per slot (counts: the slot's total weight) or chunk (sums).
+    # With an uncertain start (varied) each group sets its paths' own (_start_group) and folds them.
     base_year(plan, paths)
     for i in range(n_ind):
         for lane in range(1, LANES):
@@ -580,15 +651,15 @@ def simulate_slot(s, n_slots, run, plan, acc, work):
                 w_group += w_int[lane]
             weight_total[s] += w_group
             w_slot += w_group
-            if g + n == block_stop or (g + n - first_path) % chunk == 0:
+            if not varied and (g + n == block_stop or (g + n - first_path) % chunk == 0):
                 # end of the chunk: its base-year sums, from its weight sum (path order)
                 if w_chunk != 0.0:
                     for i in range(n_ind):
                         chunk_sums[c, i, 0] = w_chunk * val[i, 0, 0]
-            _fold_indicators(s, c, n, weighted, paths, plan.grid, fold, acc)
-            _fold_targets(s, n, weighted, kind, paths, plan.targets, fold, acc)
+            _fold_indicators(s, c, n, weighted, varied, paths, plan.grid, fold, acc)
+            _fold_targets(s, n, weighted, varied, kind, paths, plan.targets, fold, acc)
     log_w_max[s] = lw_max
-    if w_slot != 0:
+    if w_slot != 0 and not varied:
         for i in range(n_ind):
             lx = lg[i, 0, 0]
             sketch[s, i, 0, sketch_bin(lx, sketch_lo[i], sketch_inv_width[i], n_bins)] += w_slot
@@ -599,10 +670,11 @@ def simulate_slot(s, n_slots, run, plan, acc, work):
 
 
 @njit(cache=True, _nrt=False)
-def _fold_indicators(s, c, n, weighted, paths, grid, fold, acc):
+def _fold_indicators(s, c, n, weighted, varied, paths, grid, fold, acc):
     """Fold the group's indicator values into the distributions: log-histograms, extremes of
     ``ln X``, chunk sums of ``w·X``, and the count of paths with a non-finite value. Paths of
-    weight zero are left out (their histogram and sum terms are zero anyway)."""
+    weight zero are left out (their histogram and sum terms are zero anyway). The base year too
+    when ``varied`` (an uncertain start); otherwise the caller folds it once."""
     val, lg = paths.val, paths.lg
     sketch_lo, sketch_inv_width, n_bins = grid
     w, w_int, bins, check = fold.w, fold.w_int, fold.bins, fold.check
@@ -613,7 +685,7 @@ def _fold_indicators(s, c, n, weighted, paths, grid, fold, acc):
         inv_w = sketch_inv_width[i]
         for lane in range(n):
             check[lane] = val[i, 0, lane] - val[i, 0, lane]  # NaN iff not finite
-        for t in range(1, n_steps1):
+        for t in range(0 if varied else 1, n_steps1):
             x = val[i, t]
             lx = lg[i, t]
             for lane in range(n):
@@ -682,8 +754,10 @@ def _fold_indicators(s, c, n, weighted, paths, grid, fold, acc):
 
 
 @njit(cache=True, _nrt=False)
-def _fold_targets(s, n, weighted, kind, paths, targets, fold, acc):
-    """Evaluate every target on the group's paths: by year, at its own year, jointly, in pairs."""
+def _fold_targets(s, n, weighted, varied, kind, paths, targets, fold, acc):
+    """Evaluate every target on the group's paths: by year, at its own year, jointly, in pairs. With
+    ``varied`` (an uncertain start) the rules that count the base year are evaluated there path by path
+    (otherwise ``hit0``, once for all paths)."""
     val, lg = paths.val, paths.lg
     t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi = targets
     w_int, scratch, hit, hold, total = fold.w_int, fold.scratch, fold.hit, fold.hold, fold.total
@@ -707,6 +781,9 @@ def _fold_targets(s, n, weighted, kind, paths, targets, fold, acc):
         for lane in range(n):
             hold[lane] = 1 if tk == T_GROWTH_EACH_YEAR or tk == T_PER_YEAR else hit0[k]
             total[lane] = 0.0
+        if varied and (tk == T_LEVEL or tk == T_FIRST_PASSAGE):
+            _compare_lanes(val[i, 0], n, thr, lo_k, hi_k, cmp, hold)
+            attained_by_year[s, k, 0] += _weight_of(hold, w_int, n, weighted)
         for t in range(1, n_steps1):
             if tk == T_LEVEL:
                 _compare_lanes(val[i, t], n, thr, lo_k, hi_k, cmp, hold)

@@ -2,9 +2,9 @@
 
 A level driven by log growth (a kind whose spec has an ``envelope``: ``lognormal``, ``ar1_growth``,
 ``buildout``) must keep the envelope of its expected log path ± :data:`ENVELOPE_SD` s.d. (yearly
-shocks and growth uncertainty; with an estimated volatility, ± the Student-t quantile of
-:data:`ENVELOPE_T_TAIL` s.d., if that is wider) within ±:data:`LOG_LIMIT` (1e±250): beyond that,
-sums over years and means over up to 1e10 paths overflow to infinity, or values underflow to zero
+shocks and growth uncertainty, from the start's extreme plausible values when it is uncertain; with
+an estimated volatility, ± the Student-t quantile of :data:`ENVELOPE_T_TAIL` s.d., if that is wider)
+within ±:data:`LOG_LIMIT` (1e±250): beyond that, sums over years and means over up to 1e10 paths overflow to infinity, or values underflow to zero
 and a probability becomes silently wrong. A start value in the wrong unit, a percentage typed as a
 growth rate or a very long horizon is caught here, at load time, with the indicator named;
 :func:`targetsim.api.run` checks again for scenarios built in code.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from targetsim.model.processes import PROCESS_SPECS, student_t_isf
+from targetsim.model.processes import PROCESS_SPECS, start_log_range, student_t_isf
 from targetsim.model.scenario import Indicator, Scenario
 
 __all__ = ["LOG_LIMIT", "ENVELOPE_SD", "ENVELOPE_T_TAIL", "numeric_range_problem", "zero_denominator_problem"]
@@ -48,6 +48,12 @@ def _log_envelope(scenario: Scenario, ind: Indicator) -> tuple[float, float, int
     m, drift_sd = growth.log_mean, growth.log_sd
     log_x = math.log(ind.start.value)
     hi, lo, hi_t, lo_t = log_x, log_x, 0, 0
+    # an uncertain start: its extreme plausible values (its median's path moved by their distance)
+    up, down = 0.0, 0.0
+    if ind.start.uncertain:
+        low_start, high_start = start_log_range(ind.start, n_sd)
+        up, down = high_start - log_x, low_start - log_x
+        hi, lo = high_start, low_start
     r = m if r0 is None else r0
     # the variance of ln X from the shocks after t years: a shock in year j moves the growth of
     # years j..t by φ^0..φ^(t−j), so it adds (Σ_{k≤t−j} φ^k)² σ² (σ² t without persistence); the
@@ -60,6 +66,12 @@ def _log_envelope(scenario: Scenario, ind: Indicator) -> tuple[float, float, int
         reach = 1.0 + phi * reach  # Σ_{k<t} φ^k: how far year 1's shock has moved ln X by year t
         shock_var += (vol * reach) ** 2
         spread = n_sd * math.sqrt(shock_var + drift_sd**2 * t * t)
+        if ind.start.uncertain:
+            if log_x + up + spread > hi:
+                hi, hi_t = log_x + up + spread, t
+            if log_x + down - spread < lo:
+                lo, lo_t = log_x + down - spread, t
+            continue
         if log_x + spread > hi:
             hi, hi_t = log_x + spread, t
         if log_x - spread < lo:

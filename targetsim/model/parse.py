@@ -18,7 +18,8 @@ import numpy as np
 
 from targetsim.errors import ScenarioError
 from targetsim.kernels.weights import MAX_WEIGHTED_PATHS
-from targetsim.model.processes import ESTIMATED_VOLATILITY_KEYS, ESTIMATED_VOLATILITY_KINDS, PROCESS_SPECS
+from targetsim.model.processes import (ESTIMATED_VOLATILITY_KEYS, ESTIMATED_VOLATILITY_KINDS, PROCESS_SPECS,
+                                       START_NORMAL_SD, UNCERTAIN_START_KINDS, start_scale)
 from targetsim.model.targets import MAX_RATE, RATE_HINT, TARGET_SPECS
 from targetsim.model.scenario import (
     COMPARATORS,
@@ -65,7 +66,10 @@ GROWTH_KEYS = ("mean", "sd")
 LOG_GROWTH_KEYS = ("log_mean", "log_sd")
 # Bounds of a log growth: ln(1 + MAX_RATE) above; a yearly fall to e^-10 (99.995 %) below.
 MIN_LOG_GROWTH = -10.0
-START_KEYS = ("value", "assumption", "source")
+START_KEYS = ("value", "assumption", "source", "low", "high", "law", "mean", "sd")
+# An uncertain start's keys: a range (with its law) or a normal's mean and s.d.
+START_RANGE_KEYS, START_NORMAL_KEYS = ("low", "high", "law"), ("mean", "sd")
+START_RANGE_LAWS = ("lognormal", "uniform")
 
 MAX_PATHS = 10**10
 MAX_YEARS = 100
@@ -300,7 +304,7 @@ def _parse_indicators(r: _Reader, top: Mapping[str, Any], base_year: int) -> tup
                 raise r.fail((*path, "start"), f"a {process.kind} is computed from other indicators; remove 'start'")
             start = None
         else:
-            start = _parse_start(r, r.required(spec, "start", path), (*path, "start"))
+            start = _parse_start(r, r.required(spec, "start", path), (*path, "start"), process)
         parameters = _parse_parameters(r, spec.get("parameters"), (*path, "parameters"))
         out.append(Indicator(id=ind_id, label=label, unit=unit, start=start, process=process,
                              parameters=parameters))
@@ -362,9 +366,11 @@ def _parse_parameters(r: _Reader, value: Any, path: KeyPath) -> Parameters:
     return Parameters(source=source, assumption=assumption)
 
 
-def _parse_start(r: _Reader, value: Any, path: KeyPath) -> Start:
+def _parse_start(r: _Reader, value: Any, path: KeyPath, process: Any = None) -> Start:
     if value == "baseline":
         return Start(from_baseline=True)
+    if isinstance(value, Mapping) and any(k in value for k in (*START_RANGE_KEYS, *START_NORMAL_KEYS)):
+        return _parse_uncertain_start(r, r.mapping(value, path, START_KEYS), path, process)
     if isinstance(value, Mapping):
         spec = r.mapping(value, path, START_KEYS)
         number = r.number(r.required(spec, "value", path), (*path, "value"), low=0.0)
@@ -378,6 +384,56 @@ def _parse_start(r: _Reader, value: Any, path: KeyPath) -> Start:
     if isinstance(value, str):
         raise r.fail(path, f"expected a number, 'baseline' or {{value, assumption}}, got {_type_name(value)}")
     return Start(from_baseline=False, value=r.number(value, path, low=0.0))
+
+
+def _parse_uncertain_start(r: _Reader, spec: Mapping[str, Any], path: KeyPath, process: Any) -> Start:
+    """``{low, high[, law]}`` (a range: the central 90 % interval of a log-normal law, a logit-normal for a
+    share, or the ends of a uniform one) or ``{mean, sd}`` (a normal law), each with its source or
+    assumption: each path draws its own start."""
+    given = [k for k in (*START_RANGE_KEYS, *START_NORMAL_KEYS) if k in spec]
+    kind = process.kind if process is not None else "?"
+    if kind not in UNCERTAIN_START_KINDS:
+        why = " (a count starts at a whole number: give its value)" if kind == "count" else ""
+        raise r.fail((*path, given[0]), f"an uncertain start ({{low, high}} or {{mean, sd}}) is accepted by "
+                                        f"{', '.join(UNCERTAIN_START_KINDS)}, not by a {kind}{why}")
+    if "value" in spec:
+        raise r.fail((*path, "value"), f"give the start's value or its law ({', '.join(given)}), not both")
+    ranged = [k for k in START_RANGE_KEYS if k in spec]
+    normal = [k for k in START_NORMAL_KEYS if k in spec]
+    if ranged and normal:
+        raise r.fail((*path, normal[0]), "give a range {low, high} (with its law) or a normal {mean, sd}, not both")
+    assumption = spec.get("assumption")
+    if assumption is not None:
+        assumption = r.string(assumption, (*path, "assumption"))
+    source = r.string(spec.get("source", "") or "", (*path, "source"), allow_empty=True)
+    if not assumption and not source:
+        raise r.fail(path, "an uncertain start needs a 'source' or an 'assumption' saying where its range comes from")
+    pspec = PROCESS_SPECS[kind]
+
+    def check(value: float, key: str, what: str = "") -> None:
+        problem = pspec.start_problem(value) or _outside(pspec, process, value, "starts")
+        if problem:
+            raise r.fail((*path, key), f"{what}{problem}")
+
+    fwd, inv = start_scale(process)
+    if ranged:
+        low = r.number(r.required(spec, "low", path), (*path, "low"))
+        check(low, "low")
+        high = r.number(r.required(spec, "high", path), (*path, "high"))
+        check(high, "high")
+        if not low < high:
+            raise r.fail((*path, "high"), f"high ({high:g}) must exceed low ({low:g})")
+        law = r.choice(spec.get("law", "lognormal"), (*path, "law"), START_RANGE_LAWS, "start law")
+        median = inv(0.5 * (fwd(low) + fwd(high))) if law == "lognormal" else 0.5 * (low + high)
+        return Start(from_baseline=False, value=median, assumption=assumption, source=source, law=law,
+                     low=low, high=high)
+    mean = r.number(r.required(spec, "mean", path), (*path, "mean"))
+    check(mean, "mean")
+    sd = r.number(r.required(spec, "sd", path), (*path, "sd"), low=0.0, low_open=True)
+    for edge in (mean - START_NORMAL_SD * sd, mean + START_NORMAL_SD * sd):
+        check(edge, "sd", f"mean ± {START_NORMAL_SD:g} sd reaches {edge:g}, outside the valid values "
+                          "(give a range {low, high} instead: a log-normal, or logit-normal, law): ")
+    return Start(from_baseline=False, value=mean, assumption=assumption, source=source, law="normal", sd=sd)
 
 
 def check_start(r_or_src: Any, ind: Indicator, value: float, path: KeyPath) -> None:

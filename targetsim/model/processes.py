@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from targetsim.kernels.codes import START_LAW_CODES, START_NORMAL_SD  # noqa: F401 - re-exported
+
 KeyPath = tuple[str | int, ...]
 # How many s.d. of ln X a quantile sketch's grid spans either side of its centre (10 s.d. leaves
 # < 1e-20 of the mass outside for a Gaussian).
@@ -236,6 +238,8 @@ def _log_level_grid(proc: Any, i: int, a: dict[str, Any], n_steps: int, fat: flo
         shock_sd /= max(1e-3, 1.0 - abs(a["phi"][i]))
         drift = max(abs(drift), abs(a["r0"][i]))
     spread = np.sqrt(shock_sd**2 * steps + drift_sd**2 * steps**2)
+    if a["x0_spread"][i] > 0.0:  # an uncertain start: its spread adds to every year's
+        spread = np.sqrt(spread**2 + a["x0_spread"][i] ** 2)
     centre = math.log(a["x0"][i]) + drift * steps
     low = (centre - span_sd * spread).min() - jump_span[i] - (abs(drift) * n_steps if ar1 else 0)
     high = (centre + span_sd * spread).max() + jump_span[i]
@@ -374,6 +378,8 @@ def _logit_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jum
     """Shares live in (0, 1): from the lowest plausible logit up to 1 (further down for an estimated
     volatility: :func:`sketch_span_sd`)."""
     spread = math.sqrt(a["vol"][i] ** 2 * n_steps + a["p_sd"][i] ** 2 * n_steps**2) * fat
+    if a["x0_spread"][i] > 0.0:  # an uncertain start: its spread on the logit scale
+        spread = math.sqrt(spread**2 + a["x0_spread"][i] ** 2)
     span_sd = sketch_span_sd(a["vol_df"][i], a["sketch_tail"])
     start_logit = a["h0"][i]  # the logit in the base year (of the share of the ceiling, for a logistic)
     low_logit = min(start_logit, start_logit + a["p_mean"][i] * n_steps) - span_sd * spread - jump_span[i]
@@ -715,6 +721,61 @@ SHOCKED_KINDS: tuple[str, ...] = tuple(k for k, s in PROCESS_SPECS.items() if s.
 OBSERVABLE_KINDS: tuple[str, ...] = tuple(k for k, s in PROCESS_SPECS.items() if s.observable)
 # processes whose volatility may be estimated: `volatility: {estimate, df}`
 ESTIMATED_VOLATILITY_KINDS: tuple[str, ...] = tuple(k for k, s in PROCESS_SPECS.items() if s.estimated_volatility)
+
+
+# Kinds whose start may be uncertain (``start: {low, high}`` or ``{mean, sd}``, drawn once per path).
+UNCERTAIN_START_KINDS: tuple[str, ...] = ("lognormal", "ar1_growth", "logit_share", "logistic", "buildout")
+
+
+def start_scale(process: Any) -> tuple[Callable[[float], float], Callable[[float], float]]:
+    """The natural scale of a kind's start and its inverse: ``ln x`` for a level; for a bounded kind (a
+    share, a logistic under its ceiling ``c``) the logit of its share ``ln(x / (c − x))``. A range's
+    default law is normal on this scale (log-normal, logit-normal)."""
+    bounds = PROCESS_SPECS[process.kind].bounds(process)
+    if bounds is None:
+        return math.log, math.exp
+    top = bounds[1]
+    return (lambda x: math.log(x / (top - x))), (lambda h: top / (1.0 + math.exp(-h)))
+
+
+def start_law(process: Any, start: Any) -> tuple[int, float, float, float]:
+    """A start's law as the kernel draws it: ``(code, a, b, spread)``; ``lognormal``: ``a``, ``b`` the
+    mean and s.d. of the natural scale (:func:`start_scale`), normal with 5 % and 95 % quantiles at
+    ``low``'s and ``high``'s; ``uniform``: ``low``, ``high``; ``normal``: the mean and s.d. of X;
+    ``known``: 0, 0. ``spread``: a s.d. on the natural scale whose SKETCH_SPAN_SD multiples cover every
+    value the law can draw around its median (0 for a known start; for a sketch's grid)."""
+    law = getattr(start, "law", "known")
+    if start is None or law == "known":
+        return 0, 0.0, 0.0, 0.0
+    fwd, _ = start_scale(process)
+    centre = fwd(start.value)
+    if law == "lognormal":
+        lo, hi = fwd(start.low), fwd(start.high)
+        sd = (hi - lo) / (2.0 * 1.6448536269514722)
+        return START_LAW_CODES[law], 0.5 * (lo + hi), sd, sd
+    if law == "uniform":
+        reach = max(abs(fwd(start.low) - centre), abs(fwd(start.high) - centre))
+        return START_LAW_CODES[law], start.low, start.high, reach / SKETCH_SPAN_SD
+    lo, hi = start.value - START_NORMAL_SD * start.sd, start.value + START_NORMAL_SD * start.sd
+    reach = max(abs(fwd(lo) - centre), abs(fwd(hi) - centre))
+    return START_LAW_CODES[law], start.value, start.sd, reach / SKETCH_SPAN_SD
+
+
+def start_log_range(start: Any, n_sd: float) -> tuple[float, float]:
+    """The lowest and highest plausible ``ln X`` of a level's start: ``ln value`` for a known one; a
+    log-normal's median ± ``n_sd`` s.d. of ``ln X``; a uniform's ends; a normal's ±START_NORMAL_SD s.d."""
+    law = getattr(start, "law", "known")
+    if law == "lognormal":
+        lo, hi = math.log(start.low), math.log(start.high)
+        mid, sd = 0.5 * (lo + hi), (hi - lo) / (2.0 * 1.6448536269514722)
+        return mid - n_sd * sd, mid + n_sd * sd
+    if law == "uniform":
+        return math.log(start.low), math.log(start.high)
+    if law == "normal":
+        return (math.log(start.value - START_NORMAL_SD * start.sd),
+                math.log(start.value + START_NORMAL_SD * start.sd))
+    value = math.log(start.value)
+    return value, value
 
 
 def check_specs(specs: Mapping[str, ProcessSpec] = PROCESS_SPECS) -> None:

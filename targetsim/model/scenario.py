@@ -6,6 +6,7 @@ every field has already been validated when an instance exists.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -74,6 +75,10 @@ def _provenance(source: str, assumption: str | None, what: str) -> str:
     return source or f"assumption: {what} given in the scenario without a source"
 
 
+# The standard normal's 95 % quantile: a range {low, high} is the central 90 % interval of its law.
+START_Z90 = 1.6448536269514722
+
+
 @dataclass(frozen=True)
 class Start:
     """Where an indicator starts in the base year.
@@ -82,16 +87,42 @@ class Start:
     ``source`` are filled in when the scenario is loaded with its baselines). Otherwise
     ``value`` is given in the scenario. ``assumption`` says why the value is assumed rather
     than observed; ``source`` names the document (or baseline row) it comes from.
+
+    An uncertain start (``law`` not ``known``) is drawn once per path: ``lognormal`` (``{low, high}``,
+    the default law of a range): the indicator's natural scale (``ln X`` for a level, the logit of the
+    share — of the ceiling, for a logistic — for a share) is normal with 5 % and 95 % quantiles at those
+    of ``low`` and ``high`` (for a share: a logit-normal law); ``uniform``: X uniform on ``[low, high]``;
+    ``normal`` (``{mean, sd}``): X normal (``sd`` kept, ``mean`` in ``value``), its deviation limited
+    to ±6 s.d. (validation keeps that range valid). ``value`` is then the law's median.
     """
 
     from_baseline: bool
     value: float | None = None
     assumption: str | None = None
     source: str = ""
+    law: Literal["known", "lognormal", "uniform", "normal"] = "known"
+    low: float | None = None
+    high: float | None = None
+    sd: float | None = None
 
     @property
     def is_assumption(self) -> bool:
         return bool(self.assumption) or not self.source
+
+    @property
+    def uncertain(self) -> bool:
+        """Whether each path draws its own start (``law`` other than ``known``)."""
+        return self.law != "known"
+
+    def interval(self) -> tuple[float, float]:
+        """``(low, high)`` as the dataset records them: the given ``low``/``high`` of a range (a log-normal's
+        or logit-normal's 5 % and 95 % quantiles, a uniform law's ends), a normal's ``mean ∓ 1.6449·sd``
+        (its 5 % and 95 % quantiles); NaN for a known start."""
+        if self.law == "normal":
+            return self.value - START_Z90 * self.sd, self.value + START_Z90 * self.sd
+        if self.law in ("lognormal", "uniform"):
+            return self.low, self.high
+        return math.nan, math.nan
 
     def provenance(self) -> str:
         return _provenance(self.source, self.assumption, "value")
