@@ -124,6 +124,7 @@ def test_three_points_are_fitted_with_few_degrees_of_freedom():
     ([2020, 2020], [5, 6], None, "auto", "appears twice"),
     ([2020, 2021], [1, 2], "rank", "auto", "ordinal"),
     ([2020, 2021], [1, 2], None, "gamma", "unknown process"),
+    ([2020, 2021, 2022], [1, 2, 3], None, "ar1_growth", "needs at least 4 changes"),
 ])
 def test_histories_that_cannot_be_fitted_say_why(years, values, unit, process, message):
     with pytest.raises(FitError, match=message):

@@ -47,10 +47,10 @@ SHARE_UNITS = frozenset({"percent", "fraction", "share"})
 COUNT_UNITS = frozenset({"count"})
 # Units no process here describes (a rank is ordinal).
 UNFITTABLE_UNITS = frozenset({"rank"})
-# The candidates ``auto`` compares, by what the unit says the values are.
+# The kinds that suit each sort of value (what the unit says it is): the candidates ``auto`` compares.
 CANDIDATES = {"share": ("logit_share",), "count": ("count",), "level": ("lognormal", "ar1_growth")}
-# The kinds that suit each sort of value.
-SUITABLE = {"share": ("logit_share",), "count": ("count",), "level": ("lognormal", "ar1_growth")}
+# The fewest changes an AR(1) in the growth is fitted from.
+AR1_MIN_CHANGES = 4
 # A value marked as an estimate counts this much (the changes into and out of it are down-weighted).
 ESTIMATE_WEIGHT = 0.5
 # The fewest degrees of freedom a fitted volatility is given. Below 4 the Student-t predictive's
@@ -217,9 +217,9 @@ def fit(years: Sequence[int], values: Sequence[float], process: str = "auto", *,
     points = _points(years, values, weights, where, name)
     sort = value_sort(unit)
     kinds = CANDIDATES[sort] if process == "auto" else (process,)
-    if process != "auto" and process not in SUITABLE[sort]:
+    if process != "auto" and process not in CANDIDATES[sort]:
         raise FitError(f"{name}: a {process} does not suit unit {unit!r} (a {sort}); use "
-                       f"{' or '.join(SUITABLE[sort])}, or --process auto")
+                       f"{' or '.join(CANDIDATES[sort])}, or --process auto")
     breaks = tuple(sorted(set(int(b) for b in breaks)))
     unknown = [b for b in breaks if b not in {p.year for p in points[1:]}]
     if unknown:
@@ -227,6 +227,9 @@ def fit(years: Sequence[int], values: Sequence[float], process: str = "auto", *,
                        f"({', '.join(str(p.year) for p in points)})")
     values_on_scale = _to_scale(sort, unit, points, name)
     changes = _changes(points, values_on_scale, breaks, name)
+    if process == "ar1_growth" and changes.change.size < AR1_MIN_CHANGES:
+        raise FitError(f"{name}: an ar1_growth needs at least {AR1_MIN_CHANGES} changes, the history has "
+                       f"{changes.change.size}; use lognormal (or auto)")
     if sort == "count":
         candidates = [_fit_count(changes)]
     else:
@@ -468,7 +471,7 @@ def _fit_ar1(changes: _Changes, points: list[Point], z: np.ndarray, breaks: tupl
     n = int(changes.change.size)
     n_params = 3 + len(breaks)
     years = np.array([p.year for p in points])
-    if n < 4:  # SARIMAX cannot tell persistence from noise in three changes; AICc would say inf anyway
+    if n < AR1_MIN_CHANGES:  # SARIMAX cannot tell persistence from noise in three changes
         return _Candidate("ar1_growth", {}, {}, -math.inf, n_params, n, 0.0, {},
                           (f"{n} changes are too few for an AR(1) in the growth",))
     loglik, res = _state_space_loglik(z, years, breaks, ar=True)
