@@ -269,3 +269,53 @@ def test_ar1_growth_recovers_its_long_run_growth():
         hits += abs(f.estimates["log_growth"] - m) <= 1.96 * f.std_errors["log_growth"]
         assert abs(f.estimates["persistence"] - phi) < 0.5
     assert abs(hits / reps - 0.95) <= _binomial_band(0.95, reps)
+
+
+def _series(name, values, start=2000):
+    from targetsim.estimate.pooling import Series
+
+    return Series(name, tuple(range(start, start + len(values))), tuple(float(v) for v in values))
+
+
+def test_pooling_lends_a_short_series_the_groups_volatility():
+    """Same true volatility everywhere: the short series moves toward the group and gains degrees of
+    freedom; a two-point series (no volatility of its own) takes the group's."""
+    from targetsim.estimate.pooling import pool
+
+    rng = np.random.default_rng(41)
+    long = [_series(f"n{i}", _walk(rng, 16, 0.06, 0.08)) for i in range(3)]
+    short = _series("city", 100 * np.exp(np.cumsum([0, 0.06, 0.30, -0.15, 0.10])))  # s.d. far above 0.08
+    two = _series("new", [100.0, 110.0])
+    result = pool([*long, short, two])
+    by = {f.indicator: f for f in result.fits}
+    own = fit(short.years, short.values, "lognormal")
+    assert own.data_volatility[0] > 0.15
+    assert by["city"].estimates["volatility"] < own.data_volatility[0]   # shrunk toward ~0.08
+    assert by["city"].df > own.data_volatility[1]
+    assert by["new"].estimates["volatility"] == pytest.approx(result.volatility_centre, rel=1e-9)
+    assert result.volatility_shrinkage[4] == 1.0
+    assert any(n.startswith("pooled with") for n in by["city"].notes)
+
+
+def test_pooling_shrinks_little_when_the_group_is_heterogeneous():
+    from targetsim.estimate.pooling import pool
+
+    rng = np.random.default_rng(42)
+    calm = [_series(f"c{i}", _walk(rng, 16, 0.05, 0.01)) for i in range(2)]
+    wild = [_series(f"w{i}", _walk(rng, 16, 0.05, 0.30)) for i in range(2)]
+    result = pool([*calm, *wild])
+    assert result.volatility_spread > 1.0     # τ on ln σ²: the group is far from homogeneous
+    for f in result.fits:
+        own = f.data_volatility[0]
+        assert f.estimates["volatility"] == pytest.approx(own, rel=0.35)
+
+
+def test_pooling_refuses_mixed_scales_and_single_series():
+    from targetsim.estimate.pooling import Series, pool
+
+    level = _series("a", [1, 2, 3, 4])
+    share = Series("s", (2000, 2001, 2002, 2003), (10.0, 11.0, 12.0, 13.0), unit="percent")
+    with pytest.raises(FitError, match="cannot pool shares"):
+        pool([level, share])
+    with pytest.raises(FitError, match="at least two series"):
+        pool([level])

@@ -106,7 +106,8 @@ def pool(series: Sequence[Series], *, growth: bool = False) -> Pooled:
     assumptions: list[str | None] = [None] * len(fits)
     for i in range(len(fits)):
         if new_df[i] < MIN_DF:  # the group is not informative enough either: complete with the prior
-            vol, df, prior_notes[i], assumptions[i] = _complete_with_prior(new_vol[i] ** 2, new_df[i], "log")
+            scale = "log" if fits[i].kind == "lognormal" else "logit"
+            vol, df, prior_notes[i], assumptions[i] = _complete_with_prior(new_vol[i] ** 2, new_df[i], scale)
             new_vol[i], new_df[i] = vol, df
 
     g_centre = g_spread = None
