@@ -7,7 +7,9 @@ the README states it, with NumPy's and SciPy's functions: the parameters' logs, 
 correlated / Student-t / two-piece shocks, estimated volatilities (each path's σ = estimate·w, with the
 kernel's drawn w, which also scales its parameter's deviation), counts with an uncertain mean (each
 path's own mean λ, the kernel's gamma draw, in its observations' likelihood), uncertain starts (each
-path's own, from the kernel's draw: log-normal, logit-normal, uniform, normal), the observation years'
+path's own, from the kernel's draw: log-normal, logit-normal, uniform, normal), scheduled counts (the
+kernel's deliveries and carried units, checked for consistency with the schedule: each year's deliveries
+and carried units are whole numbers within the units due), the observation years'
 conditioning and likelihood, every process, derived indicators, every target rule and comparator. The plan's arrays (thresholds with
 their tie margin, the correlation factor and the conditioning matrices) are inputs, as they are for
 the kernel.
@@ -23,7 +25,7 @@ from scipy import special, stats
 
 from targetsim.engine.plan import SimulationPlan
 from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGISTIC, LOGIT, LOGNORMAL, LT, RATIO,
-                                     START_LOGNORMAL, START_UNIFORM, STUDENT_T, SUM, T_CAGR, T_FIRST_PASSAGE,
+                                     SCHEDULED, START_LOGNORMAL, START_UNIFORM, STUDENT_T, SUM, T_CAGR, T_FIRST_PASSAGE,
                                      T_GROWTH_EACH_YEAR, T_LEVEL,
                                      T_PER_YEAR, TWO_PIECE)
 from targetsim.kernels.weights import VOL_W_MIN
@@ -54,7 +56,7 @@ def kernel_group(plan: SimulationPlan, key: np.ndarray, first_path: int, n: int)
     work.paths.par[:, :] = work.paths.par[:, :1]
     has_jumps = len(a["jump_prob"]) > 0
     has_obs = bool(np.any(~np.isnan(a["obs"][:, 1:])))
-    has_counts = bool(np.any(a["kind"] == COUNT))
+    has_counts = bool(np.any((a["kind"] == COUNT) | (a["kind"] == SCHEDULED)))
     _draw_group(key, first_path, n, plan.kernel, has_jumps, has_obs, has_counts, work.draws)
     _advance_group(n, plan.kernel, has_jumps, has_obs, work.draws, work.paths, work.fold.scratch)
     return work.draws, work.paths
@@ -197,6 +199,11 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
                     if a["proj_ind"][j] == i:
                         total = total + a["proj_size"][j] * (done_at[j] <= t)
                 val[i, t], lg[i, t] = total, np.log(total)
+            elif kind[i] == SCHEDULED:
+                _check_schedule(a, i, t, added[t, i], draws.carried[:, i, :n])
+                val[i, t] = val[i, t - 1] + added[t, i]
+                with np.errstate(divide="ignore"):
+                    lg[i, t] = np.where(val[i, t] > 0, np.log(val[i, t]), -np.inf)
             elif kind[i] == COUNT:
                 if observed:
                     log_w = log_w + _count_log_pmf(x - val[i, t - 1], count_mean[i], a["c_disp"][i])
@@ -207,6 +214,25 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
                     lg[i, t] = np.where(val[i, t] > 0, np.log(val[i, t]), -np.inf)
         _derive(a, val, lg, t)
     return GroupPaths(val=val, lg=lg, log_w=log_w)
+
+
+def _check_schedule(a, i: int, t: int, done: np.ndarray, carried: np.ndarray) -> None:
+    """A scheduled count's year ``t`` as the kernel drew it: the units due are the year's planned additions
+    plus those carried into it (none into the first year); the deliveries and the units carried on are
+    whole numbers, at most the units due and the units left; with delivery 1 every unit due is delivered,
+    with carry-over 0 none is carried, with delivery 0 none is delivered."""
+    due = a["s_plan"][i, t] + carried[t]
+    assert (carried[1] == 0).all()
+    assert (done == np.round(done)).all() and (done >= 0).all() and (done <= due).all()
+    if a["s_delivery"][i] == 1.0:
+        assert (done == due).all()
+    if a["s_delivery"][i] == 0.0:
+        assert (done == 0).all()
+    if t + 1 < carried.shape[0]:
+        on = carried[t + 1]
+        assert (on == np.round(on)).all() and (on >= 0).all() and (on <= due - done).all()
+        if a["s_carry"][i] == 0.0:
+            assert (on == 0).all()
 
 
 def _uncertain_start(a, i: int, u: np.ndarray, val, lg, state) -> None:
@@ -263,7 +289,7 @@ def twin_rules(plan: SimulationPlan, paths: GroupPaths) -> np.ndarray:
     for k in range(plan.n_targets):
         i, tk, c = a["t_ind"][k], a["t_kind"][k], a["t_cmp"][k]
         thr, lo, hi = a["t_thr"][k], a["t_lo"][k], a["t_hi"][k]
-        count = a["kind"][i] == COUNT
+        count = a["kind"][i] in (COUNT, SCHEDULED)
         hold = np.ones(n, dtype=bool)
         total = np.zeros(n)
         for t in range(s1):

@@ -8,9 +8,10 @@ tie margin): the scenarios it is used on have continuous laws at their threshold
 values against thresholds that are not whole numbers.
 
 Supported: lognormal, ar1_growth, logit_share, logistic, buildout, count (poisson, negative_binomial; its mean
-a number or ``{mean, sd}``: each path's own mean drawn from the gamma law with that mean and s.d.), ratio
-and sum; estimated volatilities (``volatility: {estimate, df}``: each path's σ = estimate·sqrt(df/χ²_df),
-whose factor also scales its parameter's deviation); correlations among shocked indicators; normal,
+a number or ``{mean, sd}``: each path's own mean drawn from the gamma law with that mean and s.d.), scheduled
+(each year's due units, planned plus carried, delivered Binomial(due, delivery), the rest carried
+Binomial(rest, carry_over)), ratio and sum; estimated volatilities (``volatility: {estimate, df}``: each
+path's σ = estimate·sqrt(df/χ²_df), whose factor also scales its parameter's deviation); correlations among shocked indicators; normal,
 Student-t and two-piece shocks; jumps; observations (normal shocks); every target kind and comparator.
 """
 
@@ -158,6 +159,7 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
                    for k in names if kind[k] == "ar1_growth"}
     log_w = np.zeros(n)
     factor = np.linalg.cholesky(corr) if shocked else np.zeros((0, 0))
+    carried = {k: np.zeros(n, dtype=np.int64) for k in names if kind[k] == "scheduled"}
 
     for t in range(1, steps + 1):
         year = base + t
@@ -229,6 +231,13 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
                 value[k][t] = np.exp(state[k]) + sum(size * (when <= t) for size, when in projects[k])
             else:
                 value[k][t] = np.exp(state[k])
+        for k in carried:  # scheduled counts: never observed
+            proc = inds[k]["process"]
+            planned = {int(y): int(v) for y, v in proc["schedule"].items()}.get(year, 0)
+            due = planned + carried[k]
+            done = rng.binomial(due, float(proc["delivery"]))
+            carried[k] = rng.binomial(due - done, float(proc.get("carry_over") or 0.0))
+            value[k][t] = value[k][t - 1] + done
         for k in names:
             if kind[k] != "count":
                 continue
@@ -304,7 +313,7 @@ def simulate(data: dict, paths: int, seed: int) -> ReferenceResult:
         low, high = thr - band, thr + band
         by = int(target["by"]) - base
         x = value[k]
-        is_count = kind[k] == "count"
+        is_count = kind[k] in ("count", "scheduled")
         if tk in ("level", "share", "count_stock"):
             met = _compare(x[by], cmp, thr, low, high)
         elif tk == "cagr":

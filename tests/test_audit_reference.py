@@ -2,7 +2,7 @@
 (:mod:`tests.reference_model`) on randomly generated small scenarios.
 
 Hypothesis draws processes of every kind (log-normal, AR(1) growth, logit share, logistic, build-out,
-Poisson and negative-binomial counts, ratios, sums), growth uncertainty, correlations (a one-factor
+Poisson and negative-binomial counts, scheduled counts, ratios, sums), growth uncertainty, correlations (a one-factor
 structure, so always valid), Student-t and two-piece shocks, jumps, observations (values drawn from
 the model itself, so that they are plausible) and targets of every kind and comparator. Every
 target's probability and the joint one must agree within 4.5 standard errors of the difference
@@ -93,7 +93,7 @@ def _growth(draw, low, high, sd_high):
 
 @st.composite
 def processes(draw, earlier: list[str], base: int, horizon: int):
-    kinds = ["lognormal", "ar1_growth", "logit_share", "logistic", "buildout", "count", "count"]
+    kinds = ["lognormal", "ar1_growth", "logit_share", "logistic", "buildout", "count", "count", "scheduled"]
     if len(earlier) >= 2:
         kinds += ["ratio", "sum"]
     kind = draw(st.sampled_from(kinds))
@@ -125,6 +125,12 @@ def processes(draw, earlier: list[str], base: int, horizon: int):
             additions = {"distribution": "negative_binomial", "mean": round(_unit(draw, 0.3, 15.0), 2),
                          "dispersion": round(_unit(draw, 0.5, 20.0), 2)}
         proc = {"kind": kind, "additions": additions}
+    elif kind == "scheduled":
+        years = draw(st.lists(st.integers(base + 1, horizon), min_size=1, unique=True))
+        proc = {"kind": kind, "schedule": {y: draw(st.integers(0, 12)) for y in sorted(years)},
+                "delivery": round(_unit(draw, 0.3, 1.0), 3)}
+        if draw(st.booleans()):
+            proc["carry_over"] = round(_unit(draw, 0.05, 0.95), 3)
     elif kind == "ratio":
         a, b = draw(st.permutations(earlier))[:2]
         return {"process": {"kind": "ratio", "numerator": a, "denominator": b}}
@@ -135,7 +141,7 @@ def processes(draw, earlier: list[str], base: int, horizon: int):
         start = round(_unit(draw, 0.05, 0.95), 4)
     elif kind == "logistic":
         start = round(proc["ceiling"] * _unit(draw, 0.05, 0.95), 3)
-    elif kind == "count":
+    elif kind in ("count", "scheduled"):
         start = float(draw(st.integers(1, 60)))  # positive: a denominator never 0
     else:
         start = round(_unit(draw, 1.0, 1000.0), 3)
@@ -157,6 +163,8 @@ def _threshold(draw, data: dict, kind: str, ind: str, years: int) -> float:
     if proc["kind"] == "logistic" and kind in ("level", "first_passage", "count_per_year"):
         return round(proc["ceiling"] * _unit(draw, 0.02, 0.98), 4)
     mean = proc["additions"]["mean"] if proc["kind"] == "count" else None
+    if proc["kind"] == "scheduled":  # the planned additions a year, on average
+        mean = max(0.5, sum(proc["schedule"].values()) / (int(data["horizon"]) - int(data["base_year"])))
     if kind == "count_per_year" and mean is not None:
         return round(_unit(draw, 0.0, 2.5 * mean), 3)
     if kind == "cumulative":
@@ -201,7 +209,8 @@ def audit_scenarios(draw):
         ind = draw(st.sampled_from(list(inds)))
         kind_of = kinds[ind]
         options = ["level", "cagr", "first_passage", "growth_each_year", "count_per_year", "cumulative"]
-        options += {"logit_share": ["share"], "ratio": ["share"], "count": ["count_stock"]}.get(kind_of, [])
+        options += {"logit_share": ["share"], "ratio": ["share"], "count": ["count_stock"],
+                    "scheduled": ["count_stock"]}.get(kind_of, [])
         kind = draw(st.sampled_from(options))
         by = draw(st.integers(base + 1, horizon))
         comparator = draw(st.sampled_from([">=", ">", "<=", "<", "~"]))

@@ -8,9 +8,9 @@ constants. No numba here. The mappings' keys are the model's names
 from __future__ import annotations
 
 PROCESS_CODES = {"lognormal": 0, "ar1_growth": 1, "logit_share": 2, "buildout": 3, "count": 4, "ratio": 5, "sum": 6,
-                 "logistic": 7}
-LOGNORMAL, AR1, LOGIT, BUILDOUT, COUNT, RATIO, SUM, LOGISTIC = (PROCESS_CODES[k] for k in (
-    "lognormal", "ar1_growth", "logit_share", "buildout", "count", "ratio", "sum", "logistic"))
+                 "logistic": 7, "scheduled": 8}
+LOGNORMAL, AR1, LOGIT, BUILDOUT, COUNT, RATIO, SUM, LOGISTIC, SCHEDULED = (PROCESS_CODES[k] for k in (
+    "lognormal", "ar1_growth", "logit_share", "buildout", "count", "ratio", "sum", "logistic", "scheduled"))
 
 # level, share and count_stock are one rule: the value in the target year
 TARGET_CODES = {"level": 0, "share": 0, "count_stock": 0, "cagr": 1, "first_passage": 2,

@@ -61,6 +61,19 @@ path shift with the parameters; results are still bit-reproducible.
     E = mean and Var = mean + mean**2 / dispersion; dispersion -> inf tends to
     Poisson(mean).  mean = 0 returns 0 without drawing.
 
+``next_binomial(state, n, p)`` -- Binomial(n, p), int64: a ``scheduled``
+    process's deliveries and carry-overs.  n = 0, p = 0 or p = 1 return 0 (or
+    n) without drawing.  n <= 64: the sum of n Bernoulli(p) draws, U < p, one
+    uniform each (exact).  n > 64: inversion by sequential search with one
+    uniform, of Binomial(n, q), q = min(p, 1 - p) (returning n - k when
+    p > 1/2): from k = 0 when its pmf (1-q)**n is a normal double (>= e**-700),
+    else from k0 = floor(nq - 20 sd), sd = sqrt(nq(1-q)), its pmf from lgamma;
+    the mass below k0 is < exp(-t**2/(2nq)) <= e**-100 by Chernoff's bound
+    (t = 20 sd), far below what a 53-bit U resolves.  Then p(k+1) = p(k) (n-k)/
+    (k+1) q/(1-q); as for the Poisson inversion the search also stops past the
+    mode once p(k) < 2**-64 (rounding left the summed CDF below U).  O(sqrt(n))
+    steps: n must be below 2**52.
+
 ``student_t_scale(state, dof)`` -- sqrt((dof - 2) / chi2(dof)), float64.
     For Z standard normal independent of the chi-square, Z * sqrt(dof / chi2)
     is Student-t(dof) (its definition), so Z * student_t_scale is t(dof)
@@ -107,6 +120,7 @@ __all__ = [
     "next_gamma_mean",
     "next_poisson",
     "next_negative_binomial",
+    "next_binomial",
     "student_t_scale",
     "count_log_pmf",
     "count_tables",
@@ -284,6 +298,54 @@ def next_negative_binomial(state, mean, dispersion):
     # The gamma tail is unbounded; capping at Poisson's limit changes the law
     # only for draws beyond 2**52 (far past anything representable anyway).
     return next_poisson(state, min(lam, _POISSON_LAM_MAX))
+
+
+# Binomial method switch: up to this many trials, a Bernoulli uniform each.
+_BINOMIAL_BERNOULLI_MAX = 64
+# Inversion starts this many s.d. below the mean when (1-q)**n underflows.
+_BINOMIAL_START_SD = 20.0
+
+
+@njit(cache=True, _nrt=False)
+def next_binomial(state, n, p):
+    """Binomial(n, p) as int64 (see the module's docstring); n a whole number in [0, 2**52), p in
+    [0, 1], else ``INVALID_COUNT`` (-1). n = 0, p = 0 and p = 1 draw nothing."""
+    trials = np.int64(n)
+    if not (trials >= 0 and trials == n and trials < np.int64(1) << np.int64(52) and p >= 0.0 and p <= 1.0):
+        return INVALID_COUNT
+    if trials == 0 or p == 0.0:
+        return np.int64(0)
+    if p == 1.0:
+        return trials
+    if trials <= _BINOMIAL_BERNOULLI_MAX:
+        k = np.int64(0)
+        for _ in range(trials):
+            if next_double(state) < p:
+                k += 1
+        return k
+    flip = p > 0.5
+    q = 1.0 - p if flip else p
+    nf = float(trials)
+    log_none = nf * math.log1p(-q)
+    if log_none >= -700.0:
+        k = np.int64(0)
+        pk = math.exp(log_none)
+    else:
+        sd = math.sqrt(nf * q * (1.0 - q))
+        k = np.int64(max(0.0, math.floor(nf * q - _BINOMIAL_START_SD * sd)))
+        pk = math.exp(math.lgamma(nf + 1.0) - math.lgamma(k + 1.0) - math.lgamma(nf - k + 1.0)
+                      + k * math.log(q) + (nf - k) * math.log1p(-q))
+    mode = (nf + 1.0) * q
+    ratio = q / (1.0 - q)
+    u = next_double(state)
+    f = pk
+    while u >= f and k < trials:
+        pk *= (nf - k) / (k + 1.0) * ratio
+        k += 1
+        f += pk
+        if pk < _POISSON_TAIL_STOP and k > mode:
+            break
+    return trials - k if flip else k
 
 
 @njit(cache=True, _nrt=False)

@@ -61,6 +61,9 @@ class Counts(NamedTuple):
     c_cdf_start: np.ndarray
     c_guide_start: np.ndarray
     c_guide_size: np.ndarray  # 0: no table, draw with the sampler
+    s_plan: np.ndarray       # (indicator, step): a scheduled count's planned additions (whole numbers); else 0
+    s_delivery: np.ndarray   # its probability that a unit due in a year is delivered that year
+    s_carry: np.ndarray      # its probability that an undelivered unit is carried to the next year (0: lost)
 
 
 class Derived(NamedTuple):
@@ -165,6 +168,7 @@ class Draws(NamedTuple):
     vol_w: np.ndarray        # (indicator, lane): an estimated volatility's factor w (σ = vol·w); unset where known
     c_lam: np.ndarray        # (indicator, lane): an uncertain count mean's draw λ (the path's mean); NaN where known
     x0_u: np.ndarray         # (indicator, lane): an uncertain start's draw (a normal, or a uniform); unset where known
+    carried: np.ndarray      # (step, indicator, lane): a scheduled count's units carried into the year from the last
 
 
 class Paths(NamedTuple):
@@ -219,7 +223,7 @@ def work_spec(n_ind: int, n_steps1: int, n_targets: int, n_proj: int, n_jumps: i
             "jump_hit": ((n_jumps, n_steps1, LANES), b1, 0), "z": ((n_steps1, n_ind, LANES), f8, 0),
             "tscale": ((n_steps1, LANES), f8, 1), "added": ((n_steps1, n_ind, LANES), f8, 0),
             "vol_w": ((n_ind, LANES), f8, 1), "c_lam": ((n_ind, LANES), f8, np.nan),
-            "x0_u": ((n_ind, LANES), f8, 0),
+            "x0_u": ((n_ind, LANES), f8, 0), "carried": ((n_steps1, n_ind, LANES), f8, 0),
         },
         "paths": {
             "val": ((n_ind, n_steps1, LANES), f8, 0), "lg": ((n_ind, n_steps1, LANES), f8, 0),

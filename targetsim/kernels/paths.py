@@ -6,7 +6,9 @@ Reproducibility: each path ``p`` draws from its own xoshiro256++ stream seeded f
 ``(key, p)``, always in the same order (parameters: indicator by indicator, its parameter's normal
 then, for an estimated volatility, its χ², for a count with an uncertain mean its gamma-distributed
 mean λ, and for an uncertain start its start's draw (a normal, or a uniform for a uniform law), last;
-project completions; then year by year: jumps, shocks, fat-tail scale, counts). Counts are
+project completions; then year by year: jumps, shocks, fat-tail scale, then the counts and scheduled
+counts indicator by indicator: a count's additions; a scheduled count's deliveries, then its
+carry-over). Counts are
 integers (path weights are fixed-point integers when observations weight the paths), so they merge
 exactly. Float sums (for the mean and the effective sample size) are taken over fixed chunks of
 ``chunk`` consecutive paths, so the caller can add them in path order. Hence results are bit-identical for any thread count
@@ -32,10 +34,11 @@ import numpy as np
 from numba import njit
 
 from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGISTIC, LOGIT, LOGNORMAL, LT, NORMAL, RATIO,
-                                      START_LOGNORMAL, START_NORMAL_SD, START_UNIFORM, STUDENT_T, SUM, T_CAGR,
-                                      T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_LEVEL, T_PER_YEAR, TWO_PIECE)
-from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_chi2, next_gamma_mean,
-                                              next_negative_binomial, next_poisson, student_t_scale)
+                                      SCHEDULED, START_LOGNORMAL, START_NORMAL_SD, START_UNIFORM, STUDENT_T, SUM,
+                                      T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_LEVEL, T_PER_YEAR, TWO_PIECE)
+from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_binomial, next_chi2,
+                                              next_gamma_mean, next_negative_binomial, next_poisson,
+                                              student_t_scale)
 from targetsim.kernels.elementary import exp_lanes, fast_exp, fast_log, popcount
 from targetsim.kernels.geometry import LANES
 from targetsim.kernels.rng import double_from_words, normal_from_words, seed_path_state
@@ -104,19 +107,27 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
     estimated, the χ²_ν of its factor ``w = sqrt(ν/χ²_ν)``, floored at ``VOL_W_MIN``; if it is a count
     with an uncertain mean, its own mean ``λ``, a gamma draw kept in ``c_lam``; if its start is uncertain,
     the start's standard normal (a uniform for a uniform law) in ``x0_u``; project
-    completions; then year by year: jumps, shocks, fat-tail scale, counts: by table inversion for a
-    known mean, with the samplers at the path's ``λ`` for an uncertain one); the group goes year
+    completions; then year by year: jumps, shocks, fat-tail scale, then indicator by indicator the counts
+    (by table inversion for a known mean, with the samplers at the path's ``λ`` for an uncertain one) and
+    the scheduled counts (its deliveries ``D ~ Binomial(planned + carried, delivery)``, kept in ``added``,
+    then, but in the last year, the units carried to the next year, ``Binomial(planned + carried − D,
+    carry_over)``, kept in ``carried``; draws with a probability 0 or 1, or of 0 units, consume nothing));
+    the group goes year
     by year, and within a year the counts indicator by indicator over the lanes, so that the
     lanes' independent draws overlap. ``states[lane]`` keeps each
     path's generator state between its draws."""
     kind, p_sd, shocked = plan.processes.kind, plan.processes.p_sd, plan.processes.shocked
     vol_df, x0_law = plan.processes.vol_df, plan.processes.x0_law
     shock_kind, dof = plan.shocks.shock_kind, plan.shocks.dof
-    c_mean, c_disp, c_sd, c_cdf, c_guide, c_cdf_start, c_guide_start, c_guide_size = plan.counts
+    c_mean, c_disp, c_sd, c_cdf, c_guide = (plan.counts.c_mean, plan.counts.c_disp, plan.counts.c_sd,
+                                            plan.counts.c_cdf, plan.counts.c_guide)
+    c_cdf_start, c_guide_start, c_guide_size = (plan.counts.c_cdf_start, plan.counts.c_guide_start,
+                                                plan.counts.c_guide_size)
+    s_plan, s_delivery, s_carry = plan.counts.s_plan, plan.counts.s_delivery, plan.counts.s_carry
     proj_ind = plan.projects.proj_ind
     jump_prob, jump_mask = plan.jumps.jump_prob, plan.jumps.jump_mask
     obs, obs_step = plan.observations.obs, plan.observations.obs_step
-    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam, x0_u = draws
+    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam, x0_u, carried = draws
     n_ind = kind.shape[0]
     n_steps1 = z.shape[0]
     # while a path draws, its state lives in four scalars (registers)
@@ -165,6 +176,15 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
                 tscale[t, lane] = student_t_scale(states[lane], dof)
         if has_counts:
             for i in range(n_ind):
+                if kind[i] == SCHEDULED:  # never observed (validation refuses it)
+                    last = t + 1 == n_steps1
+                    for lane in range(n):
+                        due = s_plan[i, t] + carried[t, i, lane]
+                        done = next_binomial(states[lane], due, s_delivery[i])
+                        added[t, i, lane] = done
+                        if not last:
+                            carried[t + 1, i, lane] = next_binomial(states[lane], due - done, s_carry[i])
+                    continue
                 if kind[i] != COUNT or (has_obs and not math.isnan(obs[i, t])):
                     continue
                 if c_sd[i] > 0.0:  # an uncertain mean: each path's own λ, with the samplers
@@ -211,7 +231,7 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
     proj_ind, proj_size, proj_prob, proj_first, proj_last = plan.projects
     jump_effect = plan.jumps.jump_effect
     obs, obs_step, obs_level = plan.observations.obs, plan.observations.obs_step, plan.observations.obs_level
-    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam, x0_u = draws
+    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam, x0_u, _ = draws
     val, lg, par, hidden, r_prev, eps, jump_add, proj_step, log_w = paths
     n_ind, n_steps1 = val.shape[0], val.shape[1]
     estimated = False  # any estimated volatility (its shocks are then scaled path by path)
@@ -368,6 +388,12 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
                     for lane in range(n):
                         val[i, t, lane] = val[i, t - 1, lane] + added[t, i, lane]
                 # a loop of its own, so that it vectorises
+                for lane in range(n):
+                    v_l = val[i, t, lane]
+                    lg[i, t, lane] = fast_log(v_l) if v_l > 0.0 else -np.inf
+            elif k == SCHEDULED:  # its deliveries, drawn with the carry-over in _draw_group
+                for lane in range(n):
+                    val[i, t, lane] = val[i, t - 1, lane] + added[t, i, lane]
                 for lane in range(n):
                     v_l = val[i, t, lane]
                     lg[i, t, lane] = fast_log(v_l) if v_l > 0.0 else -np.inf
@@ -600,7 +626,7 @@ def simulate_slot(s, n_slots, run, plan, acc, work):
     has_jumps = jump_prob.shape[0] > 0
     # from functions, so that numba types them as plain booleans: a flag first set to the
     # constant False would be a literal, and every function taking it compiled twice
-    has_counts = _has_kind(kind, COUNT)
+    has_counts = _has_kind(kind, COUNT) or _has_kind(kind, SCHEDULED)  # counts or scheduled counts to draw
     has_obs = _has_observations(obs)
     # an uncertain start: the base year differs path by path, and is folded with the other years
     varied = _has_varied_start(plan.processes.x0_law)
@@ -777,7 +803,7 @@ def _fold_targets(s, n, weighted, varied, kind, paths, targets, fold, acc):
         lo_k = t_lo[k]
         hi_k = t_hi[k]
         step = t_step[k]
-        is_count = kind[i] == COUNT
+        is_count = kind[i] == COUNT or kind[i] == SCHEDULED  # per-year and cumulative rules read its additions
         for lane in range(n):
             hold[lane] = 1 if tk == T_GROWTH_EACH_YEAR or tk == T_PER_YEAR else hit0[k]
             total[lane] = 0.0

@@ -118,7 +118,7 @@ def _can_be_zero(scenario: Scenario, ind: Indicator) -> bool:
     """Whether the indicator is 0 on some paths: a count that starts at 0 (it is 0 in the base
     year), a sum of such, or a ratio whose numerator is. Every other process stays positive."""
     proc = ind.process
-    if proc.kind == "count":
+    if proc.kind in ("count", "scheduled"):
         return ind.start is not None and ind.start.value == 0
     if proc.kind == "sum":
         return all(_can_be_zero(scenario, scenario.indicator_by_id[t]) for t in proc.terms)

@@ -134,6 +134,7 @@ def _text_hint(value: Any) -> str:
 class _Reader:
     def __init__(self, src: ErrorSource):
         self.src = src
+        self.horizon: int | None = None  # the scenario's horizon, once read (a scheduled process's years)
 
     def fail(self, path: KeyPath, message: str) -> ScenarioError:
         return self.src.error(path, message)
@@ -255,6 +256,7 @@ def parse_scenario(data: Any, src: ErrorSource, *, file: Path | None = None, sha
         raise r.fail(("horizon",), f"must be after base_year ({base_year}), got {horizon}")
     if horizon - base_year > MAX_YEARS:
         raise r.fail(("horizon",), f"at most {MAX_YEARS} years after base_year, got {horizon - base_year}")
+    r.horizon = horizon
     paths = r.integer(top.get("paths", 100_000), ("paths",), low=1, high=MAX_PATHS)
     seed = r.integer(top.get("seed", 0), ("seed",), low=0, high=2**63 - 1)
 
@@ -393,7 +395,7 @@ def _parse_uncertain_start(r: _Reader, spec: Mapping[str, Any], path: KeyPath, p
     given = [k for k in (*START_RANGE_KEYS, *START_NORMAL_KEYS) if k in spec]
     kind = process.kind if process is not None else "?"
     if kind not in UNCERTAIN_START_KINDS:
-        why = " (a count starts at a whole number: give its value)" if kind == "count" else ""
+        why = " (a count starts at a whole number: give its value)" if kind in ("count", "scheduled") else ""
         raise r.fail((*path, given[0]), f"an uncertain start ({{low, high}} or {{mean, sd}}) is accepted by "
                                         f"{', '.join(UNCERTAIN_START_KINDS)}, not by a {kind}{why}")
     if "value" in spec:
@@ -738,6 +740,10 @@ def _parse_observations(r: _Reader, raw: Any, indicators: tuple[Indicator, ...],
             hint = difflib.get_close_matches(str(ind), list(kinds), n=1)
             extra = f"; did you mean {hint[0]!r}?" if hint else ""
             raise r.fail(path, f"unknown indicator {ind!r}{extra}")
+        if kinds[ind] == "scheduled":
+            raise r.fail(path, "observations of a scheduled indicator are not supported: with carry-over, the "
+                         "likelihood of an observed stock depends on the units still carried, which are not "
+                         "observed; start the scenario in the observed year instead (its value as the start)")
         if kinds[ind] not in OBSERVABLE_KINDS:
             raise r.fail(path, f"observations of a {kinds[ind]} indicator are not supported "
                          f"(observable: {', '.join(OBSERVABLE_KINDS)}); observe its parts instead")

@@ -590,6 +590,96 @@ COUNT = ProcessSpec(
 )
 
 
+# --------------------------------------------------------------------------- scheduled
+
+@dataclass(frozen=True)
+class ScheduledProcess:
+    """A count a government produces by decision (designations, platforms, funds, events): it follows a
+    schedule, and each planned unit happens or slips.
+
+    ``schedule``: ``(year, planned additions)`` pairs, years after the base year and up to the horizon,
+    whole numbers ≥ 0 (a year not listed plans 0). The stock starts at its start (a whole number) and
+    ``S(t) = S(t−1) + D(t)``: in each year ``t`` the ``N(t)`` = planned additions of ``t`` plus the units
+    carried over from ``t−1`` are each delivered with probability ``delivery``, independently:
+    ``D(t) ~ Binomial(N(t), delivery)``; of the ``N(t) − D(t)`` not delivered, each is carried to ``t+1``
+    with probability ``carry_over``, else lost: ``C(t+1) ~ Binomial(N(t) − D(t), carry_over)``
+    (``carry_over`` 0, the default: every slipped unit is lost). A unit may slip more than once (it is
+    carried again with the same probability). No yearly shock of its own (correlations and jumps are
+    refused), no mean-less tail; not observable (with carry-over the likelihood of an observed stock
+    needs the hidden carried units: refused rather than approximated).
+    """
+
+    schedule: tuple[tuple[int, int], ...]
+    delivery: float
+    carry_over: float = 0.0
+    kind: Literal["scheduled"] = "scheduled"
+
+    @property
+    def total_planned(self) -> int:
+        return sum(n for _, n in self.schedule)
+
+
+SCHEDULED_KEYS = ("kind", "schedule", "delivery", "carry_over")
+# The most units a schedule may plan in one year (each draw inverts a binomial in O(sqrt(n)) steps).
+MAX_SCHEDULED = 10**6
+
+
+def _parse_scheduled(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: int) -> ScheduledProcess:
+    spath = (*path, "schedule")
+    raw = r.required(spec, "schedule", path)
+    if not isinstance(raw, Mapping) or not raw:
+        raise r.fail(spath, f"expected a mapping year: planned additions, got {r.type_name(raw)}")
+    horizon = getattr(r, "horizon", None)
+    last = horizon if horizon is not None else 2200
+    schedule = []
+    for year, planned in raw.items():
+        ypath = (*spath, str(year))
+        if isinstance(year, bool) or not isinstance(year, int):
+            raise r.fail(ypath, f"a schedule's key is a year (a whole number), got {r.type_name(year)}")
+        if not base_year < year <= last:
+            raise r.fail(ypath, f"a schedule year must lie after the base year ({base_year}) and at most at the "
+                                f"horizon ({last}), got {year}")
+        n = r.number(planned, ypath, low=0.0, high=float(MAX_SCHEDULED), what="the planned additions that year")
+        if n != int(n):
+            raise r.fail(ypath, f"planned additions are a whole number ≥ 0 (units: designations, platforms, "
+                                f"events), got {n:g}")
+        schedule.append((year, int(n)))
+    delivery = r.number(r.required(spec, "delivery", path), (*path, "delivery"), low=0.0, high=1.0,
+                        what="the probability that each planned unit is delivered in its year")
+    carry = r.number(spec.get("carry_over", 0.0) if spec.get("carry_over") is not None else 0.0,
+                     (*path, "carry_over"), low=0.0, high=1.0,
+                     what="the probability that an undelivered unit is delivered the next year instead; 0: lost")
+    return ScheduledProcess(schedule=tuple(sorted(schedule)), delivery=delivery, carry_over=carry)
+
+
+def _pack_scheduled(p: ScheduledProcess, i: int, a: dict[str, Any], index: dict[str, int], base_year: int) -> None:
+    for year, n in p.schedule:
+        a["s_plan"][i, year - base_year] = n
+    a["s_delivery"][i], a["s_carry"][i] = p.delivery, p.carry_over
+
+
+def _scheduled_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
+                    lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+    """From half a unit below the start (ln 0.5 for a start of 0: every positive stock is on the grid) to
+    half a unit above the start plus every planned unit: the stock's every possible value."""
+    x0 = a["x0"][i]
+    return math.log(max(x0, 1.0) - 0.5), math.log(x0 + p.total_planned + 0.5)
+
+
+def _describe_scheduled(p: ScheduledProcess) -> str:
+    plan = ", ".join(f"{n} in {year}" for year, n in p.schedule)
+    return f"scheduled: {plan}; delivery {p.delivery:g}, carry-over {p.carry_over:g}"
+
+
+SCHEDULED = ProcessSpec(
+    kind="scheduled", cls=ScheduledProcess, keys=SCHEDULED_KEYS, parse=_parse_scheduled,
+    shocked=False, observable=False, derived=False, whole_numbers=True,
+    start_problem=_whole("a scheduled count starts at"), observation_problem=_not_observable,
+    envelope=_no_envelope, pack=_pack_scheduled, grid=_scheduled_grid, infinite_mean_under_fat_tails=lambda p: False,
+    describe=_describe_scheduled,
+)
+
+
 # --------------------------------------------------------------------------- ratio and sum (derived)
 
 @dataclass(frozen=True)
@@ -707,10 +797,10 @@ LOGISTIC = ProcessSpec(
 
 #: Every process kind's spec, by kind, in the order the README lists them.
 PROCESS_SPECS: dict[str, ProcessSpec] = {spec.kind: spec for spec in (
-    LOGNORMAL, AR1_GROWTH, LOGIT_SHARE, LOGISTIC, BUILDOUT, COUNT, RATIO, SUM)}
+    LOGNORMAL, AR1_GROWTH, LOGIT_SHARE, LOGISTIC, BUILDOUT, COUNT, SCHEDULED, RATIO, SUM)}
 
 Process = (LognormalProcess | Ar1GrowthProcess | LogitShareProcess | LogisticProcess | RatioProcess | SumProcess
-           | BuildoutProcess | CountProcess)
+           | BuildoutProcess | CountProcess | ScheduledProcess)
 
 PROCESS_KINDS: tuple[str, ...] = tuple(PROCESS_SPECS)
 # processes computed from other indicators: no start value, no shocks of their own

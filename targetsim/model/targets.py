@@ -88,7 +88,8 @@ GROWTH_EACH_YEAR = TargetSpec(kind="growth_each_year", rate=True, period_free=Fa
                               needs=lambda thr, start, years: thr,
                               render=lambda sign, thr, unit: f"{sign} {thr * 100:.1f} % every year")
 COUNT_STOCK = TargetSpec(kind="count_stock", rate=False, period_free=True, compares_value=False,
-                         threshold=lambda ind: (0.0, None, False, ""), indicators=("count",), instead="level",
+                         threshold=lambda ind: (0.0, None, False, ""), indicators=("count", "scheduled"),
+                         instead="level",
                          needs=_growth_needed, render=_value)
 COUNT_PER_YEAR = TargetSpec(kind="count_per_year", rate=False, period_free=False, compares_value=True,
                             threshold=_flow_threshold, indicators=None, instead="", needs=_no_pace, render=_value)
