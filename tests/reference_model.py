@@ -88,6 +88,8 @@ def _compare(x: np.ndarray, comparator: str, threshold: float, low: float, high:
         return x <= threshold
     if comparator == "<":
         return x < threshold
+    if comparator == "~>=":  # about, or more: from the lower edge of the '~' band up
+        return x >= low
     return (x >= low) & (x <= high)
 
 

@@ -83,9 +83,9 @@ def test_correlated_lognormal_level_matches_its_closed_form_in_either_order():
 
 # ------------------------------------------------------------------ 2. ties
 
-COMPARATORS = (">=", ">", "<=", "<", "~")
-# a value equal to the threshold: '>=', '<=' and '~' hold, '>' and '<' do not
-MET_AT_A_TIE = {">=": 1.0, ">": 0.0, "<=": 1.0, "<": 0.0, "~": 1.0}
+COMPARATORS = (">=", ">", "<=", "<", "~", "~>=")
+# a value equal to the threshold: '>=', '<=', '~' and '~>=' hold, '>' and '<' do not
+MET_AT_A_TIE = {">=": 1.0, ">": 0.0, "<=": 1.0, "<": 0.0, "~": 1.0, "~>=": 1.0}
 
 
 def _tie_cases():
@@ -125,7 +125,7 @@ def _tie_cases():
 def test_a_value_equal_to_the_threshold_compares_as_equal(kind, inds, indicator, threshold):
     targets = []
     for k, comparator in enumerate(COMPARATORS):
-        if comparator == "~" and threshold == 0:
+        if comparator in ("~", "~>=") and threshold == 0:
             continue  # "about 0" has no relative band (refused at load)
         targets.append({"id": f"t{k}", "indicator": indicator, "kind": kind, "threshold": threshold,
                         "by": 2027, "comparator": comparator})

@@ -213,10 +213,10 @@ def audit_scenarios(draw):
                     "scheduled": ["count_stock"]}.get(kind_of, [])
         kind = draw(st.sampled_from(options))
         by = draw(st.integers(base + 1, horizon))
-        comparator = draw(st.sampled_from([">=", ">", "<=", "<", "~"]))
+        comparator = draw(st.sampled_from([">=", ">", "<=", "<", "~", "~>="]))
         target = {"id": f"t{k}", "indicator": ind, "kind": kind,
                   "threshold": _threshold(draw, data, kind, ind, by - base), "by": by, "comparator": comparator}
-        if comparator == "~":
+        if comparator in ("~", "~>="):
             if target["threshold"] == 0:
                 target["comparator"] = ">="
             else:

@@ -166,7 +166,9 @@ def _observed_levels(scenario: Scenario, obs: np.ndarray) -> np.ndarray:
 def _target_arrays(scenario: Scenario, index: dict[str, int], x0: np.ndarray):
     """Target rules as arrays. Thresholds are moved by the tie margin in the direction that
     makes a value equal to the threshold compare as equal: ``>=`` and ``<=`` then hold, ``>``
-    and ``<`` do not, and the band of ``~`` includes its ends."""
+    and ``<`` do not, and the band of ``~`` includes its ends. ``~>=`` (about, or more) is packed as
+    ``>=`` at the band's lower edge (its code is ``>=``'s): a value equal to that edge holds, and the
+    edge is moved down by its own tie margin, exactly as the lower end of ``~``'s band."""
     targets = scenario.targets
     n_t = len(targets)
     thr = np.empty(n_t)
@@ -189,7 +191,10 @@ def _target_arrays(scenario: Scenario, index: dict[str, int], x0: np.ndarray):
         ulps = TIE_ULPS * np.finfo(np.float64).eps * (n_steps + 1) * scale
         margin = (lambda value: ulps) if rate else (lambda value: ulps * abs(value))  # noqa: E731
         # '>=' and '<' move the threshold down, '>' and '<=' up
-        thr[k] = base - margin(base) if t.comparator in (">=", "<") else base + margin(base)
+        if t.comparator == "~>=":  # the lower edge of the band, compared as '>=' (moved down, as '~''s low end)
+            thr[k] = low - margin(low)
+        else:
+            thr[k] = base - margin(base) if t.comparator in (">=", "<") else base + margin(base)
         lo[k], hi[k] = low - margin(low), high + margin(high)
     return dict(
         t_ind=np.array([index[t.indicator] for t in targets], dtype=np.int64),

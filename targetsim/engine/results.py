@@ -17,7 +17,7 @@ from targetsim.engine.simulate import Statistics
 from targetsim.kernels.sketch import relative_error_bound, sketch_quantile
 from targetsim.model.processes import PROCESS_SPECS, volatility_df
 from targetsim.model.targets import PERIOD_FREE_KINDS, TARGET_SPECS
-from targetsim.model.scenario import Scenario, assumption_flags
+from targetsim.model.scenario import ABOUT_COMPARATORS, Scenario, assumption_flags
 
 Z95 = 1.959963984540054
 
@@ -197,7 +197,17 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "target_rests_on_assumption": ("target", target_assumed, flag),
         "indicator_label": ("indicator", [ind.label for ind in inds]),
         "indicator_unit": ("indicator", [ind.unit for ind in inds]),
-        "target_tolerance": ("target", np.array([t.tolerance if t.comparator == "~" else np.nan for t in targets])),
+        "target_tolerance": ("target", np.array([t.tolerance if t.comparator in ABOUT_COMPARATORS else np.nan
+                                                 for t in targets]),
+                             {"long_name": "tolerance of an 'about' comparator ('~': the band threshold ± tolerance × "
+                                           "|threshold|; '~>=': at least its lower edge); NaN for the others"}),
+        "target_is_aspirational": ("target", np.array([t.aspirational for t in targets], dtype=np.int8),
+                                   {"long_name": "whether the plan only strives for the target (力争)",
+                                    "flag_values": np.array([0, 1], dtype=np.int8),
+                                    "flag_meanings": "binding aspirational"}),
+        "target_reading_note": ("target", [t.reading for t in targets],
+                                {"long_name": "why the target departs from the reading rules of the plan's wording "
+                                              "(README: Reading the plan); empty when it follows them"}),
         "indicator_start": ("indicator", start_values),
         "indicator_start_source": ("indicator", [_start_source(ind) for ind in inds]),
         "indicator_start_is_assumption": ("indicator", start_assumed, flag),

@@ -18,7 +18,9 @@ TARGET_CODES = {"level": 0, "share": 0, "count_stock": 0, "cagr": 1, "first_pass
 T_LEVEL, T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_PER_YEAR, T_CUMULATIVE = (TARGET_CODES[k] for k in (
     "level", "cagr", "first_passage", "growth_each_year", "count_per_year", "cumulative"))
 
-COMPARATOR_CODES = {">=": 0, ">": 1, "<=": 2, "<": 3, "~": 4}
+# "~>=" (about, or more) is ">=" at the lower edge of the "~" band: the plan moves its threshold there, and the
+# kernel compares it as ">=" (no branch of its own)
+COMPARATOR_CODES = {">=": 0, ">": 1, "<=": 2, "<": 3, "~": 4, "~>=": 0}
 GE, GT, LE, LT, ABOUT = (COMPARATOR_CODES[k] for k in (">=", ">", "<=", "<", "~"))
 
 SHOCK_CODES = {"normal": 0, "student_t": 1, "two_piece": 2}

@@ -22,6 +22,7 @@ from targetsim.model.processes import (ESTIMATED_VOLATILITY_KEYS, ESTIMATED_VOLA
                                        START_NORMAL_SD, UNCERTAIN_START_KINDS, start_scale)
 from targetsim.model.targets import MAX_RATE, RATE_HINT, TARGET_SPECS
 from targetsim.model.scenario import (
+    ABOUT_COMPARATORS,
     COMPARATORS,
     DEFAULT_QUANTILES,
     DEFAULT_TOLERANCE,
@@ -57,7 +58,7 @@ NOT_MODELLED_KEYS = ("id", "kind", "reason", "source")
 INDICATOR_KEYS = ("label", "unit", "start", "process", "parameters")
 PARAMETERS_KEYS = ("source", "assumption")
 TARGET_KEYS = ("id", "indicator", "kind", "threshold", "by", "comparator", "source", "label", "tier",
-               "tolerance")
+               "tolerance", "aspirational", "reading")
 SOURCE_KEYS = ("seed", "clause", "quote", "document", "url")
 SHOCKS_KEYS = ("distribution", "dof", "skew")
 JUMP_KEYS = ("name", "probability", "years", "effects")
@@ -621,12 +622,13 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], indicators: tuple[Indicat
             raise r.fail((*path, "comparator"), f"unknown comparator {comparator!r} (known: {', '.join(COMPARATORS)})")
         tolerance = DEFAULT_TOLERANCE
         if spec.get("tolerance") is not None:
-            if comparator != "~":
-                raise r.fail((*path, "tolerance"), "a tolerance only applies to the comparator '~' (about)")
+            if comparator not in ABOUT_COMPARATORS:
+                raise r.fail((*path, "tolerance"), "a tolerance only applies to the comparators '~' (about) and "
+                             "'~>=' (about, or more)")
             tolerance = r.number(spec["tolerance"], (*path, "tolerance"), low=0.0, low_open=True, high=1.0,
                                  what="relative to the threshold: 0.1 means within ±10 % of it")
-        if comparator == "~" and threshold == 0:
-            raise r.fail(tpath, "'~' (about) needs a non-zero threshold: its tolerance is relative to it")
+        if comparator in ABOUT_COMPARATORS and threshold == 0:
+            raise r.fail(tpath, f"'{comparator}' (about) needs a non-zero threshold: its tolerance is relative to it")
         source = _parse_source(r, spec.get("source"), (*path, "source"))
         label = spec.get("label")
         if label is not None:
@@ -634,8 +636,15 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], indicators: tuple[Indicat
         tier = spec.get("tier")
         if tier is not None:
             tier = r.integer(tier, (*path, "tier"), low=1, high=9)
+        aspirational = spec.get("aspirational", False)
+        if not isinstance(aspirational, bool):
+            raise r.fail((*path, "aspirational"), f"expected true or false (力争: the plan strives for it), got "
+                         f"{_type_name(aspirational)}")
+        reading = spec.get("reading")
+        reading = "" if reading is None else r.string(reading, (*path, "reading"))
         out.append(Target(id=tid, indicator=indicator, kind=kind, threshold=threshold, by=by,
-                          comparator=comparator, source=source, label=label, tier=tier, tolerance=tolerance))
+                          comparator=comparator, source=source, label=label, tier=tier, tolerance=tolerance,
+                          aspirational=aspirational, reading=reading))
     return tuple(out)
 
 

@@ -33,9 +33,11 @@ from targetsim.model.targets import SHARE_KINDS, TARGET_KINDS  # noqa: F401 - re
 
 TargetKind = Literal["level", "cagr", "first_passage", "share", "growth_each_year",
                      "count_stock", "count_per_year", "cumulative"]
-Comparator = Literal[">=", ">", "<=", "<", "~"]
+Comparator = Literal[">=", ">", "<=", "<", "~", "~>="]
 
-COMPARATORS: tuple[str, ...] = (">=", ">", "<=", "<", "~")
+COMPARATORS: tuple[str, ...] = (">=", ">", "<=", "<", "~", "~>=")
+#: comparators read with a tolerance: "~" (about, a two-sided band) and "~>=" (about, or more: the band's lower edge)
+ABOUT_COMPARATORS: tuple[str, ...] = ("~", "~>=")
 SHOCK_DISTRIBUTIONS: tuple[str, ...] = ("normal", "student_t", "two_piece")
 DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 DEFAULT_TOLERANCE = 0.1
@@ -208,7 +210,11 @@ class Target:
 
     ``level``: ``X(by) <comparator> threshold``.
     ``cagr``: ``(X(by)/X(base_year))^(1/(by-base_year)) - 1 <comparator> threshold``.
-    Comparator ``~`` (about, 左右): within ``tolerance`` × |threshold| of the threshold.
+    Comparator ``~`` (about, 左右, a two-sided band): within ``tolerance`` × |threshold| of the threshold.
+    Comparator ``~>=`` (about, or more: 左右 read as a soft floor): at least ``threshold − tolerance × |threshold|``,
+    the lower edge of the ``~`` band (for a growth rate, compared as ``ln(1 + g)`` like every rate).
+    ``aspirational``: the plan only strives for it (力争). ``reading``: why the target departs from the
+    reading rules of :mod:`targetsim.model.reading` (empty: it follows them).
     """
 
     id: str
@@ -221,6 +227,8 @@ class Target:
     label: str | None = None
     tier: int | None = None
     tolerance: float = DEFAULT_TOLERANCE
+    aspirational: bool = False
+    reading: str = ""
 
 
 @dataclass(frozen=True)

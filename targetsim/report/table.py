@@ -50,9 +50,20 @@ class ProgressBar:
             self._progress.stop()
 
 
-def format_threshold(kind: str, comparator: str, threshold: float, unit: str) -> str:
-    sign = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "~": "≈"}[comparator]
-    return TARGET_SPECS[kind].render(sign, threshold, unit)
+#: how the table writes each comparator ("≈≥": about, or more — met from the lower edge of the "≈" band up)
+COMPARATOR_SIGNS = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "~": "≈", "~>=": "≈≥"}
+#: the table's mark of an aspirational target (力争: the plan strives for it)
+ASPIRATIONAL_MARK = " (力争)"
+
+
+def format_threshold(kind: str, comparator: str, threshold: float, unit: str, tolerance: float = math.nan) -> str:
+    """The rule as the table writes it; for "about, or more" with the value it is met from, e.g.
+    ``≈≥ 10.0 %/yr (from 9.0 %/yr)``."""
+    text = TARGET_SPECS[kind].render(COMPARATOR_SIGNS[comparator], threshold, unit)
+    if comparator == "~>=" and math.isfinite(tolerance):
+        edge = threshold - tolerance * abs(threshold)
+        text += f" (from {TARGET_SPECS[kind].render('', edge, unit).strip()})"
+    return text
 
 
 def _pct(value: float, digits: int = 1) -> str:
@@ -72,17 +83,20 @@ def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
                           ("P(met) [95 % interval]", "right"), ("needs", "right"), ("simulated", "right")):
         table.add_column(name, justify=justify, no_wrap=name != "label")
     units = dict(zip(sel["indicator"].values.tolist(), sel["indicator_unit"].values.tolist()))
-    any_assumed = False
+    any_assumed = any_aspirational = False
     for k, tid in enumerate(sel["target"].values.tolist()):
         row = sel.isel(target=k)
         assumed = bool(row["target_rests_on_assumption"])
         any_assumed |= assumed
+        aspirational = "target_is_aspirational" in row.coords and bool(row["target_is_aspirational"])
+        any_aspirational |= aspirational
+        tolerance = float(row["target_tolerance"]) if "target_tolerance" in row.coords else math.nan
         table.add_row(
-            tid + (" *" if assumed else ""),
+            tid + (" *" if assumed else "") + (ASPIRATIONAL_MARK if aspirational else ""),
             str(row["target_label"].values),
             str(int(row["target_year"])),
             format_threshold(str(row["target_kind"].values), str(row["target_comparator"].values),
-                             float(row["target_threshold"]), units[str(row["target_indicator"].values)]),
+                             float(row["target_threshold"]), units[str(row["target_indicator"].values)], tolerance),
             f"{_pct(float(row['attainment_probability']))} [{_pct(float(row['attainment_probability_lower']))}"
             f" – {_pct(float(row['attainment_probability_upper']))}]",
             _pct(float(row["required_growth"])),
@@ -96,6 +110,9 @@ def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
     if any_assumed:
         console.print("* rests on an assumption: the indicator's start value or process parameters (see "
                       "`indicator_start_source`, `indicator_parameters_source`).")
+    if any_aspirational:
+        console.print("(力争): aspirational — the plan strives for the target rather than commits to it "
+                      "(`target_is_aspirational`).")
     console.print("needs: average annual growth the target requires; simulated: median simulated growth.")
     if "indicator_mean_is_defined" in sel:
         undefined = [str(ind) for ind, row in zip(sel["indicator"].values, sel["indicator_mean_is_defined"].values)
