@@ -1,4 +1,10 @@
-"""The reading rules of the plan's wording (targetsim/model/reading.py) against the README."""
+"""The reading rules of the plan's wording (targetsim/model/reading.py) against the README and every
+shipped target.
+
+Every target of every shipped scenario is checked against the keywords of its ``source.quote``: a
+target whose kind, comparator or aspirational mark departs from a rule fails, unless it carries a
+``reading:`` justification in its scenario.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+import targetsim
 from targetsim.model.reading import READING_RULES, readme_table, rule_problems
 
 ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 
 
 def test_readme_renders_the_code_table():
@@ -39,3 +47,19 @@ def test_rule_problems(quote, kind, comparator, aspirational, ok):
 def test_every_rule_has_an_explanation():
     for rule in READING_RULES:
         assert rule.keyword and rule.meaning and rule.why, rule
+
+
+def _targets():
+    for path in SCENARIOS:
+        scenario = targetsim.load_scenario(path)
+        for target in scenario.targets:
+            yield path.name, target
+
+
+@pytest.mark.parametrize("scenario,target", list(_targets()),
+                         ids=[f"{s}:{t.id}" for s, t in _targets()])
+def test_shipped_target_follows_the_reading_rules(scenario, target):
+    problems = rule_problems(target.source.quote, target.kind, target.comparator, target.aspirational)
+    assert not problems or target.reading.strip(), (
+        f"{scenario}: {target.id} 「{target.source.quote}」 departs from the reading rules: {'; '.join(problems)}; "
+        "re-read it, or say why in `reading:`")
