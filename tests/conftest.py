@@ -60,3 +60,46 @@ def assert_same_for_any_threads_and_blocks(scenario: Scenario, paths: int = 20_0
     for other in runs[1:]:
         for name in first.data_vars:
             np.testing.assert_array_equal(first[name].values, other[name].values, err_msg=name)
+
+
+def load_edited(tmp_path, text: str, old: str = "", new: str = "") -> Scenario:
+    """Scenario ``text`` with ``old`` replaced by ``new`` (once), written to ``tmp_path`` and loaded."""
+    import textwrap
+
+    import targetsim
+
+    assert old in text
+    path = tmp_path / "scenario.yaml"
+    path.write_text(textwrap.dedent(text.replace(old, new, 1)), encoding="utf-8")
+    return targetsim.load_scenario(path)
+
+
+def edit_error(tmp_path, text: str, old: str, new: str):
+    """The ScenarioError the edited scenario raises; it must name the file."""
+    from targetsim.errors import ScenarioError
+
+    with pytest.raises(ScenarioError) as info:
+        load_edited(tmp_path, text, old, new)
+    assert str(tmp_path / "scenario.yaml") in str(info.value)
+    return info.value
+
+
+def every_start_form() -> dict[str, dict[str, Any]]:
+    """One indicator for each start law and each kind that takes an uncertain start (a: log-normal
+    range, b: normal, s: logit-normal share range, l: uniform, o: a build-out's range), beside a
+    ratio of two of them: for the tests of uncertain starts."""
+    return {
+        "a": {"start": {"low": 80.0, "high": 125.0, "assumption": "t"},
+              "process": {"kind": "lognormal", "growth": {"mean": 0.05, "sd": 0.02}, "volatility": 0.1}},
+        "b": {"start": {"mean": 50.0, "sd": 4.0, "assumption": "t"},
+              "process": {"kind": "ar1_growth", "long_run_growth": 0.04, "persistence": 0.5, "volatility": 0.08,
+                          "initial_growth": 0.06}},
+        "s": {"start": {"low": 0.2, "high": 0.4, "assumption": "t"},
+              "process": {"kind": "logit_share", "drift": 0.1, "volatility": 0.2}},
+        "l": {"start": {"low": 100.0, "high": 300.0, "law": "uniform", "assumption": "t"},
+              "process": {"kind": "logistic", "ceiling": 1000.0, "drift": 0.2, "volatility": 0.1}},
+        "o": {"start": {"low": 10.0, "high": 20.0, "assumption": "t"},
+              "process": {"kind": "buildout", "organic": {"growth": 0.02, "volatility": 0.05},
+                          "projects": [{"size": 5.0, "probability": 0.5, "earliest": 2025, "latest": 2027}]}},
+        "r": {"process": {"kind": "ratio", "numerator": "a", "denominator": "b"}},
+    }

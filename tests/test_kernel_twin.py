@@ -134,26 +134,13 @@ def test_the_kernel_and_its_twin_agree_with_uncertain_starts(data):
 def test_uncertain_starts_with_observations_and_derived_indicators():
     """Every law and every kind that takes an uncertain start, observed, correlated and jumping, with a
     ratio and a sum of them: each path's base year, hidden state, derived base year and likelihood."""
-    from tests.conftest import scenario_dict
+    from tests.conftest import every_start_form, scenario_dict
 
-    inds = {
-        "a": {"start": {"low": 80.0, "high": 125.0, "assumption": "t"},
-              "process": {"kind": "lognormal", "growth": {"mean": 0.05, "sd": 0.02}, "volatility": 0.1}},
-        "b": {"start": {"mean": 50.0, "sd": 4.0, "assumption": "t"},
-              "process": {"kind": "ar1_growth", "long_run_growth": 0.04, "persistence": 0.5, "volatility": 0.08,
-                          "initial_growth": 0.06}},
-        "s": {"start": {"low": 0.2, "high": 0.4, "assumption": "t"},
-              "process": {"kind": "logit_share", "drift": 0.1, "volatility": 0.2}},
-        "l": {"start": {"low": 100.0, "high": 300.0, "law": "uniform", "assumption": "t"},
-              "process": {"kind": "logistic", "ceiling": 1000.0, "drift": 0.2, "volatility": 0.1}},
-        "o": {"start": {"low": 10.0, "high": 20.0, "assumption": "t"},
-              "process": {"kind": "buildout", "organic": {"growth": 0.02, "volatility": 0.05},
-                          "projects": [{"size": 5.0, "probability": 0.5, "earliest": 2025, "latest": 2027}]}},
-        "k": {"start": {"value": 20.0, "assumption": "t"},
-              "process": {"kind": "lognormal", "growth": 0.02, "volatility": 0.05}},
-        "r": {"process": {"kind": "ratio", "numerator": "a", "denominator": "b"}},
-        "t": {"process": {"kind": "sum", "terms": ["a", "k"]}},
-    }
+    inds = every_start_form()
+    inds["k"] = {"start": {"value": 20.0, "assumption": "t"},
+                 "process": {"kind": "lognormal", "growth": 0.02, "volatility": 0.05}}
+    inds["r"] = inds.pop("r")  # after k, as before: the order of the indicators fixes the streams
+    inds["t"] = {"process": {"kind": "sum", "terms": ["a", "k"]}}
     targets = [{"id": "a", "indicator": "a", "kind": "level", "threshold": 110.0, "by": 2027},
                {"id": "b", "indicator": "b", "kind": "cagr", "threshold": 0.05, "by": 2027},
                {"id": "s", "indicator": "s", "kind": "share", "threshold": 0.35, "by": 2026, "comparator": "<="},

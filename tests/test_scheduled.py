@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import textwrap
 
 import numpy as np
 import pytest
@@ -17,7 +16,9 @@ from scipy import stats
 
 import targetsim
 from targetsim.errors import ScenarioError
-from tests.conftest import assert_same_for_any_threads_and_blocks, make_scenario, mc_tolerance, scenario_dict
+from tests.conftest import (
+    assert_same_for_any_threads_and_blocks, edit_error, load_edited, make_scenario, mc_tolerance, scenario_dict,
+)
 from tests.reference_model import simulate as reference
 
 N = 200_000
@@ -217,17 +218,11 @@ targets:
 
 
 def _load(tmp_path, old: str = "", new: str = ""):
-    assert old in SCENARIO
-    path = tmp_path / "scenario.yaml"
-    path.write_text(textwrap.dedent(SCENARIO.replace(old, new, 1)), encoding="utf-8")
-    return targetsim.load_scenario(path)
+    return load_edited(tmp_path, SCENARIO, old, new)
 
 
 def _error(tmp_path, old: str, new: str) -> ScenarioError:
-    with pytest.raises(ScenarioError) as info:
-        _load(tmp_path, old, new)
-    assert str(tmp_path / "scenario.yaml") in str(info.value)
-    return info.value
+    return edit_error(tmp_path, SCENARIO, old, new)
 
 
 def test_the_form_loads_and_is_described(tmp_path):

@@ -8,7 +8,6 @@ standard errors."""
 from __future__ import annotations
 
 import math
-import textwrap
 
 import numpy as np
 import pytest
@@ -17,7 +16,9 @@ from scipy.special import expit, logit
 
 import targetsim
 from targetsim.errors import ScenarioError
-from tests.conftest import assert_same_for_any_threads_and_blocks, make_scenario, mc_tolerance, scenario_dict
+from tests.conftest import (
+    assert_same_for_any_threads_and_blocks, load_edited, make_scenario, mc_tolerance, scenario_dict,
+)
 
 N = 200_000
 K = 4.5  # standard errors
@@ -197,10 +198,7 @@ targets:
 
 
 def _load(tmp_path, old: str = "", new: str = ""):
-    assert old in SCENARIO
-    path = tmp_path / "scenario.yaml"
-    path.write_text(textwrap.dedent(SCENARIO.replace(old, new, 1)), encoding="utf-8")
-    return targetsim.load_scenario(path)
+    return load_edited(tmp_path, SCENARIO, old, new)
 
 
 def test_the_scenario_loads_with_its_laws(tmp_path):
@@ -329,23 +327,10 @@ def test_the_dataset_records_the_law_and_round_trips(tmp_path):
 
 def test_every_law_and_kind_against_the_reference_model():
     """tests.reference_model (NumPy's generator, none of the engine's code) draws the same laws."""
+    from tests.conftest import every_start_form
     from tests.reference_model import simulate as reference
 
-    inds = {
-        "a": {"start": {"low": 80.0, "high": 125.0, "assumption": "t"},
-              "process": {"kind": "lognormal", "growth": {"mean": 0.05, "sd": 0.02}, "volatility": 0.1}},
-        "b": {"start": {"mean": 50.0, "sd": 4.0, "assumption": "t"},
-              "process": {"kind": "ar1_growth", "long_run_growth": 0.04, "persistence": 0.5, "volatility": 0.08,
-                          "initial_growth": 0.06}},
-        "s": {"start": {"low": 0.2, "high": 0.4, "assumption": "t"},
-              "process": {"kind": "logit_share", "drift": 0.1, "volatility": 0.2}},
-        "l": {"start": {"low": 100.0, "high": 300.0, "law": "uniform", "assumption": "t"},
-              "process": {"kind": "logistic", "ceiling": 1000.0, "drift": 0.2, "volatility": 0.1}},
-        "o": {"start": {"low": 10.0, "high": 20.0, "assumption": "t"},
-              "process": {"kind": "buildout", "organic": {"growth": 0.02, "volatility": 0.05},
-                          "projects": [{"size": 5.0, "probability": 0.5, "earliest": 2025, "latest": 2027}]}},
-        "r": {"process": {"kind": "ratio", "numerator": "a", "denominator": "b"}},
-    }
+    inds = every_start_form()
     targets = [{"id": "a", "indicator": "a", "kind": "level", "threshold": 110.0, "by": 2027},
                {"id": "b", "indicator": "b", "kind": "cagr", "threshold": 0.05, "by": 2027},
                {"id": "s", "indicator": "s", "kind": "share", "threshold": 0.35, "by": 2026, "comparator": "<="},

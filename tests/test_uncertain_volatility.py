@@ -7,7 +7,6 @@ level. Fixed seeds; tolerances are 4.5 Monte Carlo standard errors."""
 from __future__ import annotations
 
 import math
-import textwrap
 
 import numpy as np
 import pytest
@@ -16,7 +15,9 @@ from scipy.special import logit
 
 import targetsim
 from targetsim.errors import ScenarioError
-from tests.conftest import assert_same_for_any_threads_and_blocks, make_scenario, mc_tolerance, scenario_dict
+from tests.conftest import (
+    assert_same_for_any_threads_and_blocks, edit_error, make_scenario, mc_tolerance, scenario_dict,
+)
 from tests.reference_model import simulate as reference
 
 N = 200_000
@@ -203,13 +204,7 @@ targets:
 
 
 def _error(tmp_path, old: str, new: str) -> ScenarioError:
-    assert old in SCENARIO
-    path = tmp_path / "scenario.yaml"
-    path.write_text(textwrap.dedent(SCENARIO.replace(old, new, 1)), encoding="utf-8")
-    with pytest.raises(ScenarioError) as info:
-        targetsim.load_scenario(path)
-    assert str(path) in str(info.value)
-    return info.value
+    return edit_error(tmp_path, SCENARIO, old, new)
 
 
 def test_the_form_loads_and_is_described(tmp_path):
