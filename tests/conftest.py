@@ -103,3 +103,21 @@ def every_start_form() -> dict[str, dict[str, Any]]:
                           "projects": [{"size": 5.0, "probability": 0.5, "earliest": 2025, "latest": 2027}]}},
         "r": {"process": {"kind": "ratio", "numerator": "a", "denominator": "b"}},
     }
+
+
+def assert_error_at(err, key: str, line: int, words: str) -> None:
+    """A scenario error names the key and the line, and its reason says ``words``."""
+    assert err.location.key == key and err.location.line == line, (err.location, str(err))
+    assert words in err.reason, err.reason
+    assert f":{line}: {key}: " in str(err)
+
+
+def assert_matches_reference(ds, ref, targets, k: float) -> None:
+    """Each target's probability agrees with the reference model's within ``k`` standard errors of
+    the difference of two independent estimates (pooled; effective sample sizes)."""
+    ess, n_ref = float(ds.effective_sample_size), ref.effective_sample_size
+    for t in targets:
+        got, expected = float(ds.attainment_probability.sel(target=t["id"])), ref.probability[t["id"]]
+        pooled = (got * ess + expected * n_ref) / (ess + n_ref)
+        bound = k * math.sqrt(max(pooled * (1 - pooled), 1.0 / (ess + n_ref)) * (1 / ess + 1 / n_ref))
+        assert abs(got - expected) < bound, (t["id"], got, expected)

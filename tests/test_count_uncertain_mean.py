@@ -16,7 +16,7 @@ from scipy import stats
 import targetsim
 from targetsim.errors import ScenarioError
 from tests.conftest import (
-    assert_same_for_any_threads_and_blocks, edit_error, load_edited, make_scenario, mc_tolerance, scenario_dict,
+    assert_error_at, assert_matches_reference, assert_same_for_any_threads_and_blocks, edit_error, load_edited, make_scenario, mc_tolerance, scenario_dict,
 )
 from tests.reference_model import simulate as reference
 
@@ -167,10 +167,7 @@ def test_observed_negative_binomial_counts_against_numpy_importance_weights():
     ds = run(data)
     ess = float(ds.effective_sample_size)
     ref = reference(data, REFERENCE_PATHS, seed=5)
-    for t in targets:
-        got, expected = prob(ds, t["id"]), ref.probability[t["id"]]
-        assert abs(got - expected) < _two_sample(got, ess, expected, ref.effective_sample_size), \
-            (t["id"], got, expected)
+    assert_matches_reference(ds, ref, targets, K)
     assert abs(ess / N - ref.effective_sample_size / REFERENCE_PATHS) < 0.02
 
 
@@ -248,9 +245,7 @@ PARSER_CASES = [
 @pytest.mark.parametrize("old, new, key, line, words", PARSER_CASES, ids=[c[2] + ":" + c[4] for c in PARSER_CASES])
 def test_the_parser_names_file_key_and_line(tmp_path, old, new, key, line, words):
     err = _error(tmp_path, old, new)
-    assert err.location.key == key and err.location.line == line, (err.location, str(err))
-    assert words in err.reason, err.reason
-    assert f":{line}: {key}: " in str(err)
+    assert_error_at(err, key, line, words)
 
 
 # ------------------------------------------------------------------ (5) reproducibility

@@ -16,7 +16,7 @@ from scipy.special import logit
 import targetsim
 from targetsim.errors import ScenarioError
 from tests.conftest import (
-    assert_same_for_any_threads_and_blocks, edit_error, make_scenario, mc_tolerance, scenario_dict,
+    assert_error_at, assert_matches_reference, assert_same_for_any_threads_and_blocks, edit_error, make_scenario, mc_tolerance, scenario_dict,
 )
 from tests.reference_model import simulate as reference
 
@@ -135,12 +135,8 @@ def test_observations_update_an_estimated_volatility():
     data = scenario_dict(inds, targets, horizon=2028, correlations=[["x", "y", 0.5]],
                          observations={"x": {2025: 105.2, 2026: 110.1}}, seed=3)
     ds = run(data)
-    ess = float(ds.effective_sample_size)
     ref = reference(data, REFERENCE_PATHS, seed=99)
-    for t in targets:
-        got, expected = prob(ds, t["id"]), ref.probability[t["id"]]
-        assert abs(got - expected) < _two_sample(got, ess, expected, ref.effective_sample_size), \
-            (t["id"], got, expected)
+    assert_matches_reference(ds, ref, targets, K)
     free = run({k: v for k, v in data.items() if k != "observations"})
     assert prob(free, "lo") > prob(ds, "lo") + 0.05  # a calm, rising record: fewer falls
 
@@ -242,9 +238,7 @@ PARSER_CASES = [
 @pytest.mark.parametrize("old, new, key, line, words", PARSER_CASES, ids=[c[2] + ":" + c[4] for c in PARSER_CASES])
 def test_the_parser_names_file_key_and_line(tmp_path, old, new, key, line, words):
     err = _error(tmp_path, old, new)
-    assert err.location.key == key and err.location.line == line, (err.location, str(err))
-    assert words in err.reason, err.reason
-    assert f":{line}: {key}: " in str(err)
+    assert_error_at(err, key, line, words)
     if "process.volatility" in key and key.endswith("volatility") and "missing" not in words:
         assert ACCEPTED in err.reason  # the kinds that accept the form are named
 
