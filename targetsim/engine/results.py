@@ -222,6 +222,18 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "indicator_process": ("indicator", [_describe_process(ind) for ind in inds]),
         "indicator_parameters_source": ("indicator", [_parameters_source(ind) for ind in inds]),
         "indicator_parameters_are_assumption": ("indicator", params_assumed, flag),
+        "indicator_is_proxy": ("indicator", np.array([ind.is_proxy for ind in inds], dtype=np.int8),
+                               {"long_name": "whether the indicator's figures stand in for another statistic "
+                                             "(or another statistic stands in for it): see indicator_proxy_for",
+                                "flag_values": np.array([0, 1], dtype=np.int8),
+                                "flag_meanings": "direct proxy"}),
+        "indicator_proxy_for": ("indicator", [ind.proxy_for for ind in inds],
+                                {"long_name": "the statistic the indicator's figures stand in for, or what stands "
+                                              "in for it (the scenario's proxy_for); empty when not a proxy"}),
+        "indicator_price_basis": ("indicator", [ind.price_basis for ind in inds],
+                                  {"long_name": "price basis of the indicator's values: nominal (current prices), "
+                                                "real (constant or comparable prices), index, not_monetary; "
+                                                "unknown when the scenario does not say"}),
     }
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
     if any(ind.fitted is not None for ind in inds):

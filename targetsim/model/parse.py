@@ -27,11 +27,14 @@ from targetsim.model.scenario import (
     DEFAULT_QUANTILES,
     DEFAULT_TOLERANCE,
     DERIVED_KINDS,
+    MONETARY_PRICE_BASES,
     OBSERVABLE_KINDS,
+    PRICE_BASES,
     PROCESS_KINDS,
     SHOCK_DISTRIBUTIONS,
     SHOCKED_KINDS,
     TARGET_KINDS,
+    UNKNOWN_PRICE_BASIS,
     Correlation,
     Growth,
     Indicator,
@@ -55,7 +58,7 @@ TOP_KEYS = (
     "indicators", "correlations", "targets", "quantiles", "shocks", "jumps", "observations", "not_modelled",
 )
 NOT_MODELLED_KEYS = ("id", "kind", "reason", "source")
-INDICATOR_KEYS = ("label", "unit", "start", "process", "parameters")
+INDICATOR_KEYS = ("label", "unit", "start", "process", "parameters", "proxy_for", "price_basis")
 PARAMETERS_KEYS = ("source", "assumption")
 TARGET_KEYS = ("id", "indicator", "kind", "threshold", "by", "comparator", "source", "label", "tier",
                "tolerance", "aspirational", "reading")
@@ -309,15 +312,21 @@ def _parse_indicators(r: _Reader, top: Mapping[str, Any], base_year: int) -> tup
         else:
             start = _parse_start(r, r.required(spec, "start", path), (*path, "start"), process)
         parameters = _parse_parameters(r, spec.get("parameters"), (*path, "parameters"))
+        proxy_for = spec.get("proxy_for")
+        proxy_for = "" if proxy_for is None else r.string(proxy_for, (*path, "proxy_for"))
+        price_basis = spec.get("price_basis")
+        price_basis = (UNKNOWN_PRICE_BASIS if price_basis is None else
+                       r.choice(price_basis, (*path, "price_basis"), PRICE_BASES, "price basis"))
         out.append(Indicator(id=ind_id, label=label, unit=unit, start=start, process=process,
-                             parameters=parameters))
+                             parameters=parameters, proxy_for=proxy_for, price_basis=price_basis))
     indicators = tuple(out)
     _check_derived(r, indicators)
     return indicators
 
 
 def _check_derived(r: _Reader, indicators: tuple[Indicator, ...]) -> None:
-    """Derived indicators must name known, different indicators, without cycles."""
+    """Derived indicators must name known, different indicators, without cycles, and never mix a
+    nominal part with a real one (``price_basis``)."""
     ids = [ind.id for ind in indicators]
     deps: dict[str, tuple[str, ...]] = {}
     for ind in indicators:
@@ -338,6 +347,7 @@ def _check_derived(r: _Reader, indicators: tuple[Indicator, ...]) -> None:
                 extra = f"; did you mean {hint[0]!r}?" if hint else ""
                 raise r.fail(key_path, f"unknown indicator {ref!r}{extra}")
         deps[ind.id] = tuple(ref for _, ref in refs)
+        _check_price_bases(r, ind, deps[ind.id], {i.id: i for i in indicators})
     # depth-first search for a cycle among derived indicators
     state: dict[str, int] = {}
 
@@ -354,6 +364,21 @@ def _check_derived(r: _Reader, indicators: tuple[Indicator, ...]) -> None:
 
     for node in deps:
         visit(node, [])
+
+
+def _check_price_bases(r: _Reader, ind: Indicator, refs: tuple[str, ...], by_id: Mapping[str, Indicator]) -> None:
+    """A ratio or sum whose parts have different known monetary bases (nominal and real) is refused at
+    the derived indicator's line: a nominal value over (or plus) a real one measures nothing."""
+    bases: dict[str, list[str]] = {}
+    for ref in refs:
+        basis = by_id[ref].price_basis
+        if basis in MONETARY_PRICE_BASES and ref not in bases.get(basis, []):
+            bases.setdefault(basis, []).append(ref)
+    if len(bases) > 1:
+        parts = "; ".join(f"{basis}: {', '.join(ids)}" for basis, ids in bases.items())
+        raise r.fail(("indicators", ind.id), f"this {ind.process.kind} mixes nominal and real parts ({parts}); "
+                     "deflate the nominal ones (or inflate the real ones) so that every part has one price "
+                     "basis")
 
 
 def _parse_parameters(r: _Reader, value: Any, path: KeyPath) -> Parameters:

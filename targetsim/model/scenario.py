@@ -41,6 +41,12 @@ ABOUT_COMPARATORS: tuple[str, ...] = ("~", "~>=")
 SHOCK_DISTRIBUTIONS: tuple[str, ...] = ("normal", "student_t", "two_piece")
 DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 DEFAULT_TOLERANCE = 0.1
+#: an indicator's price basis (``price_basis:``): current prices, constant (comparable) prices, an index,
+#: or not money at all; not given is recorded as ``unknown``
+PRICE_BASES: tuple[str, ...] = ("nominal", "real", "index", "not_monetary")
+UNKNOWN_PRICE_BASIS = "unknown"
+#: the monetary bases that must never be mixed in one ratio or sum
+MONETARY_PRICE_BASES: tuple[str, ...] = ("nominal", "real")
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,14 @@ class Indicator:
     process: Process
     parameters: Parameters = field(default_factory=Parameters)
     fitted: FittedParameters | None = None  # set when the process was fitted at load time
+    # the statistic this indicator's figures stand in for, or what stands in for it (empty: not a proxy)
+    proxy_for: str = ""
+    # nominal | real | index | not_monetary; "unknown" when the scenario does not say
+    price_basis: str = UNKNOWN_PRICE_BASIS
+
+    @property
+    def is_proxy(self) -> bool:
+        return bool(self.proxy_for)
 
     @property
     def is_derived(self) -> bool:

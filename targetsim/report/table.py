@@ -54,6 +54,8 @@ class ProgressBar:
 COMPARATOR_SIGNS = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "~": "≈", "~>=": "≈≥"}
 #: the table's mark of an aspirational target (力争: the plan strives for it)
 ASPIRATIONAL_MARK = " (力争)"
+#: the table's mark of a target whose indicator is a proxy (its figures stand in for another statistic)
+PROXY_MARK = " †"
 
 
 def format_threshold(kind: str, comparator: str, threshold: float, unit: str, tolerance: float = math.nan) -> str:
@@ -83,16 +85,21 @@ def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
                           ("P(met) [95 % interval]", "right"), ("needs", "right"), ("simulated", "right")):
         table.add_column(name, justify=justify, no_wrap=name != "label")
     units = dict(zip(sel["indicator"].values.tolist(), sel["indicator_unit"].values.tolist()))
-    any_assumed = any_aspirational = False
+    proxies = (dict(zip(sel["indicator"].values.tolist(), sel["indicator_is_proxy"].values.tolist()))
+               if "indicator_is_proxy" in sel.coords else {})
+    any_assumed = any_aspirational = any_proxy = False
     for k, tid in enumerate(sel["target"].values.tolist()):
         row = sel.isel(target=k)
         assumed = bool(row["target_rests_on_assumption"])
         any_assumed |= assumed
         aspirational = "target_is_aspirational" in row.coords and bool(row["target_is_aspirational"])
         any_aspirational |= aspirational
+        proxy = bool(proxies.get(str(row["target_indicator"].values), 0))
+        any_proxy |= proxy
         tolerance = float(row["target_tolerance"]) if "target_tolerance" in row.coords else math.nan
         table.add_row(
-            tid + (" *" if assumed else "") + (ASPIRATIONAL_MARK if aspirational else ""),
+            tid + (" *" if assumed else "") + (PROXY_MARK if proxy else "")
+            + (ASPIRATIONAL_MARK if aspirational else ""),
             str(row["target_label"].values),
             str(int(row["target_year"])),
             format_threshold(str(row["target_kind"].values), str(row["target_comparator"].values),
@@ -110,6 +117,9 @@ def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
     if any_assumed:
         console.print("* rests on an assumption: the indicator's start value or process parameters (see "
                       "`indicator_start_source`, `indicator_parameters_source`).")
+    if any_proxy:
+        console.print(f"{PROXY_MARK.strip()} proxy: the indicator's figures stand in for another statistic, or "
+                      "another statistic stands in for them (`indicator_proxy_for`).")
     if any_aspirational:
         console.print("(力争): aspirational — the plan strives for the target rather than commits to it "
                       "(`target_is_aspirational`).")
