@@ -141,3 +141,34 @@ def test_the_table_marks_a_target_on_a_proxy(tmp_path):
     console = Console(width=200, record=True)
     print_results(ds, console=console)
     assert f"{mark} proxy:" not in console.export_text()
+
+
+# ------------------------------------------------------------------ audit of the shipped scenarios
+
+MONETARY_UNIT = ("CNY", "USD", "RMB", "EUR")
+PROXY_WORDS = ("proxy", "stands in", "stand in")
+
+
+def _shipped():
+    from tests.conftest import ROOT
+
+    return [(path.name, targetsim.load_scenario(path)) for path in sorted((ROOT / "scenarios").glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("name, scenario", _shipped(), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_shipped_monetary_indicator_has_a_price_basis(name, scenario):
+    missing = [ind.id for ind in scenario.indicators
+               if ind.unit.startswith(MONETARY_UNIT) and ind.price_basis not in ("nominal", "real")]
+    assert not missing, f"{name}: monetary indicators without a nominal/real price_basis: {missing}"
+    unknown = [ind.id for ind in scenario.indicators if ind.unit and ind.price_basis == "unknown"]
+    assert not unknown, f"{name}: indicators with a unit but no price_basis: {unknown}"
+    index = [ind.id for ind in scenario.indicators if ind.unit.startswith("index") and ind.price_basis != "index"]
+    assert not index, f"{name}: index indicators not marked price_basis: index: {index}"
+
+
+@pytest.mark.parametrize("name, scenario", _shipped(), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_shipped_indicator_whose_parameters_cite_a_proxy_is_marked(name, scenario):
+    unmarked = [ind.id for ind in scenario.indicators
+                if any(w in f"{ind.parameters.source or ''} {ind.parameters.assumption or ''}".lower()
+                       for w in PROXY_WORDS) and not ind.is_proxy]
+    assert not unmarked, f"{name}: parameters cite a proxy but proxy_for is not set: {unmarked}"
