@@ -26,7 +26,7 @@ from scipy import special, stats
 from targetsim.engine.plan import SimulationPlan
 from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGISTIC, LOGIT, LOGNORMAL, LT, RATIO,
                                      SCHEDULED, START_LOGNORMAL, START_UNIFORM, STUDENT_T, SUM, T_CAGR, T_FIRST_PASSAGE,
-                                     T_GROWTH_EACH_YEAR, T_LEVEL,
+                                     T_GROWTH_EACH_YEAR, T_IN_YEAR, T_LEVEL,
                                      T_PER_YEAR, TWO_PIECE)
 from targetsim.kernels.weights import VOL_W_MIN
 from tests.reference_model import _two_piece
@@ -309,6 +309,8 @@ def twin_rules(plan: SimulationPlan, paths: GroupPaths) -> np.ndarray:
                     hold = hold & _cmp(lg[i, t] - lg[i, t - 1], c, thr, lo, hi)
             elif tk == T_PER_YEAR:
                 hold = hold & _cmp(val[i, t] - val[i, t - 1] if count else val[i, t], c, thr, lo, hi)
+            elif tk == T_IN_YEAR:
+                hold = _cmp(val[i, t] - val[i, t - 1], c, thr, lo, hi)
             else:
                 total = total + (val[i, t] - val[i, t - 1] if count else val[i, t])
                 hold = _cmp(total, c, thr, lo, hi)

@@ -327,6 +327,8 @@ def simulate(data: dict, paths: int, seed: int) -> ReferenceResult:
         elif tk == "count_per_year":
             met = np.all([_compare(x[s] - x[s - 1] if is_count else x[s], cmp, thr, low, high)
                           for s in range(1, by + 1)], axis=0)
+        elif tk == "in_year":  # the increase during the year `by` alone
+            met = _compare(x[by] - x[by - 1], cmp, thr, low, high)
         else:  # cumulative
             total = sum(x[s] - x[s - 1] if is_count else x[s] for s in range(1, by + 1))
             met = _compare(total, cmp, thr, low, high)

@@ -167,6 +167,10 @@ def _threshold(draw, data: dict, kind: str, ind: str, years: int) -> float:
         mean = max(0.5, sum(proc["schedule"].values()) / (int(data["horizon"]) - int(data["base_year"])))
     if kind == "count_per_year" and mean is not None:
         return round(_unit(draw, 0.0, 2.5 * mean), 3)
+    if kind == "in_year":  # the year's additions, or a level's change that year
+        if mean is not None:
+            return round(_unit(draw, 0.0, 2.5 * mean), 3)
+        return round(start * _unit(draw, -0.2, 0.3), 4)
     if kind == "cumulative":
         per_year = mean if mean is not None else start
         return round(_unit(draw, 0.2, 2.5) * per_year * years, 3)
@@ -209,8 +213,8 @@ def audit_scenarios(draw):
         ind = draw(st.sampled_from(list(inds)))
         kind_of = kinds[ind]
         options = ["level", "cagr", "first_passage", "growth_each_year", "count_per_year", "cumulative"]
-        options += {"logit_share": ["share"], "ratio": ["share"], "count": ["count_stock"],
-                    "scheduled": ["count_stock"]}.get(kind_of, [])
+        options += {"logit_share": ["share"], "ratio": ["share"], "count": ["count_stock", "in_year"],
+                    "scheduled": ["count_stock", "in_year"]}.get(kind_of, ["in_year"])
         kind = draw(st.sampled_from(options))
         by = draw(st.integers(base + 1, horizon))
         comparator = draw(st.sampled_from([">=", ">", "<=", "<", "~", "~>="]))

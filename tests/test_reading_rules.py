@@ -39,6 +39,8 @@ def test_readme_renders_the_code_table():
     ("力争机场年中转旅客量达到 360 万人次", "level", ">=", True, True),
     ("国际标准累计超过 220 件", "growth_each_year", ">", False, False),
     ("年均增长 10%左右", "cagr", "~", False, False),
+    ("到2027年,力争每年举办国际体育赛事 10 项以上", "in_year", ">=", True, True),
+    ("到2027年,力争每年举办国际体育赛事 10 项以上", "count_stock", ">=", True, False),
 ])
 def test_rule_problems(quote, kind, comparator, aspirational, ok):
     assert (not rule_problems(quote, kind, comparator, aspirational)) == ok

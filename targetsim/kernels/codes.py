@@ -14,9 +14,10 @@ LOGNORMAL, AR1, LOGIT, BUILDOUT, COUNT, RATIO, SUM, LOGISTIC, SCHEDULED = (PROCE
 
 # level, share and count_stock are one rule: the value in the target year
 TARGET_CODES = {"level": 0, "share": 0, "count_stock": 0, "cagr": 1, "first_passage": 2,
-                "growth_each_year": 3, "count_per_year": 4, "cumulative": 5}
-T_LEVEL, T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_PER_YEAR, T_CUMULATIVE = (TARGET_CODES[k] for k in (
-    "level", "cagr", "first_passage", "growth_each_year", "count_per_year", "cumulative"))
+                "growth_each_year": 3, "count_per_year": 4, "cumulative": 5,
+                "in_year": 6}
+T_LEVEL, T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_PER_YEAR, T_CUMULATIVE, T_IN_YEAR = (TARGET_CODES[k] for k in (
+    "level", "cagr", "first_passage", "growth_each_year", "count_per_year", "cumulative", "in_year"))
 
 # "~>=" (about, or more) is ">=" at the lower edge of the "~" band: the plan moves its threshold there, and the
 # kernel compares it as ">=" (no branch of its own)

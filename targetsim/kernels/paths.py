@@ -35,7 +35,8 @@ from numba import njit
 
 from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGISTIC, LOGIT, LOGNORMAL, LT, NORMAL, RATIO,
                                       SCHEDULED, START_LOGNORMAL, START_NORMAL_SD, START_UNIFORM, STUDENT_T, SUM,
-                                      T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_LEVEL, T_PER_YEAR, TWO_PIECE)
+                                      T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_IN_YEAR, T_LEVEL, T_PER_YEAR,
+                                      TWO_PIECE)
 from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_binomial, next_chi2,
                                               next_gamma_mean, next_negative_binomial, next_poisson,
                                               student_t_scale)
@@ -833,6 +834,10 @@ def _fold_targets(s, n, weighted, varied, kind, paths, targets, fold, acc):
                 _compare_lanes(scratch, n, thr, lo_k, hi_k, cmp, hit)
                 for lane in range(n):
                     hold[lane] &= hit[lane]
+            elif tk == T_IN_YEAR:  # the year's increase alone: a count's additions, a level's change
+                for lane in range(n):
+                    scratch[lane] = val[i, t, lane] - val[i, t - 1, lane]
+                _compare_lanes(scratch, n, thr, lo_k, hi_k, cmp, hold)
             else:  # T_CUMULATIVE (kernels.codes)
                 for lane in range(n):
                     total[lane] += val[i, t, lane] - val[i, t - 1, lane] if is_count else val[i, t, lane]

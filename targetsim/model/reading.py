@@ -47,9 +47,11 @@ READING_RULES: tuple[ReadingRule, ...] = (
             "never `count_per_year`, which needs every year"),
     ReadingRule(
         keyword="每年, 年度", pattern=r"每年|年度",
-        meaning="per year, in the years the sentence names", kinds=("count_per_year", "level", "cumulative"),
-        why="`count_per_year` when the sentence means each year of the plan; the year's flow (`level` of a "
-            "yearly flow, in `by`) when it names the target year (到2027年每年…)"),
+        meaning="per year, in the years the sentence names",
+        kinds=("count_per_year", "in_year", "level", "cumulative"),
+        why="`count_per_year` when the sentence means each year of the plan; the target year's own count when it "
+            "names the target year (到2027年每年…: the yearly count by 2027): `in_year` at `by` (a count's additions "
+            "that year), or `level` of a yearly flow in `by`"),
     ReadingRule(
         keyword="累计", pattern=r"累计",
         meaning="cumulative, or a stock with its existing start", kinds=("cumulative", "count_stock", "level"),

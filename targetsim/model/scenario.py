@@ -32,7 +32,7 @@ from targetsim.model.processes import (  # noqa: F401 - the process kinds, re-ex
 from targetsim.model.targets import SHARE_KINDS, TARGET_KINDS  # noqa: F401 - re-exported
 
 TargetKind = Literal["level", "cagr", "first_passage", "share", "growth_each_year",
-                     "count_stock", "count_per_year", "cumulative"]
+                     "count_stock", "count_per_year", "cumulative", "in_year"]
 Comparator = Literal[">=", ">", "<=", "<", "~", "~>="]
 
 COMPARATORS: tuple[str, ...] = (">=", ">", "<=", "<", "~", "~>=")

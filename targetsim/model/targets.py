@@ -95,10 +95,18 @@ COUNT_PER_YEAR = TargetSpec(kind="count_per_year", rate=False, period_free=False
                             threshold=_flow_threshold, indicators=None, instead="", needs=_no_pace, render=_value)
 CUMULATIVE = TargetSpec(kind="cumulative", rate=False, period_free=False, compares_value=False,
                         threshold=_flow_threshold, indicators=None, instead="", needs=_no_pace, render=_value)
+# `in_year`: the indicator's increase during the year `by` alone, X(by) - X(by - 1) (a count's or a scheduled
+# stock's additions that year; a level's change that year; 到2027年…每年: the yearly count by 2027, not every
+# year before it, as `count_per_year` reads). A share's yearly change is not a count: shares are refused.
+# The threshold may be negative (a level's decline that year).
+IN_YEAR = TargetSpec(kind="in_year", rate=False, period_free=False, compares_value=False,
+                     threshold=lambda ind: (None, None, False, ""),
+                     indicators=("lognormal", "ar1_growth", "buildout", "count", "sum", "logistic", "scheduled"),
+                     instead="", needs=_no_pace, render=lambda sign, thr, unit: f"{sign} {thr:,.6g} {unit} in the year")
 
 #: Every target kind's spec, by kind.
 TARGET_SPECS: dict[str, TargetSpec] = {spec.kind: spec for spec in (
-    LEVEL, CAGR, FIRST_PASSAGE, SHARE, GROWTH_EACH_YEAR, COUNT_STOCK, COUNT_PER_YEAR, CUMULATIVE)}
+    LEVEL, CAGR, FIRST_PASSAGE, SHARE, GROWTH_EACH_YEAR, COUNT_STOCK, COUNT_PER_YEAR, CUMULATIVE, IN_YEAR)}
 TARGET_KINDS: tuple[str, ...] = tuple(TARGET_SPECS)
 #: Target kinds whose rule can be evaluated in the base year itself (the others need a period).
 PERIOD_FREE_KINDS: tuple[str, ...] = tuple(k for k, s in TARGET_SPECS.items() if s.period_free)
