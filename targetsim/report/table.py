@@ -68,6 +68,40 @@ def format_threshold(kind: str, comparator: str, threshold: float, unit: str, to
     return text
 
 
+# The table's columns, and the terminal widths below which it drops the label, writes the interval
+# as ± its larger half, and drops the simulated pace and truncates long target ids.
+COLUMN_KEYS = ("target", "label", "by", "threshold", "P(met)", "needs", "simulated")
+WIDTH_FOR_LABEL = 140
+WIDTH_FOR_FULL_INTERVAL = 120
+WIDTH_FOR_SIMULATED = 100
+NARROW_TARGET_WIDTH = 26
+
+
+def _target_width(width: int) -> int | None:
+    """The target column's widest, by terminal width (None: as wide as its ids)."""
+    if width >= WIDTH_FOR_FULL_INTERVAL:
+        return None
+    return NARROW_TARGET_WIDTH if width < WIDTH_FOR_SIMULATED else NARROW_TARGET_WIDTH + 6
+
+
+def _shown_columns(width: int) -> set[str]:
+    shown = set(COLUMN_KEYS)
+    if width < WIDTH_FOR_LABEL:
+        shown.discard("label")
+    if width < WIDTH_FOR_SIMULATED:
+        shown.discard("simulated")
+    return shown
+
+
+def _probability_cell(p: float, lower: float, upper: float, full: bool) -> str:
+    """``50.6 % [49.9 % – 51.3 %]``, or narrow: ``50.6 ±0.7`` (percent; the interval's larger half)."""
+    if full:
+        return f"{_pct(p)} [{_pct(lower)} – {_pct(upper)}]"
+    if not (math.isfinite(p) and math.isfinite(lower) and math.isfinite(upper)):
+        return _pct(p)
+    return f"{p * 100:.1f} ±{max(p - lower, upper - p) * 100:.1f}"
+
+
 def _pct(value: float, digits: int = 1) -> str:
     return "–" if not math.isfinite(value) else f"{value * 100:.{digits}f} %"
 
@@ -81,9 +115,18 @@ def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
     sel = ds.isel(scenario=0)
     table = Table(title=f"{ds.attrs['scenario_name']}: {ds.attrs['paths']:,} paths, seed {ds.attrs['seed']}",
                   title_justify="left")
+    # a narrow terminal drops columns, shortens the interval and truncates long target ids, rather
+    # than squeezing columns to nothing (the dataset holds every figure)
+    shown = _shown_columns(console.width)
+    full_interval = console.width >= WIDTH_FOR_FULL_INTERVAL
     for name, justify in (("target", "left"), ("label", "left"), ("by", "right"), ("threshold", "right"),
-                          ("P(met) [95 % interval]", "right"), ("needs", "right"), ("simulated", "right")):
-        table.add_column(name, justify=justify, no_wrap=name != "label")
+                          ("P(met) [95 % interval]" if full_interval else "P(met) % ±95", "right"),
+                          ("needs", "right"), ("simulated", "right")):
+        if name.split(" ")[0] not in shown:
+            continue
+        table.add_column(name, justify=justify, no_wrap=name != "label",
+                         overflow="fold" if name == "label" else "ellipsis",
+                         max_width=_target_width(console.width) if name == "target" else None)
     units = dict(zip(sel["indicator"].values.tolist(), sel["indicator_unit"].values.tolist()))
     proxies = (dict(zip(sel["indicator"].values.tolist(), sel["indicator_is_proxy"].values.tolist()))
                if "indicator_is_proxy" in sel.coords else {})
@@ -97,18 +140,19 @@ def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
         proxy = bool(proxies.get(str(row["target_indicator"].values), 0))
         any_proxy |= proxy
         tolerance = float(row["target_tolerance"]) if "target_tolerance" in row.coords else math.nan
-        table.add_row(
+        cells = [
             tid + (" *" if assumed else "") + (PROXY_MARK if proxy else "")
             + (ASPIRATIONAL_MARK if aspirational else ""),
             str(row["target_label"].values),
             str(int(row["target_year"])),
             format_threshold(str(row["target_kind"].values), str(row["target_comparator"].values),
                              float(row["target_threshold"]), units[str(row["target_indicator"].values)], tolerance),
-            f"{_pct(float(row['attainment_probability']))} [{_pct(float(row['attainment_probability_lower']))}"
-            f" – {_pct(float(row['attainment_probability_upper']))}]",
+            _probability_cell(float(row["attainment_probability"]), float(row["attainment_probability_lower"]),
+                              float(row["attainment_probability_upper"]), full_interval),
             _pct(float(row["required_growth"])),
             _pct(float(row["baseline_growth"])),
-        )
+        ]
+        table.add_row(*(cell for cell, name in zip(cells, COLUMN_KEYS) if name in shown))
     console.print(table)
     joint = float(sel["joint_attainment_probability"])
     console.print(f"all {sel.sizes['target']} targets met together: {_pct(joint)} "
@@ -123,7 +167,9 @@ def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
     if any_aspirational:
         console.print("(力争): aspirational — the plan strives for the target rather than commits to it "
                       "(`target_is_aspirational`).")
-    console.print("needs: average annual growth the target requires; simulated: median simulated growth.")
+    shown_note = "" if "simulated" in shown else f" (a terminal {WIDTH_FOR_SIMULATED} columns wide or more shows it)"
+    console.print("needs: average annual growth the target requires; simulated: median simulated growth"
+                  f"{shown_note}.")
     if "indicator_mean_is_defined" in sel:
         undefined = [str(ind) for ind, row in zip(sel["indicator"].values, sel["indicator_mean_is_defined"].values)
                      if not row.all()]
