@@ -133,12 +133,12 @@ def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
 def validate(scenario: Path, show_merged: bool, debug: bool) -> None:
     """Check SCENARIO (and its baselines) without running it."""
-    from targetsim.io.extends import load_chain
+    from targetsim.io.models import load_document
     from targetsim.io.scenarios import load_scenario
 
     with user_errors(debug):
         sc = load_scenario(scenario)
-        merged = load_chain(scenario).merged.data if show_merged else None
+        merged = load_document(scenario).merged.data if show_merged else None
     assumed = [ind.id for ind in sc.indicators if ind.start is not None and ind.start.is_assumption]
     assumed_parameters = [ind.id for ind in sc.indicators if ind.start is not None and ind.parameters.is_assumption]
     not_modelled = f", {len(sc.not_modelled)} not modelled" if sc.not_modelled else ""

@@ -66,11 +66,21 @@ for _model, _kernel in ((PROCESS_KINDS, PROCESS_CODES), (TARGET_KINDS, TARGET_CO
 
 
 def correlation_matrix(scenario: Scenario) -> np.ndarray:
+    """The correlation of the yearly shocks: the declared pairs ``R``, and with common factors
+    ``Λ Λᵀ + D R D``, ``D = diag(sqrt(1 − Σ_f λ²))`` (see :class:`~targetsim.model.scenario.Factor`)."""
     index = {ind.id: i for i, ind in enumerate(scenario.indicators)}
     matrix = np.eye(len(index))
     for c in scenario.correlations:
         i, j = index[c.a], index[c.b]
         matrix[i, j] = matrix[j, i] = c.rho
+    if scenario.factors:
+        loadings = np.zeros((len(index), len(scenario.factors)))
+        for f, factor in enumerate(scenario.factors):
+            for ind_id, loading in factor.loadings:
+                loadings[index[ind_id], f] = loading
+        own = np.sqrt(np.maximum(1.0 - (loadings**2).sum(axis=1), 0.0))
+        matrix = loadings @ loadings.T + own[:, None] * matrix * own[None, :]
+        np.fill_diagonal(matrix, 1.0)
     return matrix
 
 
@@ -245,7 +255,7 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
     shocked = np.array([ind.process.kind in SHOCKED_KINDS for ind in inds], dtype=np.bool_)
 
     matrix = correlation_matrix(scenario)
-    correlated = bool(scenario.correlations)
+    correlated = bool(scenario.correlations or scenario.factors)
     chol = np.ascontiguousarray(psd_factor(matrix)) if correlated else np.eye(n)
     shocks = scenario.shocks
     tp = np.array(two_piece_params(shocks.skew) if shocks.distribution == "two_piece" else (1.0, 1.0, 0.0, 1.0))

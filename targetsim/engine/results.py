@@ -257,7 +257,8 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "base_year": int(scenario.base_year),
         "horizon": int(scenario.horizon),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "baselines_file": str(scenario.baselines) if scenario.baselines else "",
+        "baselines_file": "; ".join(map(str, scenario.baseline_files)),
+        "model_file": str(scenario.model) if scenario.model else "",
     })
     return ds
 

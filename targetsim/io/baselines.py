@@ -31,6 +31,7 @@ class BaselineValue:
     assumption: str = ""
     notes: str = ""
     line: int = 0
+    file: str = ""  # the baselines file the row is read from
 
     @property
     def is_assumption(self) -> bool:
@@ -57,6 +58,29 @@ class Baselines:
 
     def history(self, indicator: str) -> list[BaselineValue]:
         return sorted((r for r in self.rows if r.indicator == indicator), key=lambda r: r.year)
+
+    @classmethod
+    def combined(cls, tables: "list[Baselines]") -> "Baselines":
+        """Several baselines files read as one (a city model's and a plan's): each (indicator, year)
+        once, from the first file that gives it; another file giving a different value is an error
+        naming both rows (the same statistic has one value, whichever plan quotes it)."""
+        if len(tables) == 1:
+            return tables[0]
+        first: dict[tuple[str, int], BaselineValue] = {}
+        rows = []
+        for table in tables:
+            for row in table.rows:
+                key = (row.indicator, row.year)
+                have = first.get(key)
+                if have is None:
+                    first[key] = row
+                    rows.append(row)
+                elif have.value != row.value:
+                    raise BaselineError(f"{row.indicator} {row.year} is {row.value:g} here but {have.value:g} in "
+                                        f"{have.file}, line {have.line}: one statistic has one value in every file "
+                                        "a scenario reads; correct one of them, or give the series another id",
+                                        table.file, row.line, "value")
+        return cls(file=tables[0].file, rows=tuple(rows))
 
 
 # A baselines file larger than this is refused unread (the shipped ones are well under 1 MiB).
@@ -169,6 +193,6 @@ def load_baselines(path: str | Path) -> Baselines:
         rows.append(BaselineValue(
             indicator=indicator, year=year, value=value, unit=cells["unit"], source=cells["source"],
             quote=cells.get("quote", ""), assumption=cells.get("assumption", ""),
-            notes=cells.get("notes", ""), line=line,
+            notes=cells.get("notes", ""), line=line, file=str(path),
         ))
     return Baselines(file=path, rows=tuple(rows))

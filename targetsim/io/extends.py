@@ -67,7 +67,7 @@ __all__ = ["MAX_DEPTH", "Chain", "load_chain"]
 #: The most ``extends`` links followed from the file being loaded (a chain of 17 files).
 MAX_DEPTH = 16
 #: Top-level keys whose value is a path relative to the file that writes it.
-PATH_KEYS: tuple[str, ...] = ("baselines",)
+PATH_KEYS: tuple[str, ...] = ("baselines", "model")
 
 
 class _Node:
@@ -108,12 +108,30 @@ class Chain:
 
 
 def load_chain(path: str | Path) -> Chain:
-    """Load ``path`` and every file it ``extends`` (transitively), and merge them."""
+    """Load ``path`` and every file it ``extends`` (transitively), and merge them. (A city model or a
+    joint run's plans are composed one level up, by :func:`targetsim.io.models.load_document`.)"""
     path = Path(path)
     root = load_yaml(path)
     if not _extends_of(root.data):
         return Chain(merged=root, sources=(root,))
+    sources, paths = chain_sources(path, root)
+    root_dir = path.parent
+    merged = _annotate_file(sources[-1], paths[-1], root_dir)
+    for i in range(len(sources) - 2, -1, -1):
+        merged = _merge(merged, _annotate_file(sources[i], paths[i], root_dir), (), sources[i], sources[i + 1])
+    return Chain(merged=plain_source(merged, root), sources=tuple(sources))
 
+
+def plain_source(merged: _Node, root: YamlSource) -> YamlSource:
+    """A merged document as a :class:`YamlSource` whose origins locate every value."""
+    origins: dict[KeyPath, Origin] = {}
+    data = _plain(merged, (), origins)
+    lines = {key: origin.line for key, origin in origins.items() if origin.line is not None}
+    return YamlSource(file=root.file, data=data, lines=lines, text=root.text, origins=origins)
+
+
+def chain_sources(path: Path, root: YamlSource, depth: int = MAX_DEPTH) -> tuple[list[YamlSource], list[Path]]:
+    """``root`` (the file at ``path``) and every file it ``extends``, transitively, with their paths."""
     sources = [root]
     paths = [path]
     seen = {_identity(path): 0}
@@ -123,8 +141,8 @@ def load_chain(path: str | Path) -> Chain:
         if not isinstance(ref, str) or not ref.strip():
             raise current.error(("extends",), f"expected the path of the scenario file this one extends, "
                                               f"got {_describe(ref)}")
-        if len(sources) > MAX_DEPTH:
-            raise current.error(("extends",), f"more than {MAX_DEPTH} levels of 'extends' "
+        if len(sources) > depth:
+            raise current.error(("extends",), f"more than {depth} levels of 'extends' "
                                               f"(starting at {root.file})")
         parent_path = current_path.parent / ref
         kind = file_kind(parent_path)
@@ -150,16 +168,7 @@ def load_chain(path: str | Path) -> Chain:
         sources.append(parent)
         paths.append(parent_path)
         current, current_path = parent, parent_path
-
-    root_dir = path.parent
-    merged = _annotate_file(sources[-1], paths[-1], root_dir)
-    for i in range(len(sources) - 2, -1, -1):
-        merged = _merge(merged, _annotate_file(sources[i], paths[i], root_dir), (), sources[i], sources[i + 1])
-    origins: dict[KeyPath, Origin] = {}
-    data = _plain(merged, (), origins)
-    lines = {key: origin.line for key, origin in origins.items() if origin.line is not None}
-    merged_source = YamlSource(file=root.file, data=data, lines=lines, text=root.text, origins=origins)
-    return Chain(merged=merged_source, sources=tuple(sources))
+    return sources, paths
 
 
 def _extends_of(data: Any) -> bool:
@@ -208,8 +217,9 @@ def _annotate_file(src: YamlSource, file_path: Path, root_dir: Path) -> _Node:
         if file_path.parent != root_dir:
             for key in PATH_KEYS:
                 item = top.get(key)
-                if item is not None and isinstance(item.value, str) and item.value.strip():
-                    item.value = _rebase(item.value, file_path.parent, root_dir)
+                for part in (item.value if item is not None and isinstance(item.value, list) else [item]):
+                    if part is not None and isinstance(part.value, str) and part.value.strip():
+                        part.value = _rebase(part.value, file_path.parent, root_dir)
     return node
 
 

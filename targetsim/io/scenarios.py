@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from targetsim.io.baselines import Baselines, load_baselines
-from targetsim.io.extends import load_chain
+from targetsim.io.models import load_document
 from targetsim.io.yaml_source import YamlSource, file_kind
 from targetsim.errors import ScenarioError
 from targetsim.model.numeric import numeric_range_problem, zero_denominator_problem
@@ -29,7 +29,7 @@ def load_scenario(path: str | Path) -> Scenario:
     it), and :class:`targetsim.errors.BaselineError` for one in the baselines file.
     """
     path = Path(path)
-    chain = load_chain(path)
+    chain = load_document(path)
     source = chain.merged
     fitted = _fit_requested_processes(source, path)
     scenario = parse_scenario(source.data, source, file=path, sha256=chain.sha256)
@@ -65,15 +65,21 @@ def _fit_requested_processes(src: YamlSource, path: Path) -> dict[str, FittedPar
     if not isinstance(base_year, int) or isinstance(base_year, bool):
         raise src.error(("base_year",), "a scenario that fits a process needs base_year, a year such as 2024")
     rel = data.get("baselines")
-    if not isinstance(rel, str):
+    files = rel if isinstance(rel, list) else [rel]
+    if not files or not all(isinstance(f, str) for f in files):
         name = next(iter(requests))
         raise src.error(("indicators", name, "process", "fit"),
                         "'fit' estimates the process from the baselines: name a 'baselines' file at the top "
                         "of the scenario")
-    table_path = Path(rel) if Path(rel).is_absolute() else path.parent / rel
-    if file_kind(table_path) != "file":
-        raise src.error(("baselines",), f"baselines file not found: {table_path}")
-    table = load_baselines(table_path)
+    tables = []
+    for k, file in enumerate(files):
+        table_path = Path(file) if Path(file).is_absolute() else path.parent / file
+        if file_kind(table_path) != "file":
+            raise src.error(("baselines", k) if isinstance(rel, list) else ("baselines",),
+                            f"baselines file not found: {table_path}")
+        tables.append(load_baselines(table_path))
+    table = Baselines.combined(tables)
+    table_path = table.file
     fitted = {}
     for name, request in requests.items():
         at = ("indicators", name, "process")
@@ -117,16 +123,20 @@ def _resolve_starts(scenario: Scenario, src: YamlSource) -> Scenario:
                    if (ind.start is not None and ind.start.from_baseline)
                    or (isinstance(ind.process, Ar1GrowthProcess) and ind.process.initial_growth is None)]
     table = None
-    if scenario.baselines is not None:
-        kind = file_kind(scenario.baselines)
-        if kind == "missing":
-            raise src.error(("baselines",), f"baselines file not found: {scenario.baselines}")
-        if kind in ("directory", "other"):
-            reason = "a directory" if kind == "directory" else "a device, pipe or socket"
-            raise src.error(("baselines",), f"not a regular file ({reason}): {scenario.baselines}")
-        if kind != "file":
-            raise src.error(("baselines",), f"cannot open the baselines file ({kind}): {scenario.baselines}")
-        table = load_baselines(scenario.baselines)
+    if scenario.baseline_files:
+        tables = []
+        for k, file in enumerate(scenario.baseline_files):
+            key = ("baselines", k) if len(scenario.baseline_files) > 1 else ("baselines",)
+            kind = file_kind(file)
+            if kind == "missing":
+                raise src.error(key, f"baselines file not found: {file}")
+            if kind in ("directory", "other"):
+                reason = "a directory" if kind == "directory" else "a device, pipe or socket"
+                raise src.error(key, f"not a regular file ({reason}): {file}")
+            if kind != "file":
+                raise src.error(key, f"cannot open the baselines file ({kind}): {file}")
+            tables.append(load_baselines(file))
+        table = Baselines.combined(tables)
     elif needs_table:
         ind = needs_table[0]
         key = ("indicators", ind.id, "start" if ind.start.from_baseline else "process")
@@ -154,14 +164,14 @@ def _resolve_one(ind: Indicator, table: Baselines | None, scenario: Scenario, sr
             have = f"it has {', '.join(map(str, years))}" if years else "it has no rows for this indicator"
             raise src.error(("indicators", ind.id, "start"),
                             f"no baseline value for {ind.id} in base year {scenario.base_year} "
-                            f"in {table.file} ({have})")
+                            f"in {', '.join(map(str, scenario.baseline_files))} ({have})")
         value = row.value
         unit = ind.unit
         if isinstance(ind.process, LogitShareProcess) and row.unit == "percent":
             value = row.value / 100.0  # shares are simulated as fractions
         elif unit and row.unit and unit != row.unit:
             raise src.error(("indicators", ind.id, "unit"),
-                            f"unit {unit!r} differs from the baseline's {row.unit!r} ({table.file}, line {row.line})")
+                            f"unit {unit!r} differs from the baseline's {row.unit!r} ({row.file}, line {row.line})")
         start = dataclasses.replace(ind.start, value=value, assumption=row.assumption or None, source=row.source)
         ind = dataclasses.replace(ind, unit=unit or row.unit, start=start)
     try:
@@ -170,7 +180,7 @@ def _resolve_one(ind: Indicator, table: Baselines | None, scenario: Scenario, sr
         if row is None:
             raise
         raise src.error(("indicators", ind.id, "start"),
-                        f"{exc.reason} (the baseline value in {table.file}, line {row.line})") from None
+                        f"{exc.reason} (the baseline value in {row.file}, line {row.line})") from None
     if isinstance(ind.process, Ar1GrowthProcess) and ind.process.initial_growth is None:
         ind = dataclasses.replace(ind, process=dataclasses.replace(
             ind.process, initial_growth=_last_growth(ind, table, scenario, src)))

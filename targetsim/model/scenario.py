@@ -243,6 +243,7 @@ class Target:
     tolerance: float = DEFAULT_TOLERANCE
     aspirational: bool = False
     reading: str = ""
+    plan: str = ""
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,20 @@ class Correlation:
     a: str
     b: str
     rho: float
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A common yearly shock ``f ~ N(0, 1)`` that loads on indicators: indicator ``i``'s standardised
+    shock is ``λ_i f + sqrt(1 − Σ λ²) u_i``, where the ``u`` are correlated as the declared pairs say.
+    So the shocks' correlation is ``Λ Λᵀ + D R D`` (``D = diag(sqrt(1 − Σ λ²))``, ``R`` the pairs'
+    matrix): a city-wide cycle shared by every plan that uses these indicators."""
+
+    name: str
+    loadings: tuple[tuple[str, float], ...]
+    label: str = ""
+    source: str = ""
+    assumption: str = ""
 
 
 @dataclass(frozen=True)
@@ -282,6 +297,11 @@ class Scenario:
     not_modelled: tuple[NotModelled, ...] = ()
     file: Path | None = None
     sha256: str = ""
+    factors: tuple[Factor, ...] = ()
+    # the city model the scenario names (models/<city>.yaml), and every baselines file it reads, in
+    # order (the model's, then the plan's); ``baselines`` is the first of them
+    model: Path | None = None
+    baseline_files: tuple[Path, ...] = ()
 
     @cached_property
     def indicator_by_id(self) -> dict[str, Indicator]:
@@ -290,6 +310,11 @@ class Scenario:
     @property
     def years(self) -> range:
         return range(self.base_year, self.horizon + 1)
+
+    @property
+    def plans(self) -> tuple[str, ...]:
+        """The plans whose targets the scenario holds, in order (a target without one: the scenario's)."""
+        return tuple(dict.fromkeys(t.plan or self.name for t in self.targets))
 
 
 def assumption_flags(indicators: tuple[Indicator, ...], *, parameters: bool = True) -> dict[str, bool]:

@@ -41,9 +41,9 @@ def load_all_scenarios(folder: Path) -> dict[Path, Scenario]:
 
 def own_targets(path: Path, scenario: Scenario, scenarios: dict[Path, Scenario]) -> tuple[set[str], set[str]]:
     """Target ids written in this file (not inherited through ``extends``), and its not-modelled ids."""
-    from targetsim.io.extends import load_chain
+    from targetsim.io.models import load_document
 
-    parents = load_chain(path).files[1:]
+    parents = load_document(path).files[1:]
     inherited: set[str] = set()
     inherited_nm: set[str] = set()
     for parent in parents:
