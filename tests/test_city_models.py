@@ -308,3 +308,49 @@ def test_the_joint_run_is_the_same_for_any_threads(tmp_path):
     a = targetsim.run(scenario, paths=5000, threads=1)
     b = targetsim.run(scenario, paths=5000, threads=2)
     np.testing.assert_array_equal(a.attainment_probability.values, b.attainment_probability.values)
+
+
+def test_plan_joint_and_at_least_k_plans_against_closed_forms(tmp_path):
+    """Four independent log-normal levels in two plans: a plan is met with the product of its
+    targets' probabilities, and 'at least k plans' follows the Poisson-binomial law of the two."""
+    lines = ["name: plans-closed-form", "base_year: 2024", "horizon: 2027", "paths: 200000", "seed: 8", "indicators:"]
+    specs = {"a": (100, 0.05, 0.10, 112), "b": (50, 0.08, 0.20, 62), "c": (10, 0.02, 0.15, 10.5),
+             "d": (7, 0.00, 0.05, 6.8)}
+    for name, (x0, g, vol, _) in specs.items():
+        lines.append(f"  {name}: {{start: {{value: {x0}, assumption: t}}, "
+                     f"process: {{kind: lognormal, growth: {g}, volatility: {vol}}}}}")
+    lines.append("targets:")
+    for name, plan in zip(specs, ["p1", "p1", "p2", "p2"]):
+        lines.append(f"  - {{id: t{name}, indicator: {name}, kind: level, threshold: {specs[name][3]}, "
+                     f"by: 2027, plan: {plan}}}")
+    path = tmp_path / "p.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ds = targetsim.run(targetsim.load_scenario(path))
+    exact = {}
+    for name, (x0, g, vol, thr) in specs.items():
+        exact[name] = float(norm.sf((math.log(thr / x0) - 3 * math.log1p(g)) / (vol * math.sqrt(3))))
+    p1, p2 = exact["a"] * exact["b"], exact["c"] * exact["d"]
+    n = 200_000
+    got = ds.plan_joint_attainment_probability.sel(scenario="plans-closed-form")
+    assert list(ds.plan.values) == ["p1", "p2"] and list(ds.target_plan.values) == ["p1", "p1", "p2", "p2"]
+    for plan, p in (("p1", p1), ("p2", p2)):
+        assert abs(float(got.sel(plan=plan)) - p) < 5 * math.sqrt(p * (1 - p) / n)
+    at_least = ds.at_least_k_plans_attainment_probability.values[0]
+    expected = [1.0, 1 - (1 - p1) * (1 - p2), p1 * p2]
+    assert at_least[0] == 1.0
+    for k in (1, 2):
+        assert abs(at_least[k] - expected[k]) < 5 * math.sqrt(expected[k] * (1 - expected[k]) / n)
+    assert float(ds.joint_attainment_probability.values[0]) == pytest.approx(at_least[2], abs=0)
+    lower = ds.plan_joint_attainment_probability_lower.values[0]
+    upper = ds.plan_joint_attainment_probability_upper.values[0]
+    assert np.all(lower < got.values) and np.all(got.values < upper)
+
+
+def test_a_single_plan_is_its_own_group(tmp_path):
+    plans = write_city(tmp_path)
+    ds = targetsim.run(targetsim.load_scenario(plans / "one.yaml"), paths=5000)
+    assert list(ds.plan.values) == ["plan-one"]
+    assert float(ds.plan_joint_attainment_probability.values[0, 0]) == float(ds.joint_attainment_probability.values[0])
+    joint = targetsim.run(targetsim.load_scenario(plans / "both.yaml"), paths=5000)
+    assert list(joint.plan.values) == ["plan-one", "plan-two"]
+    assert joint.at_least_k_plans_attainment_probability.shape == (1, 3)

@@ -212,6 +212,7 @@ def _target_arrays(scenario: Scenario, index: dict[str, int], x0: np.ndarray):
         t_cmp=np.array([COMPARATOR_CODES[t.comparator] for t in targets], dtype=np.int64),
         t_step=np.array([t.by - scenario.base_year for t in targets], dtype=np.int64),
         t_thr=thr, t_lo=lo, t_hi=hi,
+        t_group=np.array([scenario.plans.index(t.plan or scenario.name) for t in targets], dtype=np.int64),
     )
 
 

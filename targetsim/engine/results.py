@@ -77,6 +77,11 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
     joint_p = stats.joint / total_w
     joint_lower, joint_upper = wilson_interval(np.array([joint_p]), ess)
 
+    plans = scenario.plans
+    plan_p = stats.group_joint / total_w
+    plan_lower, plan_upper = wilson_interval(plan_p, ess)
+    plans_at_least = np.cumsum(stats.groups_met[::-1])[::-1] / total_w
+
     by_year = stats.attained_by_year / total_w
     for k, t in enumerate(targets):
         if t.kind not in PERIOD_FREE_KINDS:
@@ -149,6 +154,18 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "at_least_k_attainment_probability": (("scenario", "k"), at_least[None, :],
                                               {"long_name": "probability that at least k targets are met",
                                                "units": "1"}),
+        "plan_joint_attainment_probability": (("scenario", "plan"), plan_p[None, :],
+                                              {"long_name": "probability that every target of the plan is met",
+                                               "units": "1"}),
+        "plan_joint_attainment_probability_lower": (("scenario", "plan"), plan_lower[None, :],
+                                                    {"long_name": "lower bound of the 95 % Wilson interval",
+                                                     "units": "1"}),
+        "plan_joint_attainment_probability_upper": (("scenario", "plan"), plan_upper[None, :],
+                                                    {"long_name": "upper bound of the 95 % Wilson interval",
+                                                     "units": "1"}),
+        "at_least_k_plans_attainment_probability": (("scenario", "k_plans"), plans_at_least[None, :],
+                                                    {"long_name": "probability that every target is met in at least "
+                                                                  "k of the plans", "units": "1"}),
         "joint_failure_probability": (("scenario", "target", "other_target"), both_fail[None],
                                       {"long_name": "probability that both targets are missed "
                                                     "(diagonal: the target is missed)", "units": "1"}),
@@ -184,6 +201,10 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "year": ("year", years.astype(np.int64)),
         "quantile": ("quantile", qs),
         "k": ("k", np.arange(len(targets) + 1, dtype=np.int64)),
+        "plan": ("plan", list(plans)),
+        "k_plans": ("k_plans", np.arange(len(plans) + 1, dtype=np.int64)),
+        "target_plan": ("target", [t.plan or scenario.name for t in targets],
+                        {"long_name": "the plan the target belongs to (a joint run's plans; otherwise the scenario)"}),
         "other_target": ("other_target", [t.id for t in targets]),
         "target_indicator": ("target", [t.indicator for t in targets]),
         "target_kind": ("target", [t.kind for t in targets]),
@@ -235,6 +256,15 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
                                                 "real (constant or comparable prices), index, not_monetary; "
                                                 "unknown when the scenario does not say"}),
     }
+    if scenario.factors:
+        loadings = np.zeros((len(scenario.factors), len(inds)))
+        for f, factor in enumerate(scenario.factors):
+            for ind_id, loading in factor.loadings:
+                loadings[f, index[ind_id]] = loading
+        coords["factor"] = ("factor", [f.name for f in scenario.factors])
+        coords["factor_loading"] = (("factor", "indicator"), loadings,
+                                    {"long_name": "loading of the indicator's yearly shock on the common factor"})
+        coords["factor_source"] = ("factor", [f.source or f"assumption: {f.assumption}" for f in scenario.factors])
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
     if any(ind.fitted is not None for ind in inds):
         ds = ds.assign(_fitted_variables(inds))

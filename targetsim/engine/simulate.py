@@ -40,6 +40,8 @@ class Statistics:
     attained_by_year: np.ndarray  # (target, step)
     joint: int
     n_met: np.ndarray             # (n_targets + 1,) weight of paths meeting exactly m targets
+    group_joint: np.ndarray       # (group,) weight of paths meeting every target of the group (a plan)
+    groups_met: np.ndarray        # (n_groups + 1,) weight of paths meeting every target of exactly m groups
     pair_fail: np.ndarray         # (target, target) weight of paths missing both (upper triangle)
     nonfinite: np.ndarray         # (indicator,) paths where the indicator was NaN or infinite
     sketch: np.ndarray            # (indicator, step, n_bins + OFF_GRID_BINS) log-histograms
@@ -148,6 +150,9 @@ def _simulate_batches(plan: SimulationPlan, key: np.ndarray, paths: int, log_w_r
     by_year = np.zeros((n_slots, n_t, n_steps1), dtype=np.int64)
     joint = np.zeros(n_slots, dtype=np.int64)
     n_met = np.zeros((n_slots, n_t + 1), dtype=np.int64)
+    n_groups = int(plan.arrays["t_group"].max()) + 1 if n_t else 1
+    group_joint = np.zeros((n_slots, n_groups), dtype=np.int64)
+    groups_met = np.zeros((n_slots, n_groups + 1), dtype=np.int64)
     pair_fail = np.zeros((n_slots, n_t, n_t), dtype=np.int64)
     weight_total = np.zeros(n_slots, dtype=np.int64)
     log_w_max = np.full(n_slots, -np.inf)
@@ -161,6 +166,7 @@ def _simulate_batches(plan: SimulationPlan, key: np.ndarray, paths: int, log_w_r
     total = np.zeros((n_ind, n_steps1))
     w2_total = 0.0
     acc = Accumulators(attained=attained, attained_by_year=by_year, joint=joint, n_met_hist=n_met,
+                       group_joint=group_joint, groups_met_hist=groups_met,
                        pair_fail=pair_fail, weight_total=weight_total, log_w_max=log_w_max, nonfinite=nonfinite,
                        sketch=sketch, vmin=vmin, vmax=vmax, chunk_sums=chunk_sums, chunk_w2=chunk_w2)
     work_shape = (n_ind, n_steps1, n_t, len(plan.arrays["proj_ind"]), len(plan.arrays["jump_prob"]))
@@ -182,7 +188,8 @@ def _simulate_batches(plan: SimulationPlan, key: np.ndarray, paths: int, log_w_r
     return Statistics(
         paths=paths, weighted=plan.weighted, weight_total=int(weight_total.sum()), weight_sq_total=w2_total,
         attained=attained.sum(axis=0), attained_by_year=by_year.sum(axis=0), joint=int(joint.sum()),
-        n_met=n_met.sum(axis=0), pair_fail=pair_fail.sum(axis=0), nonfinite=nonfinite.sum(axis=0),
+        n_met=n_met.sum(axis=0), group_joint=group_joint.sum(axis=0), groups_met=groups_met.sum(axis=0),
+        pair_fail=pair_fail.sum(axis=0), nonfinite=nonfinite.sum(axis=0),
         sketch=sketch.sum(axis=0), log_min=vmin.min(axis=0), log_max=vmax.max(axis=0), total=total,
         log_weight_reference=float(log_w_ref), log_weight_max=float(log_w_max.max()),
     )

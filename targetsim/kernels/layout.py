@@ -114,6 +114,7 @@ class Targets(NamedTuple):
     t_thr: np.ndarray        # thresholds, moved by the tie margin (see engine.plan)
     t_lo: np.ndarray
     t_hi: np.ndarray
+    t_group: np.ndarray      # each target's plan (0 .. n_groups − 1): the targets met together per plan
 
 
 class SketchGrid(NamedTuple):
@@ -143,6 +144,8 @@ class Accumulators(NamedTuple):
     attained_by_year: np.ndarray
     joint: np.ndarray
     n_met_hist: np.ndarray
+    group_joint: np.ndarray      # (slot, group): every target of the group (a plan) met
+    groups_met_hist: np.ndarray  # (slot, n_groups + 1): exactly m groups with every target met
     pair_fail: np.ndarray
     weight_total: np.ndarray
     log_w_max: np.ndarray
@@ -202,6 +205,8 @@ class Fold(NamedTuple):
     missed_mask: np.ndarray
     check: np.ndarray
     hit0: np.ndarray
+    group_missed: np.ndarray  # (group, lane): some target of the group missed (groups <= targets)
+    groups_met: np.ndarray    # (lane,): groups with every target met
 
 
 class Work(NamedTuple):
@@ -237,7 +242,8 @@ def work_spec(n_ind: int, n_steps1: int, n_targets: int, n_proj: int, n_jumps: i
             "total": ((LANES,), f8, 0), "met": ((n_targets, LANES), u8, 0), "n_met": ((LANES,), i8, 0),
             "missed": ((n_targets, LANES // 64), np.uint64, 0), "missed_weight": ((n_targets, LANES), i8, 0),
             "missed_mask": ((n_targets, LANES), i8, 0), "check": ((LANES,), f8, 0),
-            "hit0": ((n_targets,), b1, 0),
+            "hit0": ((n_targets,), b1, 0), "group_missed": ((n_targets, LANES), u8, 0),
+            "groups_met": ((LANES,), i8, 0),
         },
     }
 

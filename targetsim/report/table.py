@@ -182,6 +182,24 @@ def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
     if median.size > 2:
         half = int(math.ceil((median.size - 1) / 2))
         console.print(f"at least {half} of {median.size - 1} targets met: {_pct(float(median[half]))}")
+    if "plan" in sel.dims and sel.sizes["plan"] > 1:
+        _print_plans(sel, console)
+
+
+def _print_plans(sel, console: Console) -> None:
+    """A joint run of several plans: each plan's targets all met, and every target of at least k plans."""
+    counts = {}
+    for plan in sel["target_plan"].values:
+        counts[str(plan)] = counts.get(str(plan), 0) + 1
+    for plan in sel["plan"].values:
+        row = sel.sel(plan=plan)
+        console.print(f"plan {plan}: all {counts.get(str(plan), 0)} targets met together: "
+                      f"{_pct(float(row['plan_joint_attainment_probability']))} "
+                      f"({_pct(float(row['plan_joint_attainment_probability_lower']))} – "
+                      f"{_pct(float(row['plan_joint_attainment_probability_upper']))})")
+    plans = np.asarray(sel["at_least_k_plans_attainment_probability"].values)
+    console.print("every target met in at least k of the " + str(plans.size - 1) + " plans: "
+                  + ", ".join(f"k={k}: {_pct(float(plans[k]))}" for k in range(1, plans.size)))
 
 
 def _console(console: Console | None) -> Console:
