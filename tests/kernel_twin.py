@@ -238,10 +238,17 @@ def _check_schedule(a, i: int, t: int, done: np.ndarray, carried: np.ndarray) ->
 def _uncertain_start(a, i: int, u: np.ndarray, val, lg, state) -> None:
     """Indicator ``i``'s start on each path from its draw ``u``: ``lognormal``, its natural scale (``ln X``;
     for a share, or a logistic's share of its ceiling, the logit) is ``x0_a + x0_b·u``; ``uniform``,
-    ``X = low + (high − low)·u``; ``normal``, ``X = mean + sd·u`` with ``u`` within ±6."""
+    ``X = low + (high − low)·u``; ``normal``, ``X = mean + sd·u`` with ``u`` within ±6. A count's (or
+    scheduled count's) start is a whole number: ``uniform``, ``low + ⌊(high − low + 1)·u⌋``; ``lognormal``,
+    ``e^(x0_a + x0_b·u)`` rounded to the nearest."""
     law, p, q, k = a["x0_law"][i], a["x0_a"][i], a["x0_b"][i], a["kind"][i]
     ceiling = a["scale"][i]
     bounded = k in (LOGIT, LOGISTIC)
+    if k in (COUNT, SCHEDULED):  # a whole number: uniform on p..q, or the log-normal rounded to the nearest
+        x = np.minimum(p + np.floor((q - p + 1.0) * u), q) if law == START_UNIFORM else np.floor(np.exp(p + q * u) + 0.5)
+        with np.errstate(divide="ignore"):
+            val[i, 0], lg[i, 0] = x, np.log(x)
+        return
     if law == START_LOGNORMAL:
         h = p + q * u
         if bounded:

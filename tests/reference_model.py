@@ -282,16 +282,22 @@ def _start(ind: dict, rng: np.random.Generator, n: int) -> np.ndarray:
     """An indicator's start on each of ``n`` paths: a known ``value``; a range ``{low, high}`` whose law
     is normal on the log scale (a level) or the logit scale (a share; a logistic's share of its
     ceiling) with 5 % and 95 % quantiles there, or uniform (``law: uniform``); a normal ``{mean, sd}``
-    (within ±6 s.d.)."""
+    (within ±6 s.d.). A count's (or scheduled count's) range is drawn as a whole number: uniform on the
+    whole numbers low..high, or the log-normal rounded to the nearest."""
     spec = ind["start"]
     if "low" not in spec and "mean" not in spec:
         return np.full(n, float(spec["value"]))
     if "mean" in spec:
         return float(spec["mean"]) + float(spec["sd"]) * np.clip(rng.standard_normal(n), -6.0, 6.0)
     low, high = float(spec["low"]), float(spec["high"])
+    kind = ind["process"]["kind"]
+    if kind in ("count", "scheduled"):  # a whole number: uniform on low..high, or the log-normal rounded
+        if spec.get("law") == "uniform":
+            return rng.integers(int(low), int(high), size=n, endpoint=True).astype(float)
+        sd = (math.log(high) - math.log(low)) / (2 * stats.norm.ppf(0.95))
+        return np.rint(rng.lognormal(math.log(math.sqrt(low * high)), sd, n))
     if spec.get("law") == "uniform":
         return rng.uniform(low, high, n)
-    kind = ind["process"]["kind"]
     top = 1.0 if kind == "logit_share" else float(ind["process"]["ceiling"]) if kind == "logistic" else None
     scale = (lambda x: math.log(x / (top - x))) if top else math.log
     centre, sd = (scale(low) + scale(high)) / 2, (scale(high) - scale(low)) / (2 * stats.norm.ppf(0.95))

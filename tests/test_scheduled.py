@@ -254,8 +254,8 @@ PARSER_CASES = [
     ("      delivery: 0.9\n", "", "indicators.zones.process", 8, "missing required key 'delivery'"),
     ("{2025: 10, 2026: 10, 2027: 12}", "[10, 10, 12]", SCHEDULE, 10, "expected a mapping year: planned additions"),
     ("start: {value: 4,", "start: {value: 4.5,", "indicators.zones.start", 7, "a whole number"),
-    ("start: {value: 4,", "start: {low: 2, high: 6,", "indicators.zones.start.low", 7,
-     "a count starts at a whole number"),
+    ("start: {value: 4,", "start: {low: 2.5, high: 6, law: uniform,", "indicators.zones.start.low", 7,
+     "a scheduled count's uniform start is drawn on the whole numbers low..high"),
 ]
 
 

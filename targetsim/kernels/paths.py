@@ -107,7 +107,9 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
     (parameters, indicator by indicator: its parameter's normal, then, if its volatility is
     estimated, the χ²_ν of its factor ``w = sqrt(ν/χ²_ν)``, floored at ``VOL_W_MIN``; if it is a count
     with an uncertain mean, its own mean ``λ``, a gamma draw kept in ``c_lam``; if its start is uncertain,
-    the start's standard normal (a uniform for a uniform law) in ``x0_u``; project
+    the start's standard normal (a uniform for a uniform law) in ``x0_u``, but for a count or scheduled
+    count, whose start is drawn after every year's draws (its additions are then those of the same path
+    with a known start); project
     completions; then year by year: jumps, shocks, fat-tail scale, then indicator by indicator the counts
     (by table inversion for a known mean, with the samplers at the path's ``λ`` for an uncertain one) and
     the scheduled counts (its deliveries ``D ~ Binomial(planned + carried, delivery)``, kept in ``added``,
@@ -147,7 +149,9 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
                 state[0], state[1], state[2], state[3] = s0, s1, s2, s3
                 c_lam[i, lane] = next_gamma_mean(state, c_mean[i], c_sd[i])
                 s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
-            if x0_law[i] > 0:  # an uncertain start: the path's own, after its other parameters' draws
+            # an uncertain start: the path's own, after its other parameters' draws (a count's or
+            # scheduled count's is drawn after every year's draws, below)
+            if x0_law[i] > 0 and kind[i] != COUNT and kind[i] != SCHEDULED:
                 if x0_law[i] == START_UNIFORM:
                     x0_u[i, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
                 else:
@@ -208,6 +212,17 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
                 else:
                     for lane in range(n):
                         added[t, i, lane] = next_poisson(states[lane], c_mean[i])
+    # a count's (or scheduled count's) uncertain start: drawn last, so that its additions (and every other
+    # draw) are those of the same path with a known start
+    for i in range(n_ind):
+        if x0_law[i] > 0 and (kind[i] == COUNT or kind[i] == SCHEDULED):
+            for lane in range(n):
+                s0, s1, s2, s3 = states[lane, 0], states[lane, 1], states[lane, 2], states[lane, 3]
+                if x0_law[i] == START_UNIFORM:
+                    x0_u[i, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
+                else:
+                    x0_u[i, lane], s0, s1, s2, s3 = normal_from_words(s0, s1, s2, s3)
+                states[lane, 0], states[lane, 1], states[lane, 2], states[lane, 3] = s0, s1, s2, s3
 
 
 # error_model="numpy" (here and in _derive): see elementary.log_lanes
@@ -408,7 +423,9 @@ def _start_group(n, plan, draws, paths):
     the derived indicators' base year. ``lognormal``: the natural scale ``h = x0_a + x0_b·u`` (``ln X``
     for a level; for a bounded kind the logit of its share of the ceiling: a logit-normal law);
     ``uniform``: ``X = low + (high − low)·u``; ``normal``: ``X = mean + sd·u``, ``u`` limited to
-    ±START_NORMAL_SD."""
+    ±START_NORMAL_SD. A count or scheduled count starts at a whole number: ``uniform``, ``X = low +
+    ⌊(high − low + 1)·u⌋`` (uniform on the whole numbers low..high); ``lognormal``, ``X = ⌊e^h + 1/2⌋``
+    (the log-normal rounded to the nearest whole number; ln 0 = −inf)."""
     kind, x0_law, x0_a, x0_b = plan.processes.kind, plan.processes.x0_law, plan.processes.x0_a, plan.processes.x0_b
     scale, log_scale = plan.processes.scale, plan.processes.log_scale
     x0_u = draws.x0_u
@@ -420,6 +437,16 @@ def _start_group(n, plan, draws, paths):
         k = kind[i]
         bounded = k == LOGIT or k == LOGISTIC
         sc, log_sc, a, b = scale[i], log_scale[i], x0_a[i], x0_b[i]
+        if k == COUNT or k == SCHEDULED:  # a whole number
+            for lane in range(n):
+                u = x0_u[i, lane]
+                if law == START_UNIFORM:
+                    x = min(a + math.floor((b - a + 1.0) * u), b)
+                else:
+                    x = math.floor(math.exp(a + b * u) + 0.5)
+                val[i, 0, lane] = x
+                lg[i, 0, lane] = math.log(x) if x > 0.0 else -np.inf
+            continue
         for lane in range(n):
             u = x0_u[i, lane]
             if law == START_LOGNORMAL:
@@ -781,36 +808,12 @@ def _fold_indicators(s, c, n, weighted, varied, paths, grid, fold, acc):
 
 
 @njit(cache=True, _nrt=False)
-def _fold_groups(s, n, t_group, fold, acc):
-    """The groups (plans) whose every target the path met, and how many such groups it has."""
-    met, w_int, missed, groups_met = fold.met, fold.w_int, fold.group_missed, fold.groups_met
-    group_joint, hist = acc.group_joint, acc.groups_met_hist
-    n_groups = group_joint.shape[1]
-    for g in range(n_groups):
-        for lane in range(n):
-            missed[g, lane] = 0
-    for k in range(t_group.shape[0]):
-        g = t_group[k]
-        for lane in range(n):
-            missed[g, lane] |= 1 - met[k, lane]
-    for lane in range(n):
-        groups_met[lane] = 0
-    for g in range(n_groups):
-        for lane in range(n):
-            whole = np.int64(1 - missed[g, lane])
-            group_joint[s, g] += w_int[lane] * whole
-            groups_met[lane] += whole
-    for lane in range(n):
-        hist[s, groups_met[lane]] += w_int[lane]
-
-
-@njit(cache=True, _nrt=False)
 def _fold_targets(s, n, weighted, varied, kind, paths, targets, fold, acc):
     """Evaluate every target on the group's paths: by year, at its own year, jointly, in pairs. With
     ``varied`` (an uncertain start) the rules that count the base year are evaluated there path by path
     (otherwise ``hit0``, once for all paths)."""
     val, lg = paths.val, paths.lg
-    t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi, _ = targets
+    t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi = targets
     w_int, scratch, hit, hold, total = fold.w_int, fold.scratch, fold.hit, fold.hold, fold.total
     met, n_met, missed, missed_weight, missed_mask, hit0 = (fold.met, fold.n_met, fold.missed, fold.missed_weight,
                                                             fold.missed_mask, fold.hit0)
@@ -876,7 +879,6 @@ def _fold_targets(s, n, weighted, varied, kind, paths, targets, fold, acc):
     for lane in range(n):
         n_met_hist[s, n_met[lane]] += w_int[lane]
         joint[s] += w_int[lane] * (n_met[lane] == n_targets)
-    _fold_groups(s, n, targets.t_group, fold, acc)
     # pairs of targets both missed: 1 - met is 1 exactly when missed
     if weighted:
         # each target's weighted misses, and its misses as all-ones masks: a pair is then an AND

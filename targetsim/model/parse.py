@@ -19,7 +19,8 @@ import numpy as np
 from targetsim.errors import ScenarioError
 from targetsim.kernels.weights import MAX_WEIGHTED_PATHS
 from targetsim.model.processes import (ESTIMATED_VOLATILITY_KEYS, ESTIMATED_VOLATILITY_KINDS, PROCESS_SPECS,
-                                       START_NORMAL_SD, UNCERTAIN_START_KINDS, start_scale)
+                                       START_NORMAL_SD, UNCERTAIN_START_KINDS, WHOLE_START_KINDS,
+                                       start_scale)
 from targetsim.model.targets import MAX_RATE, RATE_HINT, TARGET_SPECS
 from targetsim.model.scenario import (
     ABOUT_COMPARATORS,
@@ -36,7 +37,6 @@ from targetsim.model.scenario import (
     TARGET_KINDS,
     UNKNOWN_PRICE_BASIS,
     Correlation,
-    Factor,
     Growth,
     Indicator,
     Jump,
@@ -57,14 +57,12 @@ KeyPath = tuple[str | int, ...]
 TOP_KEYS = (
     "name", "description", "base_year", "horizon", "paths", "seed", "baselines",
     "indicators", "correlations", "targets", "quantiles", "shocks", "jumps", "observations", "not_modelled",
-    "model", "factors",
 )
-FACTOR_KEYS = ("label", "loadings", "source", "assumption")
 NOT_MODELLED_KEYS = ("id", "kind", "reason", "source")
 INDICATOR_KEYS = ("label", "unit", "start", "process", "parameters", "proxy_for", "price_basis")
 PARAMETERS_KEYS = ("source", "assumption")
 TARGET_KEYS = ("id", "indicator", "kind", "threshold", "by", "comparator", "source", "label", "tier",
-               "tolerance", "aspirational", "reading", "plan")
+               "tolerance", "aspirational", "reading")
 SOURCE_KEYS = ("seed", "clause", "quote", "document", "url")
 SHOCKS_KEYS = ("distribution", "dof", "skew")
 JUMP_KEYS = ("name", "probability", "years", "effects")
@@ -267,12 +265,15 @@ def parse_scenario(data: Any, src: ErrorSource, *, file: Path | None = None, sha
     paths = r.integer(top.get("paths", 100_000), ("paths",), low=1, high=MAX_PATHS)
     seed = r.integer(top.get("seed", 0), ("seed",), low=0, high=2**63 - 1)
 
-    baseline_files = _parse_paths(r, top.get("baselines"), ("baselines",), file)
-    model = _parse_paths(r, top.get("model"), ("model",), file, several=False)
+    baselines = None
+    if top.get("baselines") is not None:
+        rel = r.string(top["baselines"], ("baselines",))
+        baselines = Path(rel)
+        if not baselines.is_absolute() and file is not None:
+            baselines = file.parent / baselines
 
     indicators = _parse_indicators(r, top, base_year)
     correlations = _parse_correlations(r, top.get("correlations"), indicators)
-    factors = _parse_factors(r, top.get("factors"), indicators)
     targets = _parse_targets(r, top, indicators, base_year, horizon)
     quantiles = _parse_quantiles(r, top.get("quantiles"))
     shocks = _parse_shocks(r, top.get("shocks"))
@@ -286,68 +287,10 @@ def parse_scenario(data: Any, src: ErrorSource, *, file: Path | None = None, sha
     return Scenario(
         not_modelled=not_modelled,
         name=name, description=description, base_year=base_year, horizon=horizon,
-        paths=paths, seed=seed, baselines=baseline_files[0] if baseline_files else None,
-        baseline_files=baseline_files, model=model[0] if model else None, factors=factors, indicators=indicators,
+        paths=paths, seed=seed, baselines=baselines, indicators=indicators,
         correlations=correlations, targets=targets, quantiles=quantiles, shocks=shocks, jumps=jumps,
         observations=observations, file=file, sha256=sha256,
     )
-
-
-def _parse_paths(r: _Reader, raw: Any, path: KeyPath, file: Path | None, *, several: bool = True
-                 ) -> tuple[Path, ...]:
-    """A file path (or, with ``several``, a list of them) relative to the scenario file."""
-    if raw is None:
-        return ()
-    items = raw if several and isinstance(raw, list) else [raw]
-    if several and isinstance(raw, list) and not raw:
-        raise r.fail(path, "expected a file or a non-empty list of files")
-    out = []
-    for k, item in enumerate(items):
-        rel = Path(r.string(item, (*path, k) if isinstance(raw, list) else path))
-        out.append(rel if rel.is_absolute() or file is None else file.parent / rel)
-    return tuple(out)
-
-
-def _parse_factors(r: _Reader, raw: Any, indicators: tuple[Indicator, ...]) -> tuple[Factor, ...]:
-    """``factors: {name: {loadings: {indicator: λ}, label, source | assumption}}`` (see :class:`Factor`)."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, Mapping) or not raw:
-        raise r.fail(("factors",), f"expected a mapping of factor names to {{loadings, source}}, got {_type_name(raw)}")
-    kinds = {ind.id: ind.process.kind for ind in indicators}
-    total: dict[str, float] = {}
-    out = []
-    for name, spec in raw.items():
-        path: KeyPath = ("factors", str(name))
-        spec = r.mapping(spec, path, FACTOR_KEYS)
-        loadings_raw = r.required(spec, "loadings", path)
-        if not isinstance(loadings_raw, Mapping) or not loadings_raw:
-            raise r.fail((*path, "loadings"), f"expected a mapping indicator: loading, got {_type_name(loadings_raw)}")
-        loadings = []
-        for ind, value in loadings_raw.items():
-            lpath = (*path, "loadings", str(ind))
-            if ind not in kinds:
-                hint = difflib.get_close_matches(str(ind), list(kinds), n=1)
-                extra = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise r.fail(lpath, f"unknown indicator {ind!r}{extra}")
-            if kinds[ind] not in SHOCKED_KINDS:
-                raise r.fail(lpath, f"{ind} is a {kinds[ind]}: it has no yearly shock of its own for a factor to load "
-                                    f"on; factors load on {', '.join(SHOCKED_KINDS)} indicators")
-            loading = r.number(value, lpath, low=-1.0, high=1.0)
-            total[ind] = total.get(ind, 0.0) + loading * loading
-            if total[ind] > 1.0 + 1e-12:
-                raise r.fail(lpath, f"the squared loadings of {ind} on its factors add up to {total[ind]:.4g}, over 1: "
-                                    "a shock's variance cannot be shared out more than whole")
-            loadings.append((str(ind), loading))
-        source = r.string(spec.get("source", "") or "", (*path, "source"), allow_empty=True)
-        assumption = r.string(spec.get("assumption", "") or "", (*path, "assumption"), allow_empty=True)
-        if not source and not assumption:
-            raise r.fail(path, "a factor needs a 'source' (the series its loadings are estimated from) or an "
-                               "'assumption' saying why they are set as they are")
-        label = r.string(spec.get("label", "") or "", (*path, "label"), allow_empty=True)
-        out.append(Factor(name=str(name), loadings=tuple(loadings), label=label, source=source,
-                          assumption=assumption))
-    return tuple(out)
 
 
 def _parse_indicators(r: _Reader, top: Mapping[str, Any], base_year: int) -> tuple[Indicator, ...]:
@@ -479,9 +422,8 @@ def _parse_uncertain_start(r: _Reader, spec: Mapping[str, Any], path: KeyPath, p
     given = [k for k in (*START_RANGE_KEYS, *START_NORMAL_KEYS) if k in spec]
     kind = process.kind if process is not None else "?"
     if kind not in UNCERTAIN_START_KINDS:
-        why = " (a count starts at a whole number: give its value)" if kind in ("count", "scheduled") else ""
         raise r.fail((*path, given[0]), f"an uncertain start ({{low, high}} or {{mean, sd}}) is accepted by "
-                                        f"{', '.join(UNCERTAIN_START_KINDS)}, not by a {kind}{why}")
+                                        f"{', '.join(UNCERTAIN_START_KINDS)}, not by a {kind}")
     if "value" in spec:
         raise r.fail((*path, "value"), f"give the start's value or its law ({', '.join(given)}), not both")
     ranged = [k for k in START_RANGE_KEYS if k in spec]
@@ -494,6 +436,8 @@ def _parse_uncertain_start(r: _Reader, spec: Mapping[str, Any], path: KeyPath, p
     source = r.string(spec.get("source", "") or "", (*path, "source"), allow_empty=True)
     if not assumption and not source:
         raise r.fail(path, "an uncertain start needs a 'source' or an 'assumption' saying where its range comes from")
+    if kind in WHOLE_START_KINDS:
+        return _parse_whole_start(r, spec, path, kind, ranged, normal, assumption, source)
     pspec = PROCESS_SPECS[kind]
 
     def check(value: float, key: str, what: str = "") -> None:
@@ -520,6 +464,49 @@ def _parse_uncertain_start(r: _Reader, spec: Mapping[str, Any], path: KeyPath, p
         check(edge, "sd", f"mean ± {START_NORMAL_SD:g} sd reaches {edge:g}, outside the valid values "
                           "(give a range {low, high} instead: a log-normal, or logit-normal, law): ")
     return Start(from_baseline=False, value=mean, assumption=assumption, source=source, law="normal", sd=sd)
+
+
+# The largest bound of a count's uncertain start (whole numbers are exact in a double up to 2^53).
+MAX_WHOLE_START = 1e15
+
+
+def _parse_whole_start(r: _Reader, spec: Mapping[str, Any], path: KeyPath, kind: str, ranged: list[str],
+                       normal: list[str], assumption: str | None, source: str) -> Start:
+    """A count's (or scheduled count's) uncertain start, drawn once per path as a whole number: ``{low,
+    high, law: uniform}``, uniform on the whole numbers ``low..high`` (``0 ≤ low < high``, both whole);
+    ``{low, high}`` (law ``lognormal``, the default), the log-normal law with 5 % and 95 % quantiles at
+    ``low`` and ``high`` (``0 < low < high``, any numbers), rounded to the nearest whole number. ``value``
+    is the law's median, a whole number: a uniform law's lower median ``(low + high) // 2``, a rounded
+    log-normal's ``round(sqrt(low·high))``. ``{mean, sd}`` is refused: a normal would have to be rounded
+    and cut at 0, and would then no longer have the mean and s.d. given."""
+    what = "a count" if kind == "count" else "a scheduled count"
+    if normal:
+        raise r.fail((*path, normal[0]), f"{what} starts at a whole number: give its uncertain start as "
+                                         "a range {low, high} (law: uniform, each whole number low..high equally "
+                                         "likely; or lognormal, the default, rounded to the nearest whole "
+                                         "number), not a normal {mean, sd}, which would have to be rounded and "
+                                         "cut at 0")
+    law = r.choice(spec.get("law", "lognormal"), (*path, "law"), START_RANGE_LAWS, "start law")
+    bounds = {}
+    for key in ("low", "high"):
+        value = r.number(r.required(spec, key, path), (*path, key), high=MAX_WHOLE_START)
+        if law == "uniform" and not (value >= 0 and value == int(value)):
+            raise r.fail((*path, key), f"{what}'s uniform start is drawn on the whole numbers low..high: "
+                                       f"'{key}' must be a whole number ≥ 0, got {value:g}")
+        if law == "lognormal" and not value > 0:
+            raise r.fail((*path, key), f"{what}'s log-normal start needs 0 < low < high (low and high "
+                                       f"are its 5 % and 95 % quantiles), got {key} {value:g}; for a range from "
+                                       "0 give law: uniform (whole numbers low..high)")
+        bounds[key] = value
+    low, high = bounds["low"], bounds["high"]
+    if not low < high:
+        raise r.fail((*path, "high"), f"high ({high:g}) must exceed low ({low:g})")
+    if law == "uniform":
+        median = float((int(low) + int(high)) // 2)
+    else:
+        median = float(math.floor(math.sqrt(low * high) + 0.5))
+    return Start(from_baseline=False, value=median, assumption=assumption, source=source, law=law, low=low,
+                 high=high)
 
 
 def check_start(r_or_src: Any, ind: Indicator, value: float, path: KeyPath) -> None:
@@ -725,11 +712,9 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], indicators: tuple[Indicat
                          f"{_type_name(aspirational)}")
         reading = spec.get("reading")
         reading = "" if reading is None else r.string(reading, (*path, "reading"))
-        plan = spec.get("plan")
-        plan = "" if plan is None else r.string(plan, (*path, "plan"))
         out.append(Target(id=tid, indicator=indicator, kind=kind, threshold=threshold, by=by,
                           comparator=comparator, source=source, label=label, tier=tier, tolerance=tolerance,
-                          aspirational=aspirational, reading=reading, plan=plan))
+                          aspirational=aspirational, reading=reading))
     return tuple(out)
 
 

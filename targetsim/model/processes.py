@@ -557,17 +557,32 @@ def gamma_upper_bound(shape: float, tail: float) -> float:
     return hi
 
 
+def whole_start_range(a: dict[str, Any], i: int) -> tuple[float, float]:
+    """The lowest and highest start a count (or scheduled count) ``i`` can draw, as the plan packs its law
+    (:func:`start_law`): ``x0`` twice for a known start; a uniform law's ends ``low..high``; a rounded
+    log-normal's median ± SKETCH_SPAN_SD s.d. of ``ln X``, rounded."""
+    law = a["x0_law"][i]
+    if law == START_LAW_CODES["uniform"]:
+        return float(a["x0_a"][i]), float(a["x0_b"][i])
+    if law == START_LAW_CODES["lognormal"]:
+        centre, sd = a["x0_a"][i], a["x0_b"][i]
+        return (float(math.floor(math.exp(centre - SKETCH_SPAN_SD * sd) + 0.5)),
+                float(math.floor(math.exp(min(centre + SKETCH_SPAN_SD * sd, 700.0)) + 0.5)))
+    return a["x0"][i], a["x0"][i]
+
+
 def _count_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
                 lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
     """Around the plausible range; ln 0.5 as the floor: every positive count (at least 1) is on the grid.
     An uncertain mean: the additions' law at the largest plausible mean, the larger of ``mean +
     SKETCH_SPAN_SD·sd`` and a bound on the gamma law's quantile of ``a["sketch_tail"]`` (its upper tail
-    is exponential: far beyond 10 s.d. when its shape is small)."""
+    is exponential: far beyond 10 s.d. when its shape is small). An uncertain start: from its highest
+    plausible value (:func:`whole_start_range`)."""
     mean, disp, sd = a["c_mean"][i], a["c_disp"][i], a["c_sd"][i]
     if sd > 0.0:
         mean = max(mean + SKETCH_SPAN_SD * sd, mean * gamma_upper_bound((mean / sd) ** 2, a["sketch_tail"]))
     var = mean + (mean**2 / disp if disp > 0 else 0.0)
-    top = a["x0"][i] + n_steps * mean + SKETCH_SPAN_SD * math.sqrt(n_steps * var) + 10
+    top = whole_start_range(a, i)[1] + n_steps * mean + SKETCH_SPAN_SD * math.sqrt(n_steps * var) + 10
     return math.log(0.5), math.log(top)
 
 
@@ -661,9 +676,10 @@ def _pack_scheduled(p: ScheduledProcess, i: int, a: dict[str, Any], index: dict[
 def _scheduled_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
                     lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
     """From half a unit below the start (ln 0.5 for a start of 0: every positive stock is on the grid) to
-    half a unit above the start plus every planned unit: the stock's every possible value."""
-    x0 = a["x0"][i]
-    return math.log(max(x0, 1.0) - 0.5), math.log(x0 + p.total_planned + 0.5)
+    half a unit above the start plus every planned unit: the stock's every possible value (an uncertain
+    start: from its lowest to its highest plausible value, :func:`whole_start_range`)."""
+    low, high = whole_start_range(a, i)
+    return math.log(max(low, 1.0) - 0.5), math.log(high + p.total_planned + 0.5)
 
 
 def _describe_scheduled(p: ScheduledProcess) -> str:
@@ -814,7 +830,11 @@ ESTIMATED_VOLATILITY_KINDS: tuple[str, ...] = tuple(k for k, s in PROCESS_SPECS.
 
 
 # Kinds whose start may be uncertain (``start: {low, high}`` or ``{mean, sd}``, drawn once per path).
-UNCERTAIN_START_KINDS: tuple[str, ...] = ("lognormal", "ar1_growth", "logit_share", "logistic", "buildout")
+UNCERTAIN_START_KINDS: tuple[str, ...] = ("lognormal", "ar1_growth", "logit_share", "logistic", "buildout", "count",
+                                          "scheduled")
+# Of these, the kinds whose start is a whole number: a range only (``{low, high}``), drawn as a whole number
+# (``uniform``: uniform on the integers low..high; ``lognormal``: the continuous law rounded to the nearest).
+WHOLE_START_KINDS: tuple[str, ...] = tuple(k for k in UNCERTAIN_START_KINDS if PROCESS_SPECS[k].whole_numbers)
 
 
 def start_scale(process: Any) -> tuple[Callable[[float], float], Callable[[float], float]]:
@@ -833,10 +853,19 @@ def start_law(process: Any, start: Any) -> tuple[int, float, float, float]:
     mean and s.d. of the natural scale (:func:`start_scale`), normal with 5 % and 95 % quantiles at
     ``low``'s and ``high``'s; ``uniform``: ``low``, ``high``; ``normal``: the mean and s.d. of X;
     ``known``: 0, 0. ``spread``: a s.d. on the natural scale whose SKETCH_SPAN_SD multiples cover every
-    value the law can draw around its median (0 for a known start; for a sketch's grid)."""
+    value the law can draw around its median (0 for a known start; for a sketch's grid). A count's (or
+    scheduled count's) start (:data:`WHOLE_START_KINDS`): ``lognormal``, the mean and s.d. of ``ln X``
+    (the kernel rounds ``X`` to the nearest whole number); ``uniform``, ``low`` and ``high`` (whole
+    numbers: the kernel draws uniformly on low..high); spread 0 (its grid reads the law:
+    :func:`whole_start_range`)."""
     law = getattr(start, "law", "known")
     if start is None or law == "known":
         return 0, 0.0, 0.0, 0.0
+    if process.kind in WHOLE_START_KINDS:  # a count's whole-number start: its grid reads the law itself
+        if law == "lognormal":
+            lo, hi = math.log(start.low), math.log(start.high)
+            return START_LAW_CODES[law], 0.5 * (lo + hi), (hi - lo) / (2.0 * 1.6448536269514722), 0.0
+        return START_LAW_CODES[law], start.low, start.high, 0.0
     fwd, _ = start_scale(process)
     centre = fwd(start.value)
     if law == "lognormal":
