@@ -154,6 +154,8 @@ def test_uncertain_starts_with_observations_and_derived_indicators():
                {"id": "o", "indicator": "o", "kind": "level", "threshold": 17.0, "by": 2027},
                {"id": "r", "indicator": "r", "kind": "first_passage", "threshold": 2.2, "by": 2027},
                {"id": "t", "indicator": "t", "kind": "level", "threshold": 125.0, "by": 2026, "comparator": "~"}]
+    for target, plan in zip(targets, ["p1", "p2", "p1", "p3", "p2", "p1", "p3"]):
+        target["plan"] = plan  # plans' joint counts, path by path
     data = scenario_dict(inds, targets, correlations=[["a", "b", 0.6], ["a", "s", 0.3]], seed=19,
                          jumps=[{"probability": 0.2, "effects": {"a": -0.2, "s": 0.3}}],
                          observations={"a": {2025: 108.0}, "s": {2026: 0.33}})
@@ -302,6 +304,11 @@ def _agree_path_by_path(data):
     assert stats.joint == (met.all(axis=0) * w).sum()
     np.testing.assert_array_equal(stats.n_met, np.bincount(met.sum(axis=0), weights=w,
                                                            minlength=plan.n_targets + 1).astype(np.int64))
+    plan_of = plan.arrays["t_group"]
+    whole = np.array([met[plan_of == g].all(axis=0) for g in range(plan_of.max() + 1)])
+    np.testing.assert_array_equal(stats.group_joint, (whole * w).sum(axis=1))
+    np.testing.assert_array_equal(stats.groups_met, np.bincount(whole.sum(axis=0), weights=w,
+                                                                minlength=len(whole) + 1).astype(np.int64))
     missed = ~met
     for a in range(plan.n_targets):
         for b in range(a + 1, plan.n_targets):

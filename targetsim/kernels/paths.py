@@ -808,12 +808,36 @@ def _fold_indicators(s, c, n, weighted, varied, paths, grid, fold, acc):
 
 
 @njit(cache=True, _nrt=False)
+def _fold_groups(s, n, t_group, fold, acc):
+    """The groups (plans) whose every target the path met, and how many such groups it has."""
+    met, w_int, missed, groups_met = fold.met, fold.w_int, fold.group_missed, fold.groups_met
+    group_joint, hist = acc.group_joint, acc.groups_met_hist
+    n_groups = group_joint.shape[1]
+    for g in range(n_groups):
+        for lane in range(n):
+            missed[g, lane] = 0
+    for k in range(t_group.shape[0]):
+        g = t_group[k]
+        for lane in range(n):
+            missed[g, lane] |= 1 - met[k, lane]
+    for lane in range(n):
+        groups_met[lane] = 0
+    for g in range(n_groups):
+        for lane in range(n):
+            whole = np.int64(1 - missed[g, lane])
+            group_joint[s, g] += w_int[lane] * whole
+            groups_met[lane] += whole
+    for lane in range(n):
+        hist[s, groups_met[lane]] += w_int[lane]
+
+
+@njit(cache=True, _nrt=False)
 def _fold_targets(s, n, weighted, varied, kind, paths, targets, fold, acc):
     """Evaluate every target on the group's paths: by year, at its own year, jointly, in pairs. With
     ``varied`` (an uncertain start) the rules that count the base year are evaluated there path by path
     (otherwise ``hit0``, once for all paths)."""
     val, lg = paths.val, paths.lg
-    t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi = targets
+    t_ind, t_kind, t_cmp, t_step, t_thr, t_lo, t_hi, _ = targets
     w_int, scratch, hit, hold, total = fold.w_int, fold.scratch, fold.hit, fold.hold, fold.total
     met, n_met, missed, missed_weight, missed_mask, hit0 = (fold.met, fold.n_met, fold.missed, fold.missed_weight,
                                                             fold.missed_mask, fold.hit0)
@@ -879,6 +903,7 @@ def _fold_targets(s, n, weighted, varied, kind, paths, targets, fold, acc):
     for lane in range(n):
         n_met_hist[s, n_met[lane]] += w_int[lane]
         joint[s] += w_int[lane] * (n_met[lane] == n_targets)
+    _fold_groups(s, n, targets.t_group, fold, acc)
     # pairs of targets both missed: 1 - met is 1 exactly when missed
     if weighted:
         # each target's weighted misses, and its misses as all-ones masks: a pair is then an AND

@@ -37,6 +37,7 @@ from targetsim.model.scenario import (
     TARGET_KINDS,
     UNKNOWN_PRICE_BASIS,
     Correlation,
+    Factor,
     Growth,
     Indicator,
     Jump,
@@ -57,12 +58,14 @@ KeyPath = tuple[str | int, ...]
 TOP_KEYS = (
     "name", "description", "base_year", "horizon", "paths", "seed", "baselines",
     "indicators", "correlations", "targets", "quantiles", "shocks", "jumps", "observations", "not_modelled",
+    "model", "factors",
 )
+FACTOR_KEYS = ("label", "loadings", "source", "assumption")
 NOT_MODELLED_KEYS = ("id", "kind", "reason", "source")
 INDICATOR_KEYS = ("label", "unit", "start", "process", "parameters", "proxy_for", "price_basis")
 PARAMETERS_KEYS = ("source", "assumption")
 TARGET_KEYS = ("id", "indicator", "kind", "threshold", "by", "comparator", "source", "label", "tier",
-               "tolerance", "aspirational", "reading")
+               "tolerance", "aspirational", "reading", "plan")
 SOURCE_KEYS = ("seed", "clause", "quote", "document", "url")
 SHOCKS_KEYS = ("distribution", "dof", "skew")
 JUMP_KEYS = ("name", "probability", "years", "effects")
@@ -265,15 +268,12 @@ def parse_scenario(data: Any, src: ErrorSource, *, file: Path | None = None, sha
     paths = r.integer(top.get("paths", 100_000), ("paths",), low=1, high=MAX_PATHS)
     seed = r.integer(top.get("seed", 0), ("seed",), low=0, high=2**63 - 1)
 
-    baselines = None
-    if top.get("baselines") is not None:
-        rel = r.string(top["baselines"], ("baselines",))
-        baselines = Path(rel)
-        if not baselines.is_absolute() and file is not None:
-            baselines = file.parent / baselines
+    baseline_files = _parse_paths(r, top.get("baselines"), ("baselines",), file)
+    model = _parse_paths(r, top.get("model"), ("model",), file, several=False)
 
     indicators = _parse_indicators(r, top, base_year)
     correlations = _parse_correlations(r, top.get("correlations"), indicators)
+    factors = _parse_factors(r, top.get("factors"), indicators)
     targets = _parse_targets(r, top, indicators, base_year, horizon)
     quantiles = _parse_quantiles(r, top.get("quantiles"))
     shocks = _parse_shocks(r, top.get("shocks"))
@@ -287,10 +287,68 @@ def parse_scenario(data: Any, src: ErrorSource, *, file: Path | None = None, sha
     return Scenario(
         not_modelled=not_modelled,
         name=name, description=description, base_year=base_year, horizon=horizon,
-        paths=paths, seed=seed, baselines=baselines, indicators=indicators,
+        paths=paths, seed=seed, baselines=baseline_files[0] if baseline_files else None,
+        baseline_files=baseline_files, model=model[0] if model else None, factors=factors, indicators=indicators,
         correlations=correlations, targets=targets, quantiles=quantiles, shocks=shocks, jumps=jumps,
         observations=observations, file=file, sha256=sha256,
     )
+
+
+def _parse_paths(r: _Reader, raw: Any, path: KeyPath, file: Path | None, *, several: bool = True
+                 ) -> tuple[Path, ...]:
+    """A file path (or, with ``several``, a list of them) relative to the scenario file."""
+    if raw is None:
+        return ()
+    items = raw if several and isinstance(raw, list) else [raw]
+    if several and isinstance(raw, list) and not raw:
+        raise r.fail(path, "expected a file or a non-empty list of files")
+    out = []
+    for k, item in enumerate(items):
+        rel = Path(r.string(item, (*path, k) if isinstance(raw, list) else path))
+        out.append(rel if rel.is_absolute() or file is None else file.parent / rel)
+    return tuple(out)
+
+
+def _parse_factors(r: _Reader, raw: Any, indicators: tuple[Indicator, ...]) -> tuple[Factor, ...]:
+    """``factors: {name: {loadings: {indicator: λ}, label, source | assumption}}`` (see :class:`Factor`)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping) or not raw:
+        raise r.fail(("factors",), f"expected a mapping of factor names to {{loadings, source}}, got {_type_name(raw)}")
+    kinds = {ind.id: ind.process.kind for ind in indicators}
+    total: dict[str, float] = {}
+    out = []
+    for name, spec in raw.items():
+        path: KeyPath = ("factors", str(name))
+        spec = r.mapping(spec, path, FACTOR_KEYS)
+        loadings_raw = r.required(spec, "loadings", path)
+        if not isinstance(loadings_raw, Mapping) or not loadings_raw:
+            raise r.fail((*path, "loadings"), f"expected a mapping indicator: loading, got {_type_name(loadings_raw)}")
+        loadings = []
+        for ind, value in loadings_raw.items():
+            lpath = (*path, "loadings", str(ind))
+            if ind not in kinds:
+                hint = difflib.get_close_matches(str(ind), list(kinds), n=1)
+                extra = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise r.fail(lpath, f"unknown indicator {ind!r}{extra}")
+            if kinds[ind] not in SHOCKED_KINDS:
+                raise r.fail(lpath, f"{ind} is a {kinds[ind]}: it has no yearly shock of its own for a factor to load "
+                                    f"on; factors load on {', '.join(SHOCKED_KINDS)} indicators")
+            loading = r.number(value, lpath, low=-1.0, high=1.0)
+            total[ind] = total.get(ind, 0.0) + loading * loading
+            if total[ind] > 1.0 + 1e-12:
+                raise r.fail(lpath, f"the squared loadings of {ind} on its factors add up to {total[ind]:.4g}, over 1: "
+                                    "a shock's variance cannot be shared out more than whole")
+            loadings.append((str(ind), loading))
+        source = r.string(spec.get("source", "") or "", (*path, "source"), allow_empty=True)
+        assumption = r.string(spec.get("assumption", "") or "", (*path, "assumption"), allow_empty=True)
+        if not source and not assumption:
+            raise r.fail(path, "a factor needs a 'source' (the series its loadings are estimated from) or an "
+                               "'assumption' saying why they are set as they are")
+        label = r.string(spec.get("label", "") or "", (*path, "label"), allow_empty=True)
+        out.append(Factor(name=str(name), loadings=tuple(loadings), label=label, source=source,
+                          assumption=assumption))
+    return tuple(out)
 
 
 def _parse_indicators(r: _Reader, top: Mapping[str, Any], base_year: int) -> tuple[Indicator, ...]:
@@ -712,9 +770,11 @@ def _parse_targets(r: _Reader, top: Mapping[str, Any], indicators: tuple[Indicat
                          f"{_type_name(aspirational)}")
         reading = spec.get("reading")
         reading = "" if reading is None else r.string(reading, (*path, "reading"))
+        plan = spec.get("plan")
+        plan = "" if plan is None else r.string(plan, (*path, "plan"))
         out.append(Target(id=tid, indicator=indicator, kind=kind, threshold=threshold, by=by,
                           comparator=comparator, source=source, label=label, tier=tier, tolerance=tolerance,
-                          aspirational=aspirational, reading=reading))
+                          aspirational=aspirational, reading=reading, plan=plan))
     return tuple(out)
 
 
