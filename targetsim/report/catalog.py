@@ -41,9 +41,11 @@ def load_all_scenarios(folder: Path) -> dict[Path, Scenario]:
 
 def own_targets(path: Path, scenario: Scenario, scenarios: dict[Path, Scenario]) -> tuple[set[str], set[str]]:
     """Target ids written in this file (not inherited through ``extends``), and its not-modelled ids."""
-    from targetsim.io.models import load_document
+    from targetsim.io.extends import chain_sources
+    from targetsim.io.yaml_source import load_yaml
 
-    parents = load_document(path).files[1:]
+    sources, paths = chain_sources(Path(path), load_yaml(path))
+    parents = paths[1:]  # the files it extends (not its city model)
     inherited: set[str] = set()
     inherited_nm: set[str] = set()
     for parent in parents:
