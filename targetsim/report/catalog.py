@@ -44,7 +44,10 @@ def own_targets(path: Path, scenario: Scenario, scenarios: dict[Path, Scenario])
     from targetsim.io.extends import chain_sources
     from targetsim.io.yaml_source import load_yaml
 
-    sources, paths = chain_sources(Path(path), load_yaml(path))
+    root = load_yaml(path)
+    if isinstance(root.data, dict) and "plans" in root.data:
+        return set(), set()  # a joint run: its targets are its plans'
+    sources, paths = chain_sources(Path(path), root)
     parents = paths[1:]  # the files it extends (not its city model)
     inherited: set[str] = set()
     inherited_nm: set[str] = set()
