@@ -9,7 +9,9 @@ kernel's drawn w, which also scales its parameter's deviation), counts with an u
 path's own mean λ, the kernel's gamma draw, in its observations' likelihood), uncertain starts (each
 path's own, from the kernel's draw: log-normal, logit-normal, uniform, normal), scheduled counts (the
 kernel's deliveries and carried units, checked for consistency with the schedule: each year's deliveries
-and carried units are whole numbers within the units due), the observation years'
+and carried units are whole numbers within the units due; with programme-level risk each path's own
+delivery and carry-over probability, the kernel's beta draw, lies in [0, 1], and a path whose probability
+is 1 or 0 delivers or carries every unit or none), the observation years'
 conditioning and likelihood, every process, derived indicators, every target rule and comparator. The plan's arrays (thresholds with
 their tie margin, the correlation factor and the conditioning matrices) are inputs, as they are for
 the kernel.
@@ -200,7 +202,7 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
                         total = total + a["proj_size"][j] * (done_at[j] <= t)
                 val[i, t], lg[i, t] = total, np.log(total)
             elif kind[i] == SCHEDULED:
-                _check_schedule(a, i, t, added[t, i], draws.carried[:, i, :n])
+                _check_schedule(a, i, t, added[t, i], draws.carried[:, i, :n], draws.s_dlv[i, :n], draws.s_car[i, :n])
                 val[i, t] = val[i, t - 1] + added[t, i]
                 with np.errstate(divide="ignore"):
                     lg[i, t] = np.where(val[i, t] > 0, np.log(val[i, t]), -np.inf)
@@ -216,23 +218,35 @@ def twin_paths(plan: SimulationPlan, draws, n: int, skew: float = 0.0) -> GroupP
     return GroupPaths(val=val, lg=lg, log_w=log_w)
 
 
-def _check_schedule(a, i: int, t: int, done: np.ndarray, carried: np.ndarray) -> None:
+def _check_schedule(a, i: int, t: int, done: np.ndarray, carried: np.ndarray, own_delivery: np.ndarray,
+                    own_carry: np.ndarray) -> None:
     """A scheduled count's year ``t`` as the kernel drew it: the units due are the year's planned additions
     plus those carried into it (none into the first year); the deliveries and the units carried on are
     whole numbers, at most the units due and the units left; with delivery 1 every unit due is delivered,
-    with carry-over 0 none is carried, with delivery 0 none is delivered."""
+    with carry-over 0 none is carried, with delivery 0 none is delivered. Programme-level risk (κ > 0):
+    the probabilities are each path's own (``own_delivery``, ``own_carry``: the kernel's beta draws, in
+    [0, 1]; left NaN as allocated where the probability is known)."""
     due = a["s_plan"][i, t] + carried[t]
+    p_dlv = _own_probability(a["s_delivery"][i], a["s_delivery_kappa"][i], own_delivery)
+    p_car = _own_probability(a["s_carry"][i], a["s_carry_kappa"][i], own_carry)
     assert (carried[1] == 0).all()
     assert (done == np.round(done)).all() and (done >= 0).all() and (done <= due).all()
-    if a["s_delivery"][i] == 1.0:
-        assert (done == due).all()
-    if a["s_delivery"][i] == 0.0:
-        assert (done == 0).all()
+    assert (done[p_dlv == 1.0] == due[p_dlv == 1.0]).all()
+    assert (done[p_dlv == 0.0] == 0).all()
     if t + 1 < carried.shape[0]:
         on = carried[t + 1]
         assert (on == np.round(on)).all() and (on >= 0).all() and (on <= due - done).all()
-        if a["s_carry"][i] == 0.0:
-            assert (on == 0).all()
+        assert (on[p_car == 0.0] == 0).all()
+
+
+def _own_probability(mean: float, kappa: float, drawn: np.ndarray) -> np.ndarray:
+    """Each path's probability: the kernel's beta draw where ``kappa`` > 0 (in [0, 1]), else ``mean``
+    (and the draw is left NaN, never read)."""
+    if kappa > 0.0:
+        assert ((drawn >= 0.0) & (drawn <= 1.0)).all(), drawn
+        return drawn
+    assert np.isnan(drawn).all()
+    return np.full(drawn.shape, mean)
 
 
 def _uncertain_start(a, i: int, u: np.ndarray, val, lg, state) -> None:

@@ -10,7 +10,8 @@ values against thresholds that are not whole numbers.
 Supported: lognormal, ar1_growth, logit_share, logistic, buildout, count (poisson, negative_binomial; its mean
 a number or ``{mean, sd}``: each path's own mean drawn from the gamma law with that mean and s.d.), scheduled
 (each year's due units, planned plus carried, delivered Binomial(due, delivery), the rest carried
-Binomial(rest, carry_over)), ratio and sum; estimated volatilities (``volatility: {estimate, df}``: each
+Binomial(rest, carry_over); either probability a number or ``{mean, sd}``: each path's own drawn from
+the Beta law with that mean and s.d.), ratio and sum; estimated volatilities (``volatility: {estimate, df}``: each
 path's σ = estimate·sqrt(df/χ²_df), whose factor also scales its parameter's deviation); correlations among shocked indicators; normal,
 Student-t and two-piece shocks; jumps; observations (normal shocks); every target kind and comparator.
 """
@@ -45,6 +46,18 @@ def _count_mean(additions: dict, rng: np.random.Generator, n: int):
     m, sd = _growth(additions["mean"])
     if sd > 0:
         return rng.gamma((m / sd) ** 2, sd * sd / m, n)
+    return m
+
+
+def _chance(spec, rng: np.random.Generator, n: int):
+    """A scheduled count's probability: the number, or (``{mean, sd}`` with sd > 0) each path's own, drawn
+    from Beta(m·κ, (1 − m)·κ), κ = m(1 − m)/sd² − 1 (NumPy's beta sampler)."""
+    if not isinstance(spec, dict):
+        return float(spec)
+    m, sd = float(spec["mean"]), float(spec.get("sd", 0.0))
+    if sd > 0:
+        kappa = m * (1 - m) / sd**2 - 1
+        return rng.beta(m * kappa, (1 - m) * kappa, n)
     return m
 
 
@@ -114,11 +127,13 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
 
     # per-path parameters, volatilities and projects
     mu, drift, state, vol, vol_factor = {}, {}, {}, {}, {}
-    projects, count_mean = {}, {}
+    projects, count_mean, chance = {}, {}, {}
     for k in names:
         proc = inds[k]["process"]
         if kind[k] == "count":
             count_mean[k] = _count_mean(proc["additions"], rng, n)
+        if kind[k] == "scheduled":
+            chance[k] = (_chance(proc["delivery"], rng, n), _chance(proc.get("carry_over") or 0.0, rng, n))
         if kind[k] in SHOCKED:
             spec = {"lognormal": proc.get("growth"), "ar1_growth": proc.get("long_run_growth"),
                     "buildout": (proc.get("organic") or {}).get("growth")}.get(kind[k], proc.get("drift"))
@@ -237,8 +252,9 @@ def simulate_values(data: dict, paths: int, seed: int) -> tuple[dict[str, np.nda
             proc = inds[k]["process"]
             planned = {int(y): int(v) for y, v in proc["schedule"].items()}.get(year, 0)
             due = planned + carried[k]
-            done = rng.binomial(due, float(proc["delivery"]))
-            carried[k] = rng.binomial(due - done, float(proc.get("carry_over") or 0.0))
+            delivery, carry_over = chance[k]  # numbers, or each path's own
+            done = rng.binomial(due, delivery)
+            carried[k] = rng.binomial(due - done, carry_over)
             value[k][t] = value[k][t - 1] + done
         for k in names:
             if kind[k] != "count":

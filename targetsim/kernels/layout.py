@@ -64,6 +64,8 @@ class Counts(NamedTuple):
     s_plan: np.ndarray       # (indicator, step): a scheduled count's planned additions (whole numbers); else 0
     s_delivery: np.ndarray   # its probability that a unit due in a year is delivered that year
     s_carry: np.ndarray      # its probability that an undelivered unit is carried to the next year (0: lost)
+    s_delivery_kappa: np.ndarray  # κ of a delivery drawn per path, Beta(s_delivery·κ, (1 − s_delivery)·κ); 0: known
+    s_carry_kappa: np.ndarray     # likewise for the carry-over; 0: known
 
 
 class Derived(NamedTuple):
@@ -172,6 +174,8 @@ class Draws(NamedTuple):
     c_lam: np.ndarray        # (indicator, lane): an uncertain count mean's draw λ (the path's mean); NaN where known
     x0_u: np.ndarray         # (indicator, lane): an uncertain start's draw (a normal, or a uniform); unset where known
     carried: np.ndarray      # (step, indicator, lane): a scheduled count's units carried into the year from the last
+    s_dlv: np.ndarray        # (indicator, lane): a scheduled count's delivery drawn per path (Beta); NaN where known
+    s_car: np.ndarray        # (indicator, lane): its carry-over drawn per path (Beta); NaN where known
 
 
 class Paths(NamedTuple):
@@ -229,6 +233,7 @@ def work_spec(n_ind: int, n_steps1: int, n_targets: int, n_proj: int, n_jumps: i
             "tscale": ((n_steps1, LANES), f8, 1), "added": ((n_steps1, n_ind, LANES), f8, 0),
             "vol_w": ((n_ind, LANES), f8, 1), "c_lam": ((n_ind, LANES), f8, np.nan),
             "x0_u": ((n_ind, LANES), f8, 0), "carried": ((n_steps1, n_ind, LANES), f8, 0),
+            "s_dlv": ((n_ind, LANES), f8, np.nan), "s_car": ((n_ind, LANES), f8, np.nan),
         },
         "paths": {
             "val": ((n_ind, n_steps1, LANES), f8, 0), "lg": ((n_ind, n_steps1, LANES), f8, 0),

@@ -5,7 +5,8 @@ Pure numba: arrays in, integer counts and float partial sums out; no I/O, no Pyt
 Reproducibility: each path ``p`` draws from its own xoshiro256++ stream seeded from
 ``(key, p)``, always in the same order (parameters: indicator by indicator, its parameter's normal
 then, for an estimated volatility, its χ², for a count with an uncertain mean its gamma-distributed
-mean λ, and for an uncertain start its start's draw (a normal, or a uniform for a uniform law), last;
+mean λ, for a scheduled count with programme-level risk its delivery's (then its carry-over's) beta
+draw, and for an uncertain start its start's draw (a normal, or a uniform for a uniform law), last;
 project completions; then year by year: jumps, shocks, fat-tail scale, then the counts and scheduled
 counts indicator by indicator: a count's additions; a scheduled count's deliveries, then its
 carry-over). Counts are
@@ -37,12 +38,12 @@ from targetsim.kernels.codes import (AR1, BUILDOUT, COUNT, GE, GT, LE, LOGISTIC,
                                       SCHEDULED, START_LOGNORMAL, START_NORMAL_SD, START_UNIFORM, STUDENT_T, SUM,
                                       T_CAGR, T_FIRST_PASSAGE, T_GROWTH_EACH_YEAR, T_IN_YEAR, T_LEVEL, T_PER_YEAR,
                                       TWO_PIECE)
-from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_binomial, next_chi2,
+from targetsim.kernels.distributions import (count_from_table, count_log_pmf, next_binomial, next_chi2, next_gamma,
                                               next_gamma_mean, next_negative_binomial, next_poisson,
                                               student_t_scale)
 from targetsim.kernels.elementary import exp_lanes, fast_exp, fast_log, popcount
 from targetsim.kernels.geometry import LANES
-from targetsim.kernels.rng import double_from_words, normal_from_words, seed_path_state
+from targetsim.kernels.rng import double_from_words, next_double, normal_from_words, seed_path_state
 from targetsim.kernels.sketch import sketch_bin
 from targetsim.kernels.special import two_piece_from_normal
 from targetsim.kernels.weights import VOL_W_MIN, WEIGHT_ONE
@@ -98,6 +99,30 @@ def _weight_of(flags, w_int, n, weighted):
     return total
 
 
+@njit(cache=True, _nrt=False)
+def _log_gamma(state, shape):
+    """``ln G``, ``G ~ Gamma(shape, 1)``, from the same draws as ``next_gamma(state, shape)``: for shape ≥ 1
+    the log of its draw; below 1 its boost ``G = G₁·U^(1/shape)``, ``G₁ ~ Gamma(shape + 1)``, taken in logs,
+    ``ln G₁ + ln(U)/shape``, so that a small shape's draw (often below the smallest double) keeps its size."""
+    if shape >= 1.0:
+        return math.log(next_gamma(state, shape))
+    g = next_gamma(state, shape + 1.0)
+    u = 1.0 - next_double(state)  # in (0, 1], as in next_gamma
+    return math.log(g) + math.log(u) / shape
+
+
+@njit(cache=True, _nrt=False)
+def next_beta_mean(state, mean, kappa):
+    """``Beta(mean·κ, (1 − mean)·κ)`` (mean ``mean``, variance ``mean(1 − mean)/(κ + 1)``) as the ratio of
+    gammas ``X/(X + Y)``, ``X ~ Gamma(mean·κ)``, ``Y ~ Gamma((1 − mean)·κ)`` independent (exact), drawn in
+    that order with the project's gamma sampler; formed as ``1/(1 + e^(ln Y − ln X))`` from their logs
+    (:func:`_log_gamma`), which lies in [0, 1] for any shapes: a scheduled count's per-path probability
+    (programme-level risk). ``0 < mean < 1`` and ``κ > 0`` (the plan packs nothing else)."""
+    lx = _log_gamma(state, mean * kappa)
+    ly = _log_gamma(state, (1.0 - mean) * kappa)
+    return 1.0 / (1.0 + math.exp(ly - lx))
+
+
 # _nrt=False (here and below): the function allocates nothing, and without it numba wraps every
 # array argument in atomic reference-count updates, which cost more than the simulation itself.
 @njit(cache=True, _nrt=False)
@@ -106,13 +131,16 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
     last axis). Each path draws from its own stream in the order the model consumes them
     (parameters, indicator by indicator: its parameter's normal, then, if its volatility is
     estimated, the χ²_ν of its factor ``w = sqrt(ν/χ²_ν)``, floored at ``VOL_W_MIN``; if it is a count
-    with an uncertain mean, its own mean ``λ``, a gamma draw kept in ``c_lam``; if its start is uncertain,
+    with an uncertain mean, its own mean ``λ``, a gamma draw kept in ``c_lam``; if it is a scheduled count
+    with programme-level risk (``s_delivery_kappa`` > 0, then ``s_carry_kappa`` > 0), its own delivery
+    (carry-over) probability, a beta draw kept in ``s_dlv`` (``s_car``); if its start is uncertain,
     the start's standard normal (a uniform for a uniform law) in ``x0_u``, but for a count or scheduled
     count, whose start is drawn after every year's draws (its additions are then those of the same path
     with a known start); project
     completions; then year by year: jumps, shocks, fat-tail scale, then indicator by indicator the counts
     (by table inversion for a known mean, with the samplers at the path's ``λ`` for an uncertain one) and
-    the scheduled counts (its deliveries ``D ~ Binomial(planned + carried, delivery)``, kept in ``added``,
+    the scheduled counts (its deliveries ``D ~ Binomial(planned + carried, delivery)`` (the path's own
+    delivery where it is drawn per path, likewise its carry-over), kept in ``added``,
     then, but in the last year, the units carried to the next year, ``Binomial(planned + carried − D,
     carry_over)``, kept in ``carried``; draws with a probability 0 or 1, or of 0 units, consume nothing));
     the group goes year
@@ -127,10 +155,11 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
     c_cdf_start, c_guide_start, c_guide_size = (plan.counts.c_cdf_start, plan.counts.c_guide_start,
                                                 plan.counts.c_guide_size)
     s_plan, s_delivery, s_carry = plan.counts.s_plan, plan.counts.s_delivery, plan.counts.s_carry
+    s_delivery_kappa, s_carry_kappa = plan.counts.s_delivery_kappa, plan.counts.s_carry_kappa
     proj_ind = plan.projects.proj_ind
     jump_prob, jump_mask = plan.jumps.jump_prob, plan.jumps.jump_mask
     obs, obs_step = plan.observations.obs, plan.observations.obs_step
-    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam, x0_u, carried = draws
+    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam, x0_u, carried, s_dlv, s_car = draws
     n_ind = kind.shape[0]
     n_steps1 = z.shape[0]
     # while a path draws, its state lives in four scalars (registers)
@@ -148,6 +177,16 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
             if c_sd[i] > 0.0:  # a count's uncertain mean: the path's own λ, for every year
                 state[0], state[1], state[2], state[3] = s0, s1, s2, s3
                 c_lam[i, lane] = next_gamma_mean(state, c_mean[i], c_sd[i])
+                s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+            # a scheduled count's programme-level risk: the path's own delivery, then carry-over,
+            # probability (none drawn where it is known: every other draw is then unchanged)
+            if s_delivery_kappa[i] > 0.0:
+                state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+                s_dlv[i, lane] = next_beta_mean(state, s_delivery[i], s_delivery_kappa[i])
+                s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+            if s_carry_kappa[i] > 0.0:
+                state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+                s_car[i, lane] = next_beta_mean(state, s_carry[i], s_carry_kappa[i])
                 s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
             # an uncertain start: the path's own, after its other parameters' draws (a count's or
             # scheduled count's is drawn after every year's draws, below)
@@ -183,12 +222,15 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
             for i in range(n_ind):
                 if kind[i] == SCHEDULED:  # never observed (validation refuses it)
                     last = t + 1 == n_steps1
+                    own_dlv, own_car = s_delivery_kappa[i] > 0.0, s_carry_kappa[i] > 0.0
                     for lane in range(n):
                         due = s_plan[i, t] + carried[t, i, lane]
-                        done = next_binomial(states[lane], due, s_delivery[i])
+                        p_dlv = s_dlv[i, lane] if own_dlv else s_delivery[i]
+                        done = next_binomial(states[lane], due, p_dlv)
                         added[t, i, lane] = done
                         if not last:
-                            carried[t + 1, i, lane] = next_binomial(states[lane], due - done, s_carry[i])
+                            p_car = s_car[i, lane] if own_car else s_carry[i]
+                            carried[t + 1, i, lane] = next_binomial(states[lane], due - done, p_car)
                     continue
                 if kind[i] != COUNT or (has_obs and not math.isnan(obs[i, t])):
                     continue
@@ -247,7 +289,7 @@ def _advance_group(n, plan, has_jumps, has_obs, draws, paths, acc):
     proj_ind, proj_size, proj_prob, proj_first, proj_last = plan.projects
     jump_effect = plan.jumps.jump_effect
     obs, obs_step, obs_level = plan.observations.obs, plan.observations.obs_step, plan.observations.obs_level
-    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam, x0_u, _ = draws
+    state, states, pdraw, proj_u, jump_hit, z, tscale, added, vol_w, c_lam, x0_u, _, _, _ = draws
     val, lg, par, hidden, r_prev, eps, jump_add, proj_step, log_w = paths
     n_ind, n_steps1 = val.shape[0], val.shape[1]
     estimated = False  # any estimated volatility (its shocks are then scaled path by path)

@@ -622,11 +622,20 @@ class ScheduledProcess:
     carried again with the same probability). No yearly shock of its own (correlations and jumps are
     refused), no mean-less tail; not observable (with carry-over the likelihood of an observed stock
     needs the hidden carried units: refused rather than approximated).
+
+    Programme-level risk (``delivery: {mean, sd}``, ``delivery_sd`` > 0; likewise ``carry_over``): each
+    path draws its own probability ``δ ~ Beta(m·κ, (1 − m)·κ)``, ``κ = m(1 − m)/sd² − 1`` (mean ``m``,
+    s.d. ``sd``), once, and every unit of that path is delivered (carried) with probability ``δ``: a
+    budget cut or a policy change hits every unit at once. Without carry-over the stock's additions over
+    the horizon are then beta-binomial (mean ``N·m``, variance ``N·m(1 − m)·(1 + (N − 1)/(κ + 1))``, above
+    the binomial's for ``N`` > 1). ``delivery_sd`` 0: a known probability, the same on every path.
     """
 
     schedule: tuple[tuple[int, int], ...]
     delivery: float
     carry_over: float = 0.0
+    delivery_sd: float = 0.0
+    carry_over_sd: float = 0.0
     kind: Literal["scheduled"] = "scheduled"
 
     @property
@@ -659,18 +668,59 @@ def _parse_scheduled(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: 
             raise r.fail(ypath, f"planned additions are a whole number ≥ 0 (units: designations, platforms, "
                                 f"events), got {n:g}")
         schedule.append((year, int(n)))
-    delivery = r.number(r.required(spec, "delivery", path), (*path, "delivery"), low=0.0, high=1.0,
-                        what="the probability that each planned unit is delivered in its year")
-    carry = r.number(spec.get("carry_over", 0.0) if spec.get("carry_over") is not None else 0.0,
-                     (*path, "carry_over"), low=0.0, high=1.0,
-                     what="the probability that an undelivered unit is delivered the next year instead; 0: lost")
-    return ScheduledProcess(schedule=tuple(sorted(schedule)), delivery=delivery, carry_over=carry)
+    delivery, delivery_sd = _parse_probability(r, r.required(spec, "delivery", path), (*path, "delivery"),
+                                               "the probability that each planned unit is delivered in its year")
+    carry, carry_sd = _parse_probability(
+        r, spec.get("carry_over", 0.0) if spec.get("carry_over") is not None else 0.0, (*path, "carry_over"),
+        "the probability that an undelivered unit is delivered the next year instead; 0: lost")
+    return ScheduledProcess(schedule=tuple(sorted(schedule)), delivery=delivery, carry_over=carry,
+                            delivery_sd=delivery_sd, carry_over_sd=carry_sd)
+
+
+PROBABILITY_KEYS = ("mean", "sd")
+
+
+def _parse_probability(r: Any, raw: Any, path: KeyPath, what: str) -> tuple[float, float]:
+    """``(mean, sd)`` of a scheduled count's probability: a number in [0, 1] (sd 0: the same on every path),
+    or ``{mean, sd}``: each path draws its own from the Beta law with that mean and s.d. (programme-level
+    risk), which needs ``0 < mean < 1`` and ``sd² < mean·(1 − mean)`` (the variance of a law on [0, 1]
+    with that mean is below it; at it the law is a coin that is always 0 or 1). ``sd`` 0 (or left out):
+    the number ``mean``."""
+    if not isinstance(raw, Mapping):
+        return r.number(raw, path, low=0.0, high=1.0, what=what), 0.0
+    m = r.mapping(raw, path, PROBABILITY_KEYS)
+    mean = r.number(r.required(m, "mean", path), (*path, "mean"), low=0.0, high=1.0, what=what)
+    if not 0.0 < mean < 1.0:
+        raise r.fail((*path, "mean"), f"a probability drawn per path from a Beta law needs a mean strictly between "
+                                      f"0 and 1, got {mean:g} (a probability of exactly {mean:g} is certain: give "
+                                      f"it as a number)")
+    sd = r.number(m.get("sd", 0.0), (*path, "sd"), low=0.0, high=1.0,
+                  what="the s.d. of the probability, drawn once per path from a Beta law")
+    if sd * sd >= mean * (1.0 - mean):
+        bound = math.sqrt(mean * (1.0 - mean))
+        raise r.fail((*path, "sd"), f"the s.d. of a probability with mean {mean:g} must be below "
+                                    f"sqrt(mean·(1 − mean)) = {bound:.4g} (no law on [0, 1] with that mean has a "
+                                    f"larger one), got {sd:g}")
+    return mean, sd
+
+
+def beta_concentration(mean: float, sd: float) -> float:
+    """``κ = m(1 − m)/sd² − 1`` of the Beta law with mean ``m`` and s.d. ``sd`` (shapes ``m·κ`` and
+    ``(1 − m)·κ``), as the kernel draws it: 0 (a known probability) for ``sd`` 0 or where ``κ`` overflows
+    a double (an s.d. below ~1e-154: the point ``mean``)."""
+    if not sd > 0.0:
+        return 0.0
+    ratio = math.sqrt(mean * (1.0 - mean)) / sd  # sd² itself may underflow
+    kappa = ratio * ratio - 1.0
+    return kappa if math.isfinite(kappa) and kappa > 0.0 else 0.0
 
 
 def _pack_scheduled(p: ScheduledProcess, i: int, a: dict[str, Any], index: dict[str, int], base_year: int) -> None:
     for year, n in p.schedule:
         a["s_plan"][i, year - base_year] = n
     a["s_delivery"][i], a["s_carry"][i] = p.delivery, p.carry_over
+    a["s_delivery_kappa"][i] = beta_concentration(p.delivery, p.delivery_sd)
+    a["s_carry_kappa"][i] = beta_concentration(p.carry_over, p.carry_over_sd)
 
 
 def _scheduled_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float, jump_span: np.ndarray,
@@ -684,7 +734,13 @@ def _scheduled_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float,
 
 def _describe_scheduled(p: ScheduledProcess) -> str:
     plan = ", ".join(f"{n} in {year}" for year, n in p.schedule)
-    return f"scheduled: {plan}; delivery {p.delivery:g}, carry-over {p.carry_over:g}"
+
+    def probability(mean: float, sd: float) -> str:
+        drawn = beta_concentration(mean, sd) > 0.0  # as the kernel draws it
+        return f"{mean:g} ± {sd:g} (per path, beta: programme-level risk)" if drawn else f"{mean:g}"
+
+    return (f"scheduled: {plan}; delivery {probability(p.delivery, p.delivery_sd)}, "
+            f"carry-over {probability(p.carry_over, p.carry_over_sd)}")
 
 
 SCHEDULED = ProcessSpec(
