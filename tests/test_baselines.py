@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 
 from targetsim.errors import BaselineError
 from targetsim.io.baselines import load_baselines
+from targetsim.report.catalog import is_reference_table
 from tests.conftest import ROOT
 
 
@@ -15,6 +18,17 @@ def test_shipped_baselines_have_provenance(path):
     if path.name == "seed_facts.csv":  # a verbatim copy of the seed catalog's facts, with its own columns
         header = path.read_text(encoding="utf-8").splitlines()[0]
         assert "seed_file" in header and "quote_zh" in header
+        return
+    if is_reference_table(path):  # past plan targets and their outcomes (issue 17)
+        with open(path, encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert rows
+        for row in rows:
+            assert row["target_source"] and row["target_quote"], row["id"]
+            if row["met"] in ("0", "1"):  # a determined outcome is sourced and quoted
+                assert row["outcome_source"] and row["outcome_quote"], row["id"]
+            else:
+                assert row["met"] == "", row["id"]
         return
     table = load_baselines(path)
     assert table.rows

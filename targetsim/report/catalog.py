@@ -87,11 +87,18 @@ def catalog_rows(catalog: Path, folder: Path) -> list[CatalogRow]:
 # Verbatim copies of the seed catalog's files kept among the baselines, with the seed's own columns
 # (their source is the seed file and quote of each row): not long-form baseline tables.
 SEED_COPIES = ("seed_facts.csv",)
+# The reference class of past plan targets and their outcomes (issue 17), one row per target: not
+# long-form baseline tables either (see targetsim.estimate.outside_view).
+REFERENCE_TABLE_PREFIX = "reference_targets"
+
+
+def is_reference_table(path: Path) -> bool:
+    return Path(path).name.startswith(REFERENCE_TABLE_PREFIX)
 
 
 def baseline_files(folder: Path) -> list[Path]:
     """The long-form baseline CSV files of a folder (``*.csv`` except :data:`SEED_COPIES`), by name."""
-    files = sorted(p for p in Path(folder).glob("*.csv") if p.name not in SEED_COPIES)
+    files = sorted(p for p in Path(folder).glob("*.csv") if p.name not in SEED_COPIES and not is_reference_table(p))
     if not files:
         raise TargetsimError(f"{folder}: no baseline CSV files (*.csv) found")
     return files
