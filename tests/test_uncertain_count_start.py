@@ -18,6 +18,7 @@ import pytest
 from scipy import stats
 
 import targetsim
+from targetsim.errors import ScenarioError
 from tests.conftest import (
     assert_error_at, assert_matches_reference, assert_same_for_any_threads_and_blocks, edit_error, load_edited,
     make_scenario, mc_tolerance, scenario_dict,
@@ -347,3 +348,43 @@ def test_the_scenario_loads_with_whole_medians(tmp_path):
     # a lognormal count start may have bounds that are not whole (they are the continuous law's quantiles)
     odd = load_edited(tmp_path, SCENARIO, "{low: 4, high: 12,", "{low: 3.5, high: 12.5,").indicator_by_id["s"].start
     assert odd.value == round(math.sqrt(3.5 * 12.5))
+
+
+@pytest.mark.parametrize("start", ["{low: 0, high: 4, law: uniform, assumption: t}",
+                                   "{low: 1, high: 9, assumption: t}"])
+def test_a_ratio_over_a_count_whose_start_can_draw_zero_is_refused(tmp_path, start):
+    """A count's uncertain start that can be 0 leaves the ratio undefined on those paths (issue: silently infinite)."""
+    text = f"""\
+name: zero-den
+base_year: 2024
+horizon: 2026
+indicators:
+  n: {{start: {{value: 5, assumption: t}}, process: {{kind: count, additions: {{distribution: poisson, mean: 1}}}}}}
+  d: {{start: {start}, process: {{kind: count, additions: {{distribution: poisson, mean: 1}}}}}}
+  r: {{process: {{kind: ratio, numerator: n, denominator: d}}}}
+targets:
+  - {{id: t, indicator: r, kind: level, threshold: 1, by: 2026}}
+"""
+    path = tmp_path / "z.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ScenarioError) as err:
+        targetsim.load_scenario(path)
+    assert "uncertain start can draw 0" in str(err.value) and "indicators.r" in str(err.value)
+
+
+def test_a_ratio_over_a_count_whose_start_cannot_draw_zero_runs(tmp_path):
+    """[1200, 1400] log-normal: 0.5 lies hundreds of s.d. below the centre, beyond any draw of the sampler."""
+    text = """\
+name: far-from-zero
+base_year: 2024
+horizon: 2026
+indicators:
+  n: {start: {value: 5, assumption: t}, process: {kind: count, additions: {distribution: poisson, mean: 1}}}
+  d: {start: {low: 1200, high: 1400, assumption: t}, process: {kind: count, additions: {distribution: poisson, mean: 1}}}
+  r: {process: {kind: ratio, numerator: n, denominator: d}}
+targets:
+  - {id: t, indicator: r, kind: level, threshold: 0.01, by: 2026}
+"""
+    path = tmp_path / "f.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert targetsim.load_scenario(path).indicator_by_id["d"].start.low == 1200

@@ -114,12 +114,31 @@ def numeric_range_problem(scenario: Scenario) -> tuple[str, str] | None:
     return None
 
 
+# The largest |z| the kernel's normal sampler can return, rounded up: the ziggurat's base R = 3.654 plus its
+# exponential tail's longest draw, −ln(2⁻⁵³)/R ≈ 10.05 (targetsim.kernels.rng).
+NORMAL_REACH_SD = 14.0
+
+
 def _can_be_zero(scenario: Scenario, ind: Indicator) -> bool:
     """Whether the indicator is 0 on some paths: a count that starts at 0 (it is 0 in the base
-    year), a sum of such, or a ratio whose numerator is. Every other process stays positive."""
+    year) or whose uncertain start can draw 0 (a uniform range from 0; a log-normal range rounded to
+    whole numbers reaches 0 with positive probability), a sum of such, or a ratio whose numerator is.
+    Every other process stays positive."""
     proc = ind.process
     if proc.kind in ("count", "scheduled"):
-        return ind.start is not None and ind.start.value == 0
+        start = ind.start
+        if start is None:
+            return False
+        law = getattr(start, "law", "known")
+        if law == "uniform":
+            return start.low == 0
+        if law == "lognormal":
+            # a draw below 0.5 rounds to 0: reachable when ln 0.5 lies within the reach of the kernel's
+            # normal draws (its ziggurat's tail ends near 13.7 s.d.)
+            centre = 0.5 * (math.log(start.low) + math.log(start.high))
+            sd = (math.log(start.high) - math.log(start.low)) / (2.0 * 1.6448536269514722)
+            return centre - math.log(0.5) <= NORMAL_REACH_SD * sd
+        return start.value == 0
     if proc.kind == "sum":
         return all(_can_be_zero(scenario, scenario.indicator_by_id[t]) for t in proc.terms)
     if proc.kind == "ratio":
@@ -137,7 +156,8 @@ def zero_denominator_problem(scenario: Scenario) -> tuple[str, str] | None:
         den = scenario.indicator_by_id[ind.process.denominator]
         if _can_be_zero(scenario, den):
             return ind.id, (
-                f"the denominator {den.id} ({den.process.kind}) is 0 on some paths (it starts at 0), where "
+                f"the denominator {den.id} ({den.process.kind}) is 0 on some paths (it starts at 0, or its "
+                f"uncertain start can draw 0), where "
                 f"{ind.id} = {ind.process.numerator} / {den.id} is undefined: give {den.id} its existing "
                 "positive start (a stock rarely starts from nothing), or target the numerator itself")
     return None
