@@ -1,0 +1,650 @@
+"""The outside view: how comparable past plan targets turned out, as a prior for a target's indicator.
+
+About half the shipped targets have no series of their own and use a "plan-pace" prior (the indicator
+grows, on average, exactly at the pace the target needs, so P(met) is one half by construction). The
+outside view replaces that pace by what past targets of the same kind actually did relative to theirs.
+
+**The reference class** is ``baselines/reference_targets*.csv`` (national, subnational, sectoral
+slices, and ``reference_targets.csv`` if present): one past target a row, with its base, target and
+realised values, its kind (``level``, ``count``, ``cumulative``, ``growth``, ``share``), its type
+(``binding`` 约束性 / ``expected`` 预期性 / ``unknown``, read as expected), its plan and the plan's level
+(``national``, ``sectoral``, ``city``, ``provincial``; the last two pooled as ``subnational``). Rows
+with ``met`` empty do not count.
+
+**The margin** ``m`` puts every outcome on one scale: how much faster (per year) the indicator moved
+than the target needed, in the direction the target asks (``<=`` targets flip the sign). With ``h``
+the horizon in years:
+
+- level, count, cumulative total: ``m = ln(R/T) / h`` (= realised ``ln(R/b)/h`` minus required
+  ``ln(T/b)/h``; the base cancels, so the margin needs none, but the required growth does);
+- growth-rate target (kind ``growth``, a yearly rate in percent): ``m = ln(1+R) − ln(1+T)``; a rate
+  of *reduction* (降低, 下降, 减少, "cut", "reduction" in the indicator) counts as the indicator's
+  log fall, ``m = −ln(1−R) + ln(1−T)``; a cumulative reduction over the horizon (``percent_cumulative``)
+  the same, divided by ``h``;
+- share (percent) strictly inside (0, 100): ``m = (logit R − logit T) / h`` (a base, where given, only
+  sets the required change); a share at 0 or 100 %, or a gain in percentage points without a base,
+  has no logit: ``m = 4·(R − T)/100 / h``, the points difference at the logit's slope at one half
+  (its smallest; this understates the margin near 0 or 100 %). A gain in points with a base ``b``
+  is the share ``b + R`` against ``b + T``; a gain in years (life expectancy) with a base is the level
+  ``b + R`` against ``b + T``.
+
+The horizon is ``target_year − base_year``; without a base year it is read from the plan's name (a
+"(2016-2020年)" span, 十一五 … 十四五, "five-year term", an annual "2019年…" report: one year).
+The realised value is the recorded one even when it is for an earlier year than the target year (an
+early hit: the margin is then conservative). Rows with no computable margin (no realised value,
+values of different units, non-positive values) enter only the logistic model of ``met``.
+
+**The model** (statsmodels): ``m = x'β + ε`` with covariates an intercept, kind (growth is the
+reference; ``cumulative`` pooled with ``level``), binding, plan level (subnational the reference),
+``ln h``, and, where any row has a trend growth, ``required − trend`` (0 where missing) with a
+missing-trend indicator. The margins of different kinds live on different scales and shrink with the
+horizon, so the residual variance is modelled too: ``ln σ_i² = γ_family + δ·ln h`` (family: growth,
+share, level-like), fitted by OLS on ``ln e²`` of the current fit's residuals (feasible GLS: OLS
+first, three rounds), then WLS with weights ``1/σ_i²``. Reported: the coefficients with their
+classical and heteroskedasticity-robust (HC1) standard errors. The predictive law of a new margin is Student-t with ``n − p`` degrees of freedom,
+centre ``x'β̂`` and scale ``sqrt(s²·v(x) + x' Ĉov(β̂) x)`` (``v(x)`` the modelled relative variance,
+``s²`` the WLS scale, ``Ĉov(β̂) = s²(X'WX)⁻¹``): with ``variance_model=False`` it is the textbook OLS
+predictive ``s²(1 + x'(X'X)⁻¹x)``. ``P(met) = P(m ≥ 0 | x)``.
+
+:func:`outside_view_growth` turns it into a lognormal process's ``growth: {log_mean, log_sd}``: the
+indicator's average log growth is ``required + m``, so ``log_mean = required + x'β̂`` and ``log_sd``
+the predictive scale. That spread is the whole spread of the realised average growth over the horizon
+(year-to-year noise included): a process that adds its own volatility on top counts that part twice.
+
+statsmodels and scipy are imported lazily, inside the functions.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from targetsim.errors import FitError
+
+__all__ = ["REFERENCE_FILES", "ReferenceRow", "load_reference", "margin_of", "MarginFit", "fit_margin_model",
+           "MetLogit", "fit_met_logit", "outside_view_growth", "default_fit", "KINDS", "BINDINGS", "PLAN_LEVELS",
+           "inconsistencies", "leave_one_plan_out", "family_of", "plan_group", "EXACT_HIT"]
+
+REFERENCE_FILES = ("reference_targets.csv", "reference_targets_national.csv", "reference_targets_subnational.csv",
+                   "reference_targets_sectoral.csv")
+BASELINES = Path(__file__).resolve().parent.parent.parent / "baselines"
+
+KINDS = ("growth", "level", "count", "share", "cumulative")
+BINDINGS = ("expected", "binding", "unknown")
+PLAN_LEVELS = ("city", "provincial", "national", "sectoral")
+_REDUCTION = re.compile(r"降|减|reduction|\bcut\b|decline|decrease", re.IGNORECASE)
+_PERCENT_UNITS = ("percent", "percent_per_year", "percent_cumulative", "percentage_points", "percent_of_remaining")
+FGLS_ROUNDS = 3  # feasible GLS: the first round's residuals are OLS's
+EXACT_HIT = 1e-9  # |margin| at or below this: the outcome is reported as exactly the target
+LOGIT_SLOPE = 4.0  # d logit(p) / dp at p = 1/2: points difference → logit scale without a level
+
+
+# ------------------------------------------------------------------------------------------------ rows
+
+@dataclass(frozen=True)
+class ReferenceRow:
+    """One past target of the reference class, with its margin (``None`` where it cannot be computed)."""
+
+    id: str
+    plan: str
+    plan_level: str
+    kind: str
+    binding: str
+    unit: str
+    indicator: str
+    comparator: str
+    base_year: int | None
+    base_value: float | None
+    trend_growth: float | None
+    target_value: float | None
+    target_year: int | None
+    realised_value: float | None
+    realised_year: int | None
+    met: int | None
+    horizon: int
+    horizon_source: str
+    required: float | None      # the yearly change the target needs, on the margin's scale (None: unknown)
+    margin: float | None
+    scale: str                  # "log growth", "log level", "logit share", "points×4 share", "" (no margin)
+    note: str
+    source: str                 # file:line
+
+    @property
+    def family(self) -> str:
+        """The residual-variance family: growth, share or level (level, count, cumulative)."""
+        return family_of(self.kind)
+
+
+def family_of(kind: str) -> str:
+    return "growth" if kind == "growth" else "share" if kind == "share" else "level"
+
+
+def _float(text: str | None) -> float | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _int(text: str | None) -> int | None:
+    value = _float(text)
+    return int(value) if value is not None and value == int(value) else None
+
+
+def horizon_of(base_year: int | None, target_year: int | None, plan: str) -> tuple[int, str]:
+    """``(h, how it was found)``: ``target_year − base_year``, else read from the plan's name, else 1."""
+    if base_year is not None and target_year is not None and target_year > base_year:
+        return target_year - base_year, "base_year"
+    if target_year is None:
+        return 1, "assumed 1 (no target year)"
+    span = re.search(r"(\d{4})\s*[-–—~至到]\s*(\d{4})", plan)
+    if span:
+        start = int(span.group(1))
+        if start <= target_year:
+            return max(target_year - start + 1, 1), "plan span"
+    for name, base in (("十一五", 2005), ("第十一个五年", 2005), ("十二五", 2010), ("第十二个五年", 2010),
+                       ("十三五", 2015), ("第十三个五年", 2015), ("十四五", 2020), ("第十四个五年", 2020),
+                       ("十五五", 2025), ("第十五个五年", 2025)):
+        if name in plan and target_year > base:
+            return target_year - base, "five-year plan"
+    if re.search(r"five-year|五年", plan):
+        return 5, "five-year term"
+    year = re.match(r"\s*(\d{4})\s*年", plan)
+    if year and int(year.group(1)) <= target_year:
+        return target_year - int(year.group(1)) + 1, "annual plan"
+    return 1, "assumed 1"
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def margin_of(*, kind: str, unit: str, indicator: str, comparator: str, target: float | None,
+              realised: float | None, base: float | None, horizon: int) -> tuple[float | None, float | None, str, str]:
+    """``(margin, required, scale, note)`` of one target (see the module docstring for the formulas).
+
+    ``margin`` is the realised minus the required yearly change, signed so that positive is on the side
+    the target asks for; ``required`` the yearly change the target needs on the same scale and with
+    the same sign (so ``required + margin`` is the realised change; ``None`` where it needs a base
+    that is missing). Values are as written in the table (percent, not fractions).
+    """
+    sign = -1.0 if comparator.strip().startswith("<") else 1.0
+    h = float(horizon)
+    unit = unit.strip()
+    reduction = bool(_REDUCTION.search(indicator))
+    if target is None:
+        return None, None, "", "no target value"
+    if ";" in unit or "(" in unit:
+        return None, None, "", f"unit {unit!r}: target and outcome in different units"
+
+    def change(x: float) -> float | None:  # a rate in percent → the indicator's log change, favourable side up
+        if reduction:
+            return -math.log1p(-x / 100.0) if x < 100.0 else None
+        return math.log1p(x / 100.0) if x > -100.0 else None
+
+    required: float | None = None
+    if kind == "growth" or (kind == "cumulative" and unit == "percent_cumulative"):
+        if unit not in _PERCENT_UNITS:
+            return None, None, "", f"growth target in unit {unit!r}"
+        per = 1.0 if kind == "growth" else h
+        t = change(target)
+        required = None if t is None else sign * t / per
+        if realised is None:
+            return None, required, "", "no realised value"
+        r = change(realised)
+        if t is None or r is None:
+            return None, required, "", "a rate of 100 % or more"
+        return sign * (r - t) / per, required, "log growth", ("reduction rate" if reduction else "")
+    if kind == "share" or (kind == "cumulative" and unit == "percentage_points"):
+        gain = kind == "cumulative"
+        if gain and base is None:
+            if realised is None:
+                return None, None, "", "no realised value"
+            return (sign * LOGIT_SLOPE * (realised - target) / 100.0 / h, None, "points×4 share",
+                    "gain in points without a base: points difference × 4")
+        if gain:
+            base_share, t_share = base, base + target
+            r_share = None if realised is None else base + realised
+        else:
+            base_share, t_share, r_share = base, target, realised
+        inside = lambda v: v is not None and 0.0 < v < 100.0  # noqa: E731
+        if unit not in _PERCENT_UNITS:
+            # a share in another unit (a ratio): read as a level
+            if realised is None or realised <= 0 or target <= 0:
+                return None, None, "", "no realised value" if realised is None else "non-positive value"
+            return sign * math.log(realised / target) / h, None, "log level", "share in a non-percent unit"
+        if inside(base_share) and inside(t_share):
+            required = sign * (_logit(t_share / 100.0) - _logit(base_share / 100.0)) / h
+        if r_share is None:
+            return None, required, "", "no realised value"
+        if inside(t_share) and inside(r_share):
+            return sign * (_logit(r_share / 100.0) - _logit(t_share / 100.0)) / h, required, "logit share", ""
+        return (sign * LOGIT_SLOPE * (r_share - t_share) / 100.0 / h, required, "points×4 share",
+                "share at 0 or 100 %: points difference × 4")
+    # level, count, cumulative totals and gains in years
+    if kind == "cumulative" and unit == "years":
+        if base is None:
+            return None, None, "", "gain in years without a base"
+        t_level, r_level, b_level = base + target, None if realised is None else base + realised, base
+    else:
+        t_level, r_level, b_level = target, realised, base
+    if t_level <= 0:
+        return None, None, "", "non-positive target"
+    if b_level is not None and b_level > 0:
+        required = sign * math.log(t_level / b_level) / h
+    if r_level is None:
+        return None, required, "", "no realised value"
+    if r_level <= 0:
+        return None, required, "", "non-positive realised value"
+    return sign * math.log(r_level / t_level) / h, required, "log level", ""
+
+
+def _row(raw: dict[str, str], source: str) -> ReferenceRow:
+    kind = (raw.get("kind") or "").strip()
+    base_year, target_year = _int(raw.get("base_year")), _int(raw.get("target_year"))
+    plan = (raw.get("plan") or "").strip()
+    h, how = horizon_of(base_year, target_year, plan)
+    met_text = (raw.get("met") or "").strip()
+    met = int(float(met_text)) if met_text in ("0", "1", "0.0", "1.0") else None
+    base, target = _float(raw.get("base_value")), _float(raw.get("target_value"))
+    realised = _float(raw.get("realised_value"))
+    m, required, scale, note = margin_of(kind=kind, unit=raw.get("unit") or "", indicator=raw.get("indicator") or "",
+                                         comparator=raw.get("comparator") or ">=", target=target, realised=realised,
+                                         base=base, horizon=h)
+    binding = (raw.get("binding") or "").strip() or "unknown"
+    return ReferenceRow(
+        id=(raw.get("id") or "").strip(), plan=plan, plan_level=(raw.get("plan_level") or "").strip(), kind=kind,
+        binding=binding, unit=(raw.get("unit") or "").strip(), indicator=(raw.get("indicator") or "").strip(),
+        comparator=(raw.get("comparator") or "").strip(), base_year=base_year, base_value=base,
+        trend_growth=_float(raw.get("trend_growth")), target_value=target, target_year=target_year,
+        realised_value=realised, realised_year=_int(raw.get("realised_year")), met=met, horizon=h,
+        horizon_source=how, required=required, margin=m, scale=scale, note=note, source=source)
+
+
+def load_reference(paths: Iterable[str | Path] | None = None, *, directory: str | Path | None = None,
+                   include_undetermined: bool = False) -> list[ReferenceRow]:
+    """The reference rows of every file in ``paths`` (default: :data:`REFERENCE_FILES` that exist in
+    ``directory``, default ``baselines/``). Rows with ``met`` empty are left out unless
+    ``include_undetermined``; so are rows whose kind is not one of :data:`KINDS`."""
+    if paths is None:
+        folder = Path(directory) if directory is not None else BASELINES
+        paths = [folder / name for name in REFERENCE_FILES if (folder / name).exists()]
+    rows = []
+    for path in paths:
+        path = Path(path)
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            for raw in reader:
+                row = _row(raw, f"{path.name}:{reader.line_num}")
+                if row.kind not in KINDS:
+                    continue
+                if row.met is None and not include_undetermined:
+                    continue
+                rows.append(row)
+    if not rows:
+        raise FitError("the outside view has no reference rows: baselines/reference_targets*.csv are missing or empty")
+    return rows
+
+
+def inconsistencies(rows: Sequence[ReferenceRow]) -> list[str]:
+    """Rows whose ``met`` disagrees with the sign of their margin under a strict comparator (``>=``,
+    ``<=``): a transcription error or a rule the table does not state. ``~`` (about) targets are
+    skipped: they count as met within a tolerance below the target."""
+    out = []
+    for row in rows:
+        if row.margin is None or row.met is None or row.comparator not in (">=", "<="):
+            continue
+        if (row.margin >= -1e-12) != bool(row.met):
+            out.append(f"{row.id} ({row.source}): met={row.met} but target {row.target_value:g} {row.comparator} "
+                       f"realised {row.realised_value:g} gives margin {row.margin:+.4f}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ design
+
+def plan_group(plan_level: str) -> str:
+    """``city`` and ``provincial`` pool as ``subnational`` (the reference level)."""
+    return "subnational" if plan_level in ("city", "provincial", "subnational", "") else plan_level
+
+
+def _validate(kind: str, binding: str, plan_level: str, horizon: float) -> None:
+    if kind not in KINDS:
+        raise FitError(f"outside view: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if binding not in BINDINGS:
+        raise FitError(f"outside view: binding must be one of {', '.join(BINDINGS)}, not {binding!r}")
+    if plan_group(plan_level) not in ("subnational", "national", "sectoral"):
+        raise FitError(f"outside view: plan_level must be one of {', '.join(PLAN_LEVELS)}, not {plan_level!r}")
+    if not (isinstance(horizon, (int, float)) and math.isfinite(horizon) and horizon >= 1):
+        raise FitError(f"outside view: the horizon must be at least 1 year, not {horizon!r}")
+
+
+ALL_COLUMNS = ("const", "kind[level]", "kind[count]", "kind[share]", "binding", "plan[national]", "plan[sectoral]",
+               "ln_horizon", "required_minus_trend", "trend_missing")
+
+
+def _covariates(kind: str, binding: str, plan_level: str, horizon: float, required: float | None,
+                trend: float | None) -> dict[str, float]:
+    k = "level" if kind == "cumulative" else kind
+    p = plan_group(plan_level)
+    gap = (required - trend) if (required is not None and trend is not None) else 0.0
+    return {"const": 1.0, "kind[level]": float(k == "level"), "kind[count]": float(k == "count"),
+            "kind[share]": float(k == "share"), "binding": float(binding == "binding"),
+            "plan[national]": float(p == "national"), "plan[sectoral]": float(p == "sectoral"),
+            "ln_horizon": math.log(horizon), "required_minus_trend": gap,
+            "trend_missing": float(required is None or trend is None)}
+
+
+def _row_covariates(row: ReferenceRow) -> dict[str, float]:
+    return _covariates(row.kind, row.binding, row.plan_level, row.horizon, row.required, row.trend_growth)
+
+
+def _columns(rows: Sequence[ReferenceRow]) -> tuple[str, ...]:
+    """The columns that vary in ``rows`` (a constant column besides the intercept is dropped)."""
+    table = np.array([[_row_covariates(r)[c] for c in ALL_COLUMNS] for r in rows])
+    keep = [c for j, c in enumerate(ALL_COLUMNS) if c == "const" or np.ptp(table[:, j]) > 0]
+    if "trend_missing" in keep and "required_minus_trend" not in keep:
+        keep.remove("trend_missing")
+    return tuple(keep)
+
+
+def _families(rows: Sequence[ReferenceRow]) -> tuple[str, ...]:
+    return tuple(f for f in ("growth", "level", "share") if any(r.family == f for r in rows))
+
+
+# ------------------------------------------------------------------------------------------------ margin model
+
+@dataclass(frozen=True, eq=False)
+class MarginFit:
+    """A fitted margin model (see the module docstring); :meth:`predict` gives the predictive law."""
+
+    columns: tuple[str, ...]
+    beta: np.ndarray
+    cov: np.ndarray              # classical Ĉov(β̂) = s²(X'WX)⁻¹
+    cov_hc1: np.ndarray          # heteroskedasticity-robust (HC1)
+    scale: float                 # s² (WLS scale)
+    df: float                    # n − p
+    n: int
+    families: tuple[str, ...]
+    gamma: dict[str, float]      # ln relative variance per family (0 for the first)
+    delta: float                 # … and per unit of ln h
+    variance_model: bool
+    exact_hit: dict[str, float] = field(default_factory=dict)  # P(m = 0 exactly) per family (empty: none)
+    residual: str = "normal"     # "normal", "t" or "empirical" (see fit_margin_model)
+    residuals: np.ndarray = field(default_factory=lambda: np.zeros(0))  # standardised, for "empirical"
+    plans: tuple[str, ...] = field(default=())
+
+    @property
+    def se(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.cov))
+
+    @property
+    def se_hc1(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.cov_hc1))
+
+    def relative_variance(self, kind: str, horizon: float) -> float:
+        if not self.variance_model:
+            return 1.0
+        fam = family_of(kind)
+        if fam not in self.gamma:
+            raise FitError(f"outside view: no reference margins of the {fam} family to set the spread of a "
+                           f"{kind} target")
+        return math.exp(self.gamma[fam] + self.delta * math.log(horizon))
+
+    def vector(self, kind: str, binding: str, plan_level: str, horizon: float, *, required: float | None = None,
+               trend_growth: float | None = None) -> np.ndarray:
+        _validate(kind, binding, plan_level, horizon)
+        cov = _covariates(kind, binding, plan_level, horizon, required, trend_growth)
+        return np.array([cov[c] for c in self.columns])
+
+    def predict(self, kind: str, binding: str, plan_level: str, horizon: float, *, required: float | None = None,
+                trend_growth: float | None = None) -> tuple[float, float, float]:
+        """``(centre, scale, df)`` of the Student-t predictive law of a new target's margin."""
+        x = self.vector(kind, binding, plan_level, horizon, required=required, trend_growth=trend_growth)
+        mean = float(x @ self.beta)
+        var = self.scale * self.relative_variance(kind, horizon) + float(x @ self.cov @ x)
+        return mean, math.sqrt(var), self.df
+
+    def p_met(self, kind: str, binding: str, plan_level: str, horizon: float, **kw: Any) -> float:
+        """``P(m ≥ 0) = π₀ + (1 − π₀)·P(m > 0 | m ≠ 0)``: the exact hits' share of the family and the
+        predictive law of the margins off zero."""
+        from scipy import stats
+
+        mean, sd, df = self.predict(kind, binding, plan_level, horizon, **kw)
+        if self.residual == "empirical":
+            above = float(np.mean(mean + sd * self.residuals >= 0.0))
+        else:
+            above = float(stats.t.sf(-mean / sd, df))
+        hit = self.exact_hit.get(family_of(kind), 0.0)
+        return hit + (1.0 - hit) * above
+
+    def p_met_row(self, row: ReferenceRow) -> float:
+        return self.p_met(row.kind, row.binding, row.plan_level, row.horizon, required=row.required,
+                          trend_growth=row.trend_growth)
+
+    def summary(self, digits: int = 4) -> str:
+        law = {"normal": "WLS, normal residuals", "empirical": "WLS, empirical residuals",
+               "t": f"Student-t residuals (ML, ν = {self.df:.2f})"}[self.residual]
+        hits = ", ".join(f"{k} {v:.3f}" for k, v in self.exact_hit.items())
+        hits = f"; exact hits apart: {hits}" if hits else ""
+        variance = "; variance model ln σ² = γ_family + δ ln h" if self.variance_model else ""
+        lines = [f"margin model: {law}{variance}; n = {self.n}, {len(self.columns)} coefficients, df = {self.df:g}, "
+                 f"scale s = {math.sqrt(self.scale):.{digits}g}{hits}",
+                 f"{'coefficient':<22}{'estimate':>11}{'s.e.':>10}{'WLS HC1':>10}{'t':>8}"]
+        for name, b, s, h in zip(self.columns, self.beta, self.se, self.se_hc1):
+            lines.append(f"{name:<22}{b:>11.{digits}f}{s:>10.{digits}f}{h:>10.{digits}f}{b / s:>8.2f}")
+        if self.variance_model:
+            sd = ", ".join(f"{f} {math.sqrt(self.scale * math.exp(self.gamma[f])):.{digits}f}" for f in self.families)
+            lines.append(f"residual scale at h = 1 year: {sd}; × h^{self.delta / 2:.2f} for h years")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "df": self.df, "scale": self.scale, "variance_model": self.variance_model,
+                "residual": self.residual, "exact_hit": dict(self.exact_hit),
+                "coefficients": {c: {"estimate": float(b), "se": float(s), "se_hc1": float(h)}
+                                 for c, b, s, h in zip(self.columns, self.beta, self.se, self.se_hc1)},
+                "log_relative_variance": {"family": dict(self.gamma), "ln_horizon": self.delta}}
+
+
+def _margin_rows(rows: Sequence[ReferenceRow]) -> list[ReferenceRow]:
+    return [r for r in rows if r.margin is not None]
+
+
+def fit_margin_model(rows: Sequence[ReferenceRow], *, variance_model: bool = True, residual: str = "normal",
+                     exact_hits: bool = False, columns: Sequence[str] | None = None) -> MarginFit:
+    """Fit the margin regression to the rows that have a margin (see the module docstring).
+
+    ``residual``: ``"normal"`` (WLS; the predictive law is Student-t with ``n − p`` df), ``"t"`` (a
+    Student-t residual law with its df estimated by maximum likelihood: heavy tails), ``"empirical"``
+    (WLS for the mean; P(met) from the standardised training residuals, which keeps their skew).
+    ``exact_hits``: leave the margins of exactly 0 (outcome reported as exactly the target) out of
+    the regression and give them a point mass per family in :meth:`MarginFit.p_met`.
+    """
+    import statsmodels.api as sm
+
+    data = _margin_rows(rows)
+    hits: dict[str, float] = {}
+    if exact_hits:
+        for fam in _families(data):
+            members = [r for r in data if r.family == fam]
+            k = sum(abs(r.margin) <= EXACT_HIT for r in members)
+            hits[fam] = (k + 0.5) / (len(members) + 1.0)  # Jeffreys: never 0 or 1
+        data = [r for r in data if abs(r.margin) > EXACT_HIT]
+    cols = tuple(columns) if columns is not None else _columns(data)
+    p = len(cols)
+    if len(data) < p + 3:
+        raise FitError(f"outside view: {len(data)} reference margins are too few for {p} coefficients")
+    X = np.array([[_row_covariates(r)[c] for c in cols] for r in data])
+    y = np.array([r.margin for r in data], dtype=float)
+    fams = _families(data)
+    gamma = {f: 0.0 for f in fams}
+    delta = 0.0
+    v = np.ones(len(data))
+    if variance_model:
+        Z = np.column_stack([[float(r.family == f) for r in data] for f in fams]
+                            + [[math.log(r.horizon) for r in data]])
+        if np.ptp(Z[:, -1]) == 0:
+            Z = Z[:, :-1]
+        for _ in range(FGLS_ROUNDS):  # residuals of the current WLS fit → variance model → weights
+            resid = sm.WLS(y, X, weights=1.0 / v).fit().resid
+            g = sm.OLS(np.log(np.maximum(resid ** 2, 1e-12)), Z).fit().params
+            gamma = {f: float(g[i] - g[0]) for i, f in enumerate(fams)}
+            delta = float(g[len(fams)]) if Z.shape[1] > len(fams) else 0.0
+            v = np.array([math.exp(gamma[r.family] + delta * math.log(r.horizon)) for r in data])
+    model = sm.WLS(y, X, weights=1.0 / v)
+    res = model.fit()
+    hc1 = model.fit(cov_type="HC1")
+    beta, cov = np.asarray(res.params, dtype=float), np.asarray(res.cov_params(), dtype=float)
+    scale, df = float(res.scale), float(res.df_resid)
+    standardised = np.zeros(0)
+    if residual == "t":
+        beta, cov, scale, df = _t_regression(y / np.sqrt(v), X / np.sqrt(v)[:, None], beta, math.sqrt(scale))
+    elif residual == "empirical":
+        standardised = np.asarray(res.resid, dtype=float) / np.sqrt(scale * v)
+    elif residual != "normal":
+        raise ValueError(f"residual must be 'normal', 't' or 'empirical', not {residual!r}")
+    return MarginFit(columns=cols, beta=beta, cov=cov, cov_hc1=np.asarray(hc1.cov_params(), dtype=float),
+                     scale=scale, df=df, n=len(data), families=fams, gamma=gamma, delta=delta,
+                     variance_model=variance_model, exact_hit=hits, residual=residual,
+                     residuals=standardised, plans=tuple(sorted({r.plan for r in data})))
+
+
+def _t_regression(y: np.ndarray, X: np.ndarray, beta0: np.ndarray,
+                  tau0: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """``(β̂, Ĉov(β̂), τ̂², ν̂)`` of ``y = Xβ + τ·t_ν`` by maximum likelihood (ν in [1, 200]); the
+    covariance is the inverse observed information of β (numerical Hessian of the full likelihood)."""
+    from scipy import optimize, special
+    from statsmodels.tools.numdiff import approx_hess
+
+    n, p = X.shape
+
+    def nll(theta: np.ndarray) -> float:
+        b, log_tau, log_nu = theta[:p], theta[p], theta[p + 1]
+        tau, nu = math.exp(log_tau), math.exp(log_nu)
+        z = (y - X @ b) / tau
+        ll = (special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * math.log(nu * math.pi) - log_tau
+              - (nu + 1) / 2 * np.log1p(z * z / nu))
+        return float(-np.sum(ll))
+
+    start = np.concatenate([beta0, [math.log(max(tau0, 1e-6)), math.log(5.0)]])
+    bounds = [(None, None)] * (p + 1) + [(0.0, math.log(200.0))]
+    best = optimize.minimize(nll, start, method="L-BFGS-B", bounds=bounds)
+    theta = best.x
+    hess = approx_hess(theta, nll)
+    try:
+        cov_all = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        cov_all = np.linalg.pinv(hess)
+    cov = cov_all[:p, :p]
+    if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+        raise FitError("outside view: the t regression's information matrix is singular")
+    return theta[:p], cov, math.exp(2 * theta[p]), math.exp(theta[p + 1])
+
+
+# ------------------------------------------------------------------------------------------------ logistic model
+
+@dataclass(frozen=True, eq=False)
+class MetLogit:
+    """A logistic model of ``met`` on the same covariates (every row with ``met``, margin or not)."""
+
+    columns: tuple[str, ...]
+    beta: np.ndarray
+    cov: np.ndarray
+    n: int
+    regularised: bool
+    plans: tuple[str, ...] = field(default=())
+
+    def p_met_row(self, row: ReferenceRow) -> float:
+        x = np.array([_row_covariates(row)[c] for c in self.columns])
+        eta = float(x @ self.beta)
+        return 1.0 / (1.0 + math.exp(-eta))
+
+    def summary(self, digits: int = 3) -> str:
+        se = np.sqrt(np.diag(self.cov)) if self.cov.size else np.full(len(self.columns), np.nan)
+        lines = [f"logistic model of met: n = {self.n}{' (ridge, α = 0.01: separation)' if self.regularised else ''}",
+                 f"{'coefficient':<22}{'estimate':>10}{'s.e.':>9}"]
+        lines += [f"{c:<22}{b:>10.{digits}f}{s:>9.{digits}f}" for c, b, s in zip(self.columns, self.beta, se)]
+        return "\n".join(lines)
+
+
+def fit_met_logit(rows: Sequence[ReferenceRow], *, columns: Sequence[str] | None = None) -> MetLogit:
+    """Fit ``P(met) = logistic(x'β)`` to every row with ``met`` (margin or not)."""
+    import statsmodels.api as sm
+
+    data = [r for r in rows if r.met is not None]
+    cols = tuple(columns) if columns is not None else tuple(c for c in _columns(data) if c != "required_minus_trend"
+                                                                    and c != "trend_missing")
+    X = np.array([[_row_covariates(r)[c] for c in cols] for r in data])
+    y = np.array([r.met for r in data], dtype=float)
+    model = sm.GLM(y, X, family=sm.families.Binomial())
+    regularised = False
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            res = model.fit()
+        beta, cov = np.asarray(res.params, dtype=float), np.asarray(res.cov_params(), dtype=float)
+        if not np.all(np.isfinite(beta)) or np.any(np.abs(beta) > 15):
+            raise ValueError("separation")
+    except Exception:  # noqa: BLE001 - perfect separation or non-convergence: a small ridge keeps it finite
+        regularised = True
+        res = model.fit_regularized(alpha=0.01, L1_wt=0.0)
+        beta, cov = np.asarray(res.params, dtype=float), np.full((len(cols), len(cols)), np.nan)
+    return MetLogit(columns=cols, beta=beta, cov=cov, n=len(data), regularised=regularised,
+                    plans=tuple(sorted({r.plan for r in data})))
+
+
+# ------------------------------------------------------------------------------------------------ the prior
+
+_DEFAULT: MarginFit | None = None
+
+
+def default_fit() -> MarginFit:
+    """The margin model fitted to the shipped reference class (cached for the process)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = fit_margin_model(load_reference())
+    return _DEFAULT
+
+
+def outside_view_growth(required_growth: float, horizon: float, kind: str = "level", binding: str = "expected",
+                        plan_level: str = "city", trend_growth: float | None = None, *,
+                        fit: MarginFit | None = None) -> tuple[float, float]:
+    """``(log_mean, log_sd)`` of the indicator's average yearly log growth over ``horizon`` years, from
+    the outside view: ``required_growth + m`` with ``m`` the predicted margin of a past target of this
+    ``kind``, ``binding`` and ``plan_level``.
+
+    ``required_growth`` is the average log growth the target needs (``ln(T/b)/h`` for a level; for a
+    growth-rate target ``ln(1+T)``; for a share the yearly logit change); ``trend_growth`` the
+    indicator's trend on the same scale, if known (used only by a model fitted with a trend column).
+    ``log_sd`` is the predictive scale (parameter uncertainty included). ``fit`` defaults to
+    :func:`default_fit`.
+    """
+    if not (isinstance(required_growth, (int, float)) and math.isfinite(required_growth)):
+        raise FitError(f"outside view: required growth must be a finite number, not {required_growth!r}")
+    model = fit if fit is not None else default_fit()
+    mean, sd, _ = model.predict(kind, binding, plan_level, horizon, required=required_growth,
+                                trend_growth=trend_growth)
+    return float(required_growth + mean), float(sd)
+
+
+# ------------------------------------------------------------------------------------------------ folds
+
+def leave_one_plan_out(rows: Sequence[ReferenceRow]) -> Iterable[tuple[str, list[ReferenceRow], list[ReferenceRow]]]:
+    """``(plan, training rows, held-out rows)`` for each plan: the training rows never include the plan."""
+    plans = sorted({r.plan for r in rows})
+    for plan in plans:
+        test = [r for r in rows if r.plan == plan]
+        train = [r for r in rows if r.plan != plan]
+        yield plan, train, test
