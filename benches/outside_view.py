@@ -161,6 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("The model fitted to every row (the one a scenario's outside_view gets):")
     lines.append(full.summary())
     lines.append("")
+    lines.append("What a target's indicator gets (outside_view_growth: log_mean = required + centre, log_sd), "
+                 "and the P(met) it implies")
+    lines.append(f"  {'kind':<8}{'binding':<10}{'plan level':<12}{'h':>3}{'centre':>9}{'log_sd':>9}{'P(met)':>8}")
+    for kind, binding, level, h in (("growth", "expected", "city", 1), ("level", "expected", "city", 1),
+                                    ("level", "expected", "city", 5), ("count", "expected", "city", 1),
+                                    ("share", "expected", "city", 5), ("level", "binding", "national", 5),
+                                    ("level", "expected", "sectoral", 5)):
+        centre, sd, _ = full.predict(kind, binding, level, h)
+        lines.append(f"  {kind:<8}{binding:<10}{level:<12}{h:>3}{centre:>+9.4f}{sd:>9.4f}"
+                     f"{full.p_met(kind, binding, level, h):>8.3f}")
+    lines.append("")
     lines.append("For comparison, exact hits apart and a Student-t residual law:")
     lines.append(full_t.summary())
     lines.append("exact-hit share by family: " + ", ".join(f"{k} {v:.3f}" for k, v in full_t.exact_hit.items()))

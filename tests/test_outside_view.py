@@ -174,10 +174,16 @@ def test_regression_recovers_known_coefficients():
 
 def test_the_variance_model_recovers_spreads_by_family_and_horizon():
     sd = lambda kind, h: {"growth": 0.01, "share": 0.04}.get(kind, 0.1) / math.sqrt(h)  # noqa: E731
-    fit = fit_margin_model(synthetic(1200, seed=3, sd=sd), residual="normal")
+    rows = synthetic(1200, seed=3, sd=sd)
+    fit = fit_margin_model(rows, residual="normal")                       # one slope in ln h
     for name, b, se in zip(fit.columns, fit.beta, fit.se):
         assert abs(b - TRUE[name]) < 4 * se, name
-    assert fit.delta == pytest.approx(-1.0, abs=0.25)
+    assert fit.delta["growth"] == fit.delta["share"] == fit.delta["level"] == pytest.approx(-1.0, abs=0.2)
+    by_family = fit_margin_model(rows, residual="normal", horizon_slope="family")
+    for family in ("growth", "share", "level"):
+        assert by_family.delta[family] == pytest.approx(-1.0, abs=0.3), family
+    with pytest.raises(ValueError, match="horizon_slope"):
+        fit_margin_model(rows, horizon_slope="kind")
     for family, kind, truth in (("growth", "growth", 0.01), ("share", "share", 0.04), ("level", "count", 0.1)):
         assert math.sqrt(fit.scale * fit.relative_variance(kind, 1)) == pytest.approx(truth, rel=0.25), family
 
