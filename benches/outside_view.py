@@ -41,7 +41,7 @@ from collections import defaultdict
 import numpy as np
 
 from targetsim.estimate.outside_view import (fit_margin_model, fit_met_logit, inconsistencies, leave_one_plan_out,
-                                             load_reference, plan_group)
+                                             load_reference, outside_view_growth, plan_group)
 from targetsim.estimate.scores import brier_decomposition, format_reliability, reliability_table
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
@@ -162,15 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     lines.append(full.summary())
     lines.append("")
     lines.append("What a target's indicator gets (outside_view_growth: log_mean = required + centre, log_sd), "
-                 "and the P(met) it implies")
-    lines.append(f"  {'kind':<8}{'binding':<10}{'plan level':<12}{'h':>3}{'centre':>9}{'log_sd':>9}{'P(met)':>8}")
+                 "the P(met) it implies, and with centre=\"p_met\" (the logistic model's P(met))")
+    lines.append(f"  {'kind':<8}{'binding':<10}{'plan level':<12}{'h':>3}{'centre':>9}{'log_sd':>9}{'P(met)':>8}"
+                 f"{'p_met centre':>14}{'P(met)':>8}")
+    logit_full = fit_met_logit(rows)
     for kind, binding, level, h in (("growth", "expected", "city", 1), ("level", "expected", "city", 1),
                                     ("level", "expected", "city", 5), ("count", "expected", "city", 1),
                                     ("share", "expected", "city", 5), ("level", "binding", "national", 5),
                                     ("level", "expected", "sectoral", 5)):
         centre, sd, _ = full.predict(kind, binding, level, h)
+        p = logit_full.p_met(kind, binding, level, h)
+        matched = outside_view_growth(0.0, h, kind, binding, level, fit=full, centre="p_met", logit=logit_full)[0]
         lines.append(f"  {kind:<8}{binding:<10}{level:<12}{h:>3}{centre:>+9.4f}{sd:>9.4f}"
-                     f"{full.p_met(kind, binding, level, h):>8.3f}")
+                     f"{full.p_met(kind, binding, level, h):>8.3f}{matched:>+14.4f}{p:>8.3f}")
     lines.append("")
     lines.append("For comparison, exact hits apart and a Student-t residual law:")
     lines.append(full_t.summary())

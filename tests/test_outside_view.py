@@ -261,6 +261,21 @@ def test_outside_view_growth_is_the_ols_predictive():
         assert log_sd == pytest.approx(math.sqrt(s2 * (1 + x @ np.linalg.solve(X.T @ X, x))), rel=1e-9)
 
 
+def test_a_centre_matched_to_the_logistic_p_met():
+    from scipy import stats
+
+    rows = synthetic(200, seed=5)
+    fit = fit_margin_model(rows, variance_model=False, residual="normal")
+    logit = ov.fit_met_logit(rows)
+    log_mean, log_sd = outside_view_growth(0.05, 3, "count", "binding", "national", fit=fit, centre="p_met",
+                                           logit=logit)
+    assert log_sd == pytest.approx(outside_view_growth(0.05, 3, "count", "binding", "national", fit=fit)[1])
+    p = logit.p_met("count", "binding", "national", 3)
+    assert stats.norm.sf(0.0, loc=log_mean - 0.05, scale=log_sd) == pytest.approx(p)
+    with pytest.raises(FitError, match="centre must be"):
+        outside_view_growth(0.05, 3, "count", fit=fit, centre="median")
+
+
 def test_outside_view_growth_refuses_what_it_cannot_place():
     fit = fit_margin_model(synthetic(100), variance_model=False, residual="normal")
     with pytest.raises(FitError, match="kind must be"):

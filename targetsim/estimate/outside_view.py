@@ -80,7 +80,7 @@ from targetsim.errors import FitError
 
 __all__ = ["REFERENCE_FILES", "ReferenceRow", "load_reference", "margin_of", "MarginFit", "fit_margin_model",
            "MetLogit", "fit_met_logit", "outside_view_growth", "default_fit", "KINDS", "BINDINGS", "PLAN_LEVELS",
-           "inconsistencies", "leave_one_plan_out", "family_of", "plan_group", "EXACT_HIT"]
+           "inconsistencies", "leave_one_plan_out", "default_logit", "CENTRES", "family_of", "plan_group", "EXACT_HIT"]
 
 REFERENCE_FILES = ("reference_targets.csv", "reference_targets_national.csv", "reference_targets_subnational.csv",
                    "reference_targets_sectoral.csv")
@@ -585,8 +585,15 @@ class MetLogit:
     plans: tuple[str, ...] = field(default=())
 
     def p_met_row(self, row: ReferenceRow) -> float:
-        x = np.array([_row_covariates(row)[c] for c in self.columns])
-        eta = float(x @ self.beta)
+        return self._p(_row_covariates(row))
+
+    def p_met(self, kind: str, binding: str, plan_level: str, horizon: float) -> float:
+        """P(met) of a new target of this kind, type, plan level and horizon."""
+        _validate(kind, binding, plan_level, horizon)
+        return self._p(_covariates(kind, binding, plan_level, horizon, None, None))
+
+    def _p(self, covariates: dict[str, float]) -> float:
+        eta = float(np.array([covariates[c] for c in self.columns]) @ self.beta)
         return 1.0 / (1.0 + math.exp(-eta))
 
     def summary(self, digits: int = 3) -> str:
@@ -628,6 +635,8 @@ def fit_met_logit(rows: Sequence[ReferenceRow], *, columns: Sequence[str] | None
 # ------------------------------------------------------------------------------------------------ the prior
 
 _DEFAULT: MarginFit | None = None
+_DEFAULT_LOGIT: MetLogit | None = None
+CENTRES = ("margin", "p_met")
 
 
 def default_fit() -> MarginFit:
@@ -638,9 +647,18 @@ def default_fit() -> MarginFit:
     return _DEFAULT
 
 
+def default_logit() -> MetLogit:
+    """The logistic model of ``met`` fitted to the shipped reference class (cached for the process)."""
+    global _DEFAULT_LOGIT
+    if _DEFAULT_LOGIT is None:
+        _DEFAULT_LOGIT = fit_met_logit(load_reference())
+    return _DEFAULT_LOGIT
+
+
 def outside_view_growth(required_growth: float, horizon: float, kind: str = "level", binding: str = "expected",
                         plan_level: str = "city", trend_growth: float | None = None, *,
-                        fit: MarginFit | None = None) -> tuple[float, float]:
+                        fit: MarginFit | None = None, centre: str = "margin",
+                        logit: MetLogit | None = None) -> tuple[float, float]:
     """``(log_mean, log_sd)`` of the indicator's average yearly log growth over ``horizon`` years, from
     the outside view: ``required_growth + m`` with ``m`` the predicted margin of a past target of this
     ``kind``, ``binding`` and ``plan_level``.
@@ -650,12 +668,24 @@ def outside_view_growth(required_growth: float, horizon: float, kind: str = "lev
     indicator's trend on the same scale, if known (used only by a model fitted with a trend column).
     ``log_sd`` is the predictive scale (parameter uncertainty included). ``fit`` defaults to
     :func:`default_fit`.
+
+    ``centre="p_met"`` keeps ``log_sd`` but moves the centre to ``log_sd·Φ⁻¹(p)``, ``p`` the logistic
+    model's P(met) (``logit``, default :func:`default_logit`): a normal law of the average growth then
+    meets the target with the probability that model gives, the one forecaster that beats the base rate
+    leave-one-plan-out (see the module docstring).
     """
     if not (isinstance(required_growth, (int, float)) and math.isfinite(required_growth)):
         raise FitError(f"outside view: required growth must be a finite number, not {required_growth!r}")
     model = fit if fit is not None else default_fit()
     mean, sd, _ = model.predict(kind, binding, plan_level, horizon, required=required_growth,
                                 trend_growth=trend_growth)
+    if centre == "p_met":
+        from scipy import stats
+
+        p = (logit if logit is not None else default_logit()).p_met(kind, binding, plan_level, horizon)
+        mean = sd * float(stats.norm.ppf(p))
+    elif centre != "margin":
+        raise FitError(f"outside view: centre must be one of {', '.join(CENTRES)}, not {centre!r}")
     return float(required_growth + mean), float(sd)
 
 
