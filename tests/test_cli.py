@@ -71,7 +71,11 @@ def test_validate(tmp_path):
 
 
 def test_bad_scenario_exits_nonzero_without_traceback_or_output(tmp_path):
-    bad = tmp_path / "bad.yaml"
+    # beside a copy of the project's layout: the plan names ../models/wuhan.yaml
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "models").symlink_to(BASE.parent.parent / "models")
+    (tmp_path / "baselines").symlink_to(BASE.parent.parent / "baselines")
+    bad = tmp_path / "scenarios" / "bad.yaml"
     bad.write_text(BASE.read_text(encoding="utf-8").replace("kind: cagr", "kind: cgar", 1), encoding="utf-8")
     out = tmp_path / "out.nc"
     proc = subprocess.run([sys.executable, "-m", "targetsim.cli", "run", str(bad), "-o", str(out)],
@@ -80,7 +84,8 @@ def test_bad_scenario_exits_nonzero_without_traceback_or_output(tmp_path):
     assert "Traceback" not in proc.stderr
     assert "error:" in proc.stderr and "kind" in proc.stderr and "did you mean 'cagr'" in proc.stderr
     assert str(bad) in proc.stderr
-    assert not out.exists() and list(tmp_path.iterdir()) == [bad]
+    assert not out.exists() and list((tmp_path / "scenarios").iterdir()) == [bad]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["baselines", "models", "scenarios"]  # nothing written
 
 
 def test_the_console_script_flushes_its_output_and_keeps_the_exit_status(tmp_path):
