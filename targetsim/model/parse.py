@@ -309,6 +309,18 @@ def _parse_paths(r: _Reader, raw: Any, path: KeyPath, file: Path | None, *, seve
     return tuple(out)
 
 
+def _shocked_indicator(r: _Reader, kinds: Mapping[str, str], ind: Any, path: KeyPath,
+                       not_shocked: Any) -> None:
+    """``ind`` must be a known indicator with a yearly shock of its own; ``not_shocked(kind)`` words the
+    error when it has none."""
+    if ind not in kinds:
+        hint = difflib.get_close_matches(str(ind), list(kinds), n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise r.fail(path, f"unknown indicator {ind!r}{extra}")
+    if kinds[ind] not in SHOCKED_KINDS:
+        raise r.fail(path, not_shocked(kinds[ind]))
+
+
 def _parse_factors(r: _Reader, raw: Any, indicators: tuple[Indicator, ...]) -> tuple[Factor, ...]:
     """``factors: {name: {loadings: {indicator: λ}, label, source | assumption}}`` (see :class:`Factor`)."""
     if raw is None:
@@ -327,13 +339,9 @@ def _parse_factors(r: _Reader, raw: Any, indicators: tuple[Indicator, ...]) -> t
         loadings = []
         for ind, value in loadings_raw.items():
             lpath = (*path, "loadings", str(ind))
-            if ind not in kinds:
-                hint = difflib.get_close_matches(str(ind), list(kinds), n=1)
-                extra = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise r.fail(lpath, f"unknown indicator {ind!r}{extra}")
-            if kinds[ind] not in SHOCKED_KINDS:
-                raise r.fail(lpath, f"{ind} is a {kinds[ind]}: it has no yearly shock of its own for a factor to load "
-                                    f"on; factors load on {', '.join(SHOCKED_KINDS)} indicators")
+            _shocked_indicator(r, kinds, ind, lpath, lambda kind: (
+                f"{ind} is a {kind}: it has no yearly shock of its own for a factor to load on; factors load on "
+                f"{', '.join(SHOCKED_KINDS)} indicators"))
             loading = r.number(value, lpath, low=-1.0, high=1.0)
             total[ind] = total.get(ind, 0.0) + loading * loading
             if total[ind] > 1.0 + 1e-12:
@@ -849,13 +857,8 @@ def _parse_jumps(r: _Reader, raw: Any, kinds: dict[str, str], base_year: int, ho
         effects = []
         for ind, size in effects_raw.items():
             epath = (*path, "effects", str(ind))
-            if ind not in kinds:
-                hint = difflib.get_close_matches(str(ind), list(kinds), n=1)
-                extra = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise r.fail(epath, f"unknown indicator {ind!r}{extra}")
-            if kinds[ind] not in SHOCKED_KINDS:
-                raise r.fail(epath, f"a jump moves the log level (or logit) of {', '.join(SHOCKED_KINDS)} "
-                             f"indicators; {ind} is a {kinds[ind]}")
+            _shocked_indicator(r, kinds, ind, epath, lambda kind: (
+                f"a jump moves the log level (or logit) of {', '.join(SHOCKED_KINDS)} indicators; {ind} is a {kind}"))
             effects.append((str(ind), r.number(size, epath, low=-20.0, high=20.0, what="a log-size: -0.1 ≈ -10 %")))
         out.append(Jump(name=name, probability=prob, years=years, effects=tuple(effects)))
     return tuple(out)
