@@ -73,6 +73,33 @@ def interruptible(out: Path):
             signal.signal(signal.SIGTERM, previous)
 
 
+# The results table's options (issue 18), for `run` and any command that prints the table.
+TABLE_FORMATS = ("table", "csv", "json", "markdown")
+
+
+def table_options(command):
+    """``--sort plan|risk``, ``--only all|at-risk`` and ``--format table|csv|json|markdown``."""
+    command = click.option("--format", "table_format", type=click.Choice(TABLE_FORMATS), default="table",
+                           show_default=True,
+                           help="How to print the targets: a table for people, or csv, json or markdown for other "
+                                "tools (every row in full, no markup; other messages go to stderr).")(command)
+    command = click.option("--only", type=click.Choice(("all", "at-risk")), default="all", show_default=True,
+                           help="at-risk: only the targets with P(met) below 80 % (at risk 50-80 %, off track "
+                                "below 50 %).")(command)
+    return click.option("--sort", type=click.Choice(("plan", "risk")), default="plan", show_default=True,
+                        help="Row order: the plan's, or risk (lowest P(met) first).")(command)
+
+
+def print_table(ds, table_format: str, sort: str, only: str) -> None:
+    """The results table in the chosen format, on stdout."""
+    from targetsim.report.table import format_results, print_results
+
+    if table_format == "table":
+        print_results(ds, sort=sort, only=only)
+    else:
+        click.echo(format_results(ds, table_format, sort=sort, only=only), nl=False)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="targetsim")
 def main() -> None:
@@ -89,9 +116,11 @@ def main() -> None:
               help="Random seed (overrides the scenario).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads [default: all cores].")
 @click.option("--quiet", is_flag=True, help="No table and no progress bar.")
+@table_options
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
 def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None,
-        threads: int | None, quiet: bool, debug: bool) -> None:
+        threads: int | None, quiet: bool, debug: bool, sort: str = "plan", only: str = "all",
+        table_format: str = "table") -> None:
     """Simulate SCENARIO and write its attainment dataset.
 
     Everything that can be refused is checked before simulating (the scenario, the destination and
@@ -102,7 +131,7 @@ def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None
     from targetsim.engine.simulate import on_first_compile
     from targetsim.io.netcdf import write_dataset
     from targetsim.io.scenarios import load_scenario
-    from targetsim.report.table import ProgressBar, print_results
+    from targetsim.report.table import ProgressBar
 
     out = output or Path("results") / f"{scenario.stem}.nc"
     with user_errors(debug), interruptible(out):
@@ -121,9 +150,9 @@ def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None
             click.secho(f"warning: {note}", fg="yellow", err=True)
         elapsed = time.perf_counter() - started
         if not quiet:
-            print_results(ds)
+            print_table(ds, table_format, sort, only)
         click.echo(f"wrote {out} ({ds.attrs['paths']:,} paths, seed {ds.attrs['seed']}, {elapsed:.2f} s)",
-                   err=quiet)
+                   err=quiet or table_format != "table")
 
 
 @main.command()
@@ -314,6 +343,26 @@ def backtest(baseline_files: tuple[Path, ...], indicators: tuple[str, ...], hori
     if ds.attrs.get("skipped"):
         click.echo("skipped origins (the engine refused them):\n  " + ds.attrs["skipped"].replace("\n", "\n  "))
     click.echo(f"wrote {out} ({ds.sizes['case']} cases)")
+
+
+@main.command()
+@click.argument("results", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="An Excel workbook (.xlsx: summary, by year, quantiles, joint, README sheets) or the summary "
+                   "table as .csv (UTF-8 with BOM) [default: RESULTS with .xlsx].")
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
+def export(results: Path, output: Path | None, debug: bool) -> None:
+    """Export a results file (RESULTS.nc) for planners: an Excel workbook or the summary as CSV."""
+    from targetsim.report.export import export_format, export_results, load_results, require_openpyxl
+
+    out = output or results.with_suffix(".xlsx")
+    with user_errors(debug), interruptible(out):
+        if export_format(out) == "xlsx":
+            require_openpyxl()  # before reading anything
+        ds = load_results(results)
+        export_results(ds, out, results_file=results)
+    what = "workbook" if export_format(out) == "xlsx" else "summary table (CSV, UTF-8 with BOM)"
+    click.echo(f"wrote {out}: {what} of {ds.sizes['target']} targets from {results}")
 
 
 def entry() -> None:

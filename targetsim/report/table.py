@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
@@ -106,15 +110,202 @@ def _pct(value: float, digits: int = 1) -> str:
     return "–" if not math.isfinite(value) else f"{value * 100:.{digits}f} %"
 
 
-def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
-    """Print one row per target: threshold, probability with its interval, required vs simulated pace."""
+# Status of a target by its probability, the same bands as the HTML report: on track from ON_TRACK up,
+# off track below OFF_TRACK, at risk between; `--only at-risk` keeps every target below ON_TRACK.
+ON_TRACK = 0.8
+OFF_TRACK = 0.5
+STATUS_NOTE = (f"on track: P(met) ≥ {ON_TRACK * 100:.0f} %; at risk: {OFF_TRACK * 100:.0f}–{ON_TRACK * 100:.0f} %; "
+               f"off track: below {OFF_TRACK * 100:.0f} %")
+#: the table's output formats (csv, json and markdown are for other tools: no markup, nothing cut)
+FORMATS = ("table", "csv", "json", "markdown")
+#: row orders: the plan's (the dataset's order), or lowest probability first
+SORTS = ("plan", "risk")
+#: row filters: every target, or those below ON_TRACK (at risk or off track)
+FILTERS = ("all", "at-risk")
+
+
+def status_of(p: float) -> str:
+    """``on-track`` (P ≥ 0.8), ``at-risk`` (0.5 ≤ P < 0.8) or ``off-track`` (P < 0.5); ``–`` for NaN."""
+    if not math.isfinite(p):
+        return "–"
+    return "on-track" if p >= ON_TRACK else "at-risk" if p >= OFF_TRACK else "off-track"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A field of a target's row: its key (csv header, json name), English and Chinese headers, its
+    meaning, and how a spreadsheet shows it (``text``, ``int``, ``percent``, ``percent2``, ``flag``,
+    ``number``; ``threshold``: percent for rates and shares, else a number)."""
+
+    key: str
+    header: str
+    chinese: str
+    meaning: str
+    style: str = "text"
+
+
+#: The fields of a target's row, in order: the machine-readable table (csv, json) and the export's summary.
+ROW_COLUMNS: tuple[Column, ...] = (
+    Column("plan", "plan", "规划", "the plan the target belongs to (a joint run's plan; otherwise the scenario name)"),
+    Column("target", "target id", "目标编号", "the target's id (scenarios/catalog.csv)"),
+    Column("label", "label", "指标名称", "the target's label as the plan writes it"),
+    Column("indicator", "indicator", "模拟指标", "the simulated indicator the target reads"),
+    Column("kind", "kind", "目标类型", "the target's rule: level, cagr, share, count_stock, cumulative, ... "
+           "(README: Targets)"),
+    Column("comparator", "comparator", "比较", "how the value is compared with the threshold (>=, >, <=, <, ~, ~>=)"),
+    Column("threshold", "threshold", "目标值", "the threshold: a fraction for rates and shares (0.3 = 30 %), else in "
+           "the indicator's unit", "threshold"),
+    Column("unit", "unit", "单位", "the indicator's unit"),
+    Column("threshold_text", "rule", "目标", "the rule as the terminal table writes it"),
+    Column("year", "by", "年份", "the year by which the target is to be met", "int"),
+    Column("probability", "P(met)", "达标概率", "probability that the target is met (attainment_probability)",
+           "percent"),
+    Column("probability_lower", "95 % low", "95%区间下限", "lower end of the 95 % Wilson interval of P(met)",
+           "percent"),
+    Column("probability_upper", "95 % high", "95%区间上限", "upper end of the 95 % Wilson interval of P(met)",
+           "percent"),
+    Column("standard_error", "MC s.e.", "蒙特卡洛标准误", "Monte Carlo standard error of P(met), from the effective "
+           "sample size", "percent2"),
+    Column("status", "status", "状态", STATUS_NOTE),
+    Column("required_growth", "needs /yr", "所需年均增速", "average annual growth from the base year the target "
+           "needs (required_growth); for a share target the average annual relative change of the share itself, "
+           "not percentage points; empty: the rule has no single pace (per-year, cumulative, in-year)", "percent"),
+    Column("simulated_growth", "simulated /yr", "模拟年均增速", "median simulated average annual growth from the base "
+           "year to the target year (baseline_growth), measured like needs", "percent"),
+    Column("rests_on_assumption", "rests on assumption", "依赖假设", "1: the indicator's start value or process "
+           "parameters (or a part's) rest on an assumption rather than a published figure", "flag"),
+    Column("proxy", "proxy", "代理指标", "1: the indicator's figures stand in for another statistic, or another "
+           "statistic stands in for them (see proxy_for)", "flag"),
+    Column("proxy_for", "proxy for", "代理说明", "what the proxy stands in for (empty when not a proxy)"),
+    Column("aspirational", "aspirational (力争)", "力争", "1: the plan only strives for the target (力争)", "flag"),
+    Column("source", "source", "出处原文", "the plan's file, clause and verbatim quote"),
+)
+ROW_KEYS: tuple[str, ...] = tuple(c.key for c in ROW_COLUMNS)
+
+
+def target_rows(ds: xr.Dataset) -> list[dict]:
+    """One dict per target of the results' first scenario, in the plan's order, with the fields of
+    :data:`ROW_COLUMNS` (floats as in the dataset; flags as bool)."""
+    sel = ds.isel(scenario=0)
+    units = dict(zip(sel["indicator"].values.tolist(), sel["indicator_unit"].values.tolist()))
+    has = set(sel.coords) | set(sel.data_vars)
+    proxies = (dict(zip(sel["indicator"].values.tolist(), sel["indicator_is_proxy"].values.tolist()))
+               if "indicator_is_proxy" in has else {})
+    proxy_for = (dict(zip(sel["indicator"].values.tolist(), sel["indicator_proxy_for"].values.tolist()))
+                 if "indicator_proxy_for" in has else {})
+
+    def column(name, default):
+        return sel[name].values.tolist() if name in has else [default] * sel.sizes["target"]
+
+    plans = column("target_plan", str(ds.attrs.get("scenario_name", "")))
+    aspirational = column("target_is_aspirational", 0)
+    tolerance = column("target_tolerance", math.nan)
+    rows = []
+    for k, tid in enumerate(sel["target"].values.tolist()):
+        indicator = str(sel["target_indicator"].values[k])
+        kind, comparator = str(sel["target_kind"].values[k]), str(sel["target_comparator"].values[k])
+        threshold = float(sel["target_threshold"].values[k])
+        p = float(sel["attainment_probability"].values[k])
+        rows.append({
+            "plan": str(plans[k]), "target": str(tid), "label": str(sel["target_label"].values[k]),
+            "indicator": indicator, "kind": kind, "comparator": comparator, "threshold": threshold,
+            "unit": str(units.get(indicator, "")),
+            "threshold_text": format_threshold(kind, comparator, threshold, str(units.get(indicator, "")),
+                                               float(tolerance[k])),
+            "year": int(sel["target_year"].values[k]),
+            "probability": p,
+            "probability_lower": float(sel["attainment_probability_lower"].values[k]),
+            "probability_upper": float(sel["attainment_probability_upper"].values[k]),
+            "standard_error": float(sel["attainment_probability_standard_error"].values[k]),
+            "status": status_of(p),
+            "required_growth": float(sel["required_growth"].values[k]),
+            "simulated_growth": float(sel["baseline_growth"].values[k]),
+            "rests_on_assumption": bool(sel["target_rests_on_assumption"].values[k]),
+            "proxy": bool(proxies.get(indicator, 0)),
+            "proxy_for": str(proxy_for.get(indicator, "")),
+            "aspirational": bool(aspirational[k]),
+            "source": str(sel["target_source"].values[k]),
+        })
+    return rows
+
+
+def select_rows(rows: list[dict], *, sort: str = "plan", only: str = "all") -> list[dict]:
+    """``only='at-risk'``: the rows with P(met) below :data:`ON_TRACK`; ``sort='risk'``: lowest
+    probability first (ties, and NaN at the end, keep the plan's order)."""
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {SORTS}, got {sort!r}")
+    if only not in FILTERS:
+        raise ValueError(f"only must be one of {FILTERS}, got {only!r}")
+    if only == "at-risk":
+        rows = [r for r in rows if r["probability"] < ON_TRACK]
+    if sort == "risk":
+        rows = sorted(rows, key=lambda r: (not math.isfinite(r["probability"]), r["probability"]))
+    return list(rows)
+
+
+def _observation_note(ds: xr.Dataset) -> str | None:
+    """Observations weighted the paths: which, and the effective sample size when it differs from the paths."""
+    observed = str(ds.attrs.get("observations", "") or "")
+    paths = int(ds.attrs.get("paths", 0))
+    ess = (float(ds["effective_sample_size"].values.ravel()[0]) if "effective_sample_size" in ds
+           else float(ds.attrs.get("effective_sample_size", paths)))
+    differs = round(ess) != paths
+    if not observed and not differs:
+        return None
+    parts = [p.strip() for p in observed.split(";") if p.strip()]
+    listed = "; ".join(parts[:3]) + ("; …" if len(parts) > 3 else "")
+    text = f"observations used ({listed}): paths are weighted by their likelihood" if parts else \
+        "paths are weighted"
+    if differs:
+        text += (f"; effective sample size {ess:,.0f} of {paths:,} paths (`effective_sample_size`; the intervals "
+                 "and standard errors use it)")
+    else:
+        text += f"; effective sample size = paths ({paths:,})"
+    return text + "."
+
+
+def _selection_note(shown: int, total: int, sort: str, only: str) -> str | None:
+    notes = []
+    if only == "at-risk":
+        notes.append(f"showing {shown} of {total} targets: those with P(met) below {ON_TRACK * 100:.0f} % "
+                     f"(at risk or off track; {STATUS_NOTE})")
+    if sort == "risk":
+        notes.append("sorted by risk: lowest P(met) first")
+    return "; ".join(notes) + "." if notes else None
+
+
+SHARE_NOTE = ("share targets: needs is (threshold ÷ start share)^(1/years) − 1, the average annual relative change "
+              "of the share itself, not percentage points (45 % → 47 % in 3 years needs 1.5 %/yr); simulated: "
+              "the same for the median simulated share.")
+NO_PACE_NOTE = "needs –: a per-year, cumulative or in-year rule has no single pace."
+
+
+def _pace_notes(rows: list[dict]) -> list[str]:
+    notes = []
+    if any(r["kind"] == "share" for r in rows):
+        notes.append(SHARE_NOTE)
+    if any(not math.isfinite(r["required_growth"]) for r in rows):
+        notes.append(NO_PACE_NOTE)
+    return notes
+
+
+def _title(ds: xr.Dataset) -> str:
+    return f"{ds.attrs['scenario_name']}: {ds.attrs['paths']:,} paths, seed {ds.attrs['seed']}"
+
+
+def print_results(ds: xr.Dataset, console: Console | None = None, *, sort: str = "plan",
+                  only: str = "all") -> None:
+    """Print one row per target: threshold, probability with its interval, required vs simulated pace.
+    ``sort='risk'``: lowest probability first; ``only='at-risk'``: the targets below 80 % (see
+    :func:`select_rows`)."""
     if console is None:
         console = Console()
         if not console.is_terminal:  # logs and pipes: wide enough for one line per target
             console = Console(width=160)
     sel = ds.isel(scenario=0)
-    table = Table(title=f"{ds.attrs['scenario_name']}: {ds.attrs['paths']:,} paths, seed {ds.attrs['seed']}",
-                  title_justify="left")
+    all_rows = target_rows(ds)
+    rows = select_rows(all_rows, sort=sort, only=only)
+    table = Table(title=_title(ds), title_justify="left")
     # a narrow terminal drops columns, shortens the interval and truncates long target ids, rather
     # than squeezing columns to nothing (the dataset holds every figure)
     shown = _shown_columns(console.width)
@@ -127,79 +318,152 @@ def print_results(ds: xr.Dataset, console: Console | None = None) -> None:
         table.add_column(name, justify=justify, no_wrap=name != "label",
                          overflow="fold" if name == "label" else "ellipsis",
                          max_width=_target_width(console.width) if name == "target" else None)
-    units = dict(zip(sel["indicator"].values.tolist(), sel["indicator_unit"].values.tolist()))
-    proxies = (dict(zip(sel["indicator"].values.tolist(), sel["indicator_is_proxy"].values.tolist()))
-               if "indicator_is_proxy" in sel.coords else {})
-    any_assumed = any_aspirational = any_proxy = False
-    for k, tid in enumerate(sel["target"].values.tolist()):
-        row = sel.isel(target=k)
-        assumed = bool(row["target_rests_on_assumption"])
-        any_assumed |= assumed
-        aspirational = "target_is_aspirational" in row.coords and bool(row["target_is_aspirational"])
-        any_aspirational |= aspirational
-        proxy = bool(proxies.get(str(row["target_indicator"].values), 0))
-        any_proxy |= proxy
-        tolerance = float(row["target_tolerance"]) if "target_tolerance" in row.coords else math.nan
+    for row in rows:
         cells = [
-            tid + (" *" if assumed else "") + (PROXY_MARK if proxy else "")
-            + (ASPIRATIONAL_MARK if aspirational else ""),
-            str(row["target_label"].values),
-            str(int(row["target_year"])),
-            format_threshold(str(row["target_kind"].values), str(row["target_comparator"].values),
-                             float(row["target_threshold"]), units[str(row["target_indicator"].values)], tolerance),
-            _probability_cell(float(row["attainment_probability"]), float(row["attainment_probability_lower"]),
-                              float(row["attainment_probability_upper"]), full_interval),
-            _pct(float(row["required_growth"])),
-            _pct(float(row["baseline_growth"])),
+            _marked_id(row), row["label"], str(row["year"]), row["threshold_text"],
+            _probability_cell(row["probability"], row["probability_lower"], row["probability_upper"],
+                              full_interval),
+            _pct(row["required_growth"]), _pct(row["simulated_growth"]),
         ]
         table.add_row(*(cell for cell, name in zip(cells, COLUMN_KEYS) if name in shown))
     console.print(table)
+    for note in _notes(ds, rows, all_rows, sort=sort, only=only, simulated_shown="simulated" in shown):
+        console.print(note)
+    for line in _plan_lines(sel):
+        console.print(line)
+
+
+def _marked_id(row: dict) -> str:
+    return (row["target"] + (" *" if row["rests_on_assumption"] else "") + (PROXY_MARK if row["proxy"] else "")
+            + (ASPIRATIONAL_MARK if row["aspirational"] else ""))
+
+
+def _notes(ds: xr.Dataset, rows: list[dict], all_rows: list[dict], *, sort: str, only: str,
+           simulated_shown: bool = True) -> list[str]:
+    """The lines under the table (plain text)."""
+    sel = ds.isel(scenario=0)
+    notes = []
+    selection = _selection_note(len(rows), len(all_rows), sort, only)
+    if selection:
+        notes.append(selection)
     joint = float(sel["joint_attainment_probability"])
-    console.print(f"all {sel.sizes['target']} targets met together: {_pct(joint)} "
-                  f"({_pct(float(sel['joint_attainment_probability_lower']))} – "
-                  f"{_pct(float(sel['joint_attainment_probability_upper']))})")
-    if any_assumed:
-        console.print("* rests on an assumption: the indicator's start value or process parameters (see "
-                      "`indicator_start_source`, `indicator_parameters_source`).")
-    if any_proxy:
-        console.print(f"{PROXY_MARK.strip()} proxy: the indicator's figures stand in for another statistic, or "
-                      "another statistic stands in for them (`indicator_proxy_for`).")
-    if any_aspirational:
-        console.print("(力争): aspirational — the plan strives for the target rather than commits to it "
-                      "(`target_is_aspirational`).")
-    shown_note = "" if "simulated" in shown else f" (a terminal {WIDTH_FOR_SIMULATED} columns wide or more shows it)"
-    console.print("needs: average annual growth the target requires; simulated: median simulated growth"
-                  f"{shown_note}.")
+    notes.append(f"all {sel.sizes['target']} targets met together: {_pct(joint)} "
+                 f"({_pct(float(sel['joint_attainment_probability_lower']))} – "
+                 f"{_pct(float(sel['joint_attainment_probability_upper']))})")
+    observed = _observation_note(ds)
+    if observed:
+        notes.append(observed)
+    if any(r["rests_on_assumption"] for r in rows):
+        notes.append("* rests on an assumption: the indicator's start value or process parameters (see "
+                     "`indicator_start_source`, `indicator_parameters_source`).")
+    if any(r["proxy"] for r in rows):
+        notes.append(f"{PROXY_MARK.strip()} proxy: the indicator's figures stand in for another statistic, or "
+                     "another statistic stands in for them (`indicator_proxy_for`).")
+    if any(r["aspirational"] for r in rows):
+        notes.append("(力争): aspirational — the plan strives for the target rather than commits to it "
+                     "(`target_is_aspirational`).")
+    shown_note = "" if simulated_shown else f" (a terminal {WIDTH_FOR_SIMULATED} columns wide or more shows it)"
+    notes.append("needs: average annual growth the target requires; simulated: median simulated growth"
+                 f"{shown_note}.")
+    notes.extend(_pace_notes(rows))
     if "indicator_mean_is_defined" in sel:
         undefined = [str(ind) for ind, row in zip(sel["indicator"].values, sel["indicator_mean_is_defined"].values)
                      if not row.all()]
         if undefined:
-            console.print(f"mean not defined for {len(undefined)} indicator(s) ({', '.join(undefined[:3])}"
-                          f"{', …' if len(undefined) > 3 else ''}): Student-t shocks, or a volatility estimated with "
-                          "finite degrees of freedom, give a level no finite mean, so `indicator_mean` is NaN "
-                          "there; quantiles are reported.")
+            notes.append(f"mean not defined for {len(undefined)} indicator(s) ({', '.join(undefined[:3])}"
+                         f"{', …' if len(undefined) > 3 else ''}): Student-t shocks, or a volatility estimated with "
+                         "finite degrees of freedom, give a level no finite mean, so `indicator_mean` is NaN "
+                         "there; quantiles are reported.")
     median = np.asarray(sel["at_least_k_attainment_probability"].values)
     if median.size > 2:
         half = int(math.ceil((median.size - 1) / 2))
-        console.print(f"at least {half} of {median.size - 1} targets met: {_pct(float(median[half]))}")
-    if "plan" in sel.dims and sel.sizes["plan"] > 1:
-        _print_plans(sel, console)
+        notes.append(f"at least {half} of {median.size - 1} targets met: {_pct(float(median[half]))}")
+    return notes
 
 
-def _print_plans(sel, console: Console) -> None:
+def _json_value(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def csv_cell(value) -> str:
+    """A row's value in a CSV cell: flags 1/0, floats at full precision, NaN empty."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ""
+    return str(value)
+
+
+def format_results(ds: xr.Dataset, fmt: str, *, sort: str = "plan", only: str = "all") -> str:
+    """The table's rows as ``csv`` (every field of :data:`ROW_COLUMNS`, fractions at full precision,
+    flags 1/0, empty for NaN), ``json`` (an object: the run, the selection and ``targets``, each
+    with every field; NaN as null) or ``markdown`` (the terminal table's columns and notes, in
+    percent, nothing truncated)."""
+    all_rows = target_rows(ds)
+    rows = select_rows(all_rows, sort=sort, only=only)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(ROW_KEYS)
+        for r in rows:
+            writer.writerow([csv_cell(r[k]) for k in ROW_KEYS])
+        return out.getvalue()
+    if fmt == "json":
+        sel = ds.isel(scenario=0)
+        doc = {
+            "scenario": str(ds.attrs.get("scenario_name", "")),
+            "paths": int(ds.attrs.get("paths", 0)), "seed": int(ds.attrs.get("seed", 0)),
+            "effective_sample_size": float(sel["effective_sample_size"]) if "effective_sample_size" in sel
+            else float(ds.attrs.get("effective_sample_size", math.nan)),
+            "observations": str(ds.attrs.get("observations", "")),
+            "sort": sort, "only": only, "shown": len(rows), "total": len(all_rows),
+            "status_bands": {"on_track_from": ON_TRACK, "off_track_below": OFF_TRACK},
+            "joint_probability": _json_value(float(sel["joint_attainment_probability"])),
+            "targets": [{k: _json_value(r[k]) for k in ROW_KEYS} for r in rows],
+        }
+        return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    if fmt == "markdown":
+        header = ["target", "label", "by", "threshold", "P(met)", "95 % interval", "s.e.", "status", "needs",
+                  "simulated"]
+        lines = [f"**{_title(ds)}**", "", "| " + " | ".join(header) + " |",
+                 "|" + "|".join(("---:" if h not in ("target", "label", "status") else "---") for h in header) + "|"]
+        for r in rows:
+            cells = [_marked_id(r), r["label"], str(r["year"]), r["threshold_text"], _pct(r["probability"]),
+                     f"{_pct(r['probability_lower'])} – {_pct(r['probability_upper'])}",
+                     _pct(r["standard_error"], 2), r["status"], _pct(r["required_growth"]),
+                     _pct(r["simulated_growth"])]
+            lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+        lines.append("")
+        notes = _notes(ds, rows, all_rows, sort=sort, only=only) + _plan_lines(ds.isel(scenario=0))
+        lines.extend(f"- {_md_cell(note)}" for note in notes)
+        return "\n".join(lines) + "\n"
+    raise ValueError(f"format must be one of {FORMATS[1:]} here (table: print_results), got {fmt!r}")
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _plan_lines(sel) -> list[str]:
     """A joint run of several plans: each plan's targets all met, and every target of at least k plans."""
+    if "plan" not in sel.dims or sel.sizes["plan"] <= 1:
+        return []
     counts = {}
     for plan in sel["target_plan"].values:
         counts[str(plan)] = counts.get(str(plan), 0) + 1
+    lines = []
     for plan in sel["plan"].values:
         row = sel.sel(plan=plan)
-        console.print(f"plan {plan}: all {counts.get(str(plan), 0)} targets met together: "
-                      f"{_pct(float(row['plan_joint_attainment_probability']))} "
-                      f"({_pct(float(row['plan_joint_attainment_probability_lower']))} – "
-                      f"{_pct(float(row['plan_joint_attainment_probability_upper']))})")
+        lines.append(f"plan {plan}: all {counts.get(str(plan), 0)} targets met together: "
+                     f"{_pct(float(row['plan_joint_attainment_probability']))} "
+                     f"({_pct(float(row['plan_joint_attainment_probability_lower']))} – "
+                     f"{_pct(float(row['plan_joint_attainment_probability_upper']))})")
     plans = np.asarray(sel["at_least_k_plans_attainment_probability"].values)
-    console.print("every target met in at least k of the " + str(plans.size - 1) + " plans: "
-                  + ", ".join(f"k={k}: {_pct(float(plans[k]))}" for k in range(1, plans.size)))
+    lines.append("every target met in at least k of the " + str(plans.size - 1) + " plans: "
+                 + ", ".join(f"k={k}: {_pct(float(plans[k]))}" for k in range(1, plans.size)))
+    return lines
 
 
 def _console(console: Console | None) -> Console:
