@@ -31,6 +31,7 @@ joint and at-least-k probabilities across all targets and per plan.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,7 +40,9 @@ from typing import Any
 from targetsim.io.extends import (
     Chain, _annotate_file, _describe, _merge, _Node, _part, _plain, _tidy, chain_sources, plain_source,
 )
-from targetsim.io.yaml_source import Origin, YamlSource, file_kind, load_yaml
+from targetsim.io.yaml_source import (
+    MAX_SCENARIO_BYTES, Origin, UserFileProblem, YamlSource, file_kind, load_yaml, read_user_file,
+)
 
 __all__ = ["MODEL_KEYS", "JOINT_KEYS", "load_document", "compose_model", "compose_plans", "prune"]
 
@@ -108,7 +111,27 @@ def _model_path(ref: _Node, root_dir: Path, src: YamlSource) -> Path:
 
 
 def load_model(path: Path) -> YamlSource:
-    """Read a city model file and check its keys."""
+    """Read a city model file and check its keys. Parsed once per process while the file's bytes are
+    unchanged: a joint run's plans and a catalog of every plan share it, and a large model takes seconds
+    to parse with line numbers. The source is only read, never changed."""
+    try:
+        raw = read_user_file(Path(path), "a city model file", MAX_SCENARIO_BYTES)
+    except UserFileProblem:
+        return _load_model(path)  # reports the problem with the file and key
+    key = (str(path), hashlib.sha256(raw).hexdigest())
+    cached = _MODEL_CACHE.get(key)
+    if cached is None:
+        cached = _MODEL_CACHE[key] = _load_model(path)
+        while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
+            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+    return cached
+
+
+_MODEL_CACHE: dict[tuple, YamlSource] = {}
+_MODEL_CACHE_SIZE = 8
+
+
+def _load_model(path: Path) -> YamlSource:
     model = load_yaml(path)
     if not isinstance(model.data, Mapping):
         raise model.error((), f"a city model is a mapping of keys ({', '.join(MODEL_KEYS)}), got "
