@@ -197,3 +197,22 @@ def test_markdown_cells_escape_pipes(base):
     text = format_results(ds, "markdown")
     row = next(line for line in text.splitlines() if line.startswith("| wh_"))
     assert r"a\|b" in row and len(re.split(r"(?<!\\)\|", row)) == 12
+
+
+@pytest.mark.parametrize("width", [80, 100, 120, 160])
+def test_long_ids_give_way_to_the_year_probability_and_pace(expo, width):
+    """The expo plan's ids run to 41 characters with their marks: the id is cut, never the figures."""
+    text = _table_text(expo, width=width, sort="risk")
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width
+    rows = [line for line in lines if line.startswith("│") and line.split("│")[1].strip()]
+    header = [c.strip() for c in lines[2].split("┃")[1:-1]]
+    rows_by_p = [r for r in select_rows(target_rows(expo), sort="risk")]
+    assert len(rows) == len(rows_by_p)
+    for line, row in zip(rows, rows_by_p):
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        assert cells[header.index("by")] == str(row["year"])
+        assert f"{row['probability'] * 100:.1f}" in line
+        needs = cells[header.index("needs")]
+        assert "…" not in needs and needs == ("–" if math.isnan(row["required_growth"])
+                                              else f"{row['required_growth'] * 100:.1f} %")

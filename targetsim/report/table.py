@@ -79,6 +79,8 @@ WIDTH_FOR_LABEL = 140
 WIDTH_FOR_FULL_INTERVAL = 120
 WIDTH_FOR_SIMULATED = 100
 NARROW_TARGET_WIDTH = 26
+#: the narrowest the target column gets when long ids would push the other columns off the line
+MIN_TARGET_WIDTH = 12
 
 
 def _target_width(width: int) -> int | None:
@@ -86,6 +88,19 @@ def _target_width(width: int) -> int | None:
     if width >= WIDTH_FOR_FULL_INTERVAL:
         return None
     return NARROW_TARGET_WIDTH if width < WIDTH_FOR_SIMULATED else NARROW_TARGET_WIDTH + 6
+
+
+def _fitted_target_width(width: int, shown: set[str], headers: list[str],
+                         cell_rows: list[list[str]]) -> int | None:
+    """The target column's widest: by terminal width, and, without the (wrapping) label, narrow enough
+    that the year, threshold, probability and paces keep their whole text on the line."""
+    widest = _target_width(width)
+    if "label" in shown or not cell_rows:
+        return widest
+    others = sum(max(len(headers[j]), *(len(cells[j]) for cells in cell_rows))
+                 for j, key in enumerate(COLUMN_KEYS) if key in shown and key not in ("target", "label"))
+    room = width - others - 3 * len(shown) - 1   # each column: a border and a space either side; the last border
+    return max(MIN_TARGET_WIDTH, min(room, widest if widest is not None else room))
 
 
 def _shown_columns(width: int) -> set[str]:
@@ -310,21 +325,20 @@ def print_results(ds: xr.Dataset, console: Console | None = None, *, sort: str =
     # than squeezing columns to nothing (the dataset holds every figure)
     shown = _shown_columns(console.width)
     full_interval = console.width >= WIDTH_FOR_FULL_INTERVAL
-    for name, justify in (("target", "left"), ("label", "left"), ("by", "right"), ("threshold", "right"),
-                          ("P(met) [95 % interval]" if full_interval else "P(met) % ±95", "right"),
-                          ("needs", "right"), ("simulated", "right")):
+    cell_rows = [[_marked_id(row), row["label"], str(row["year"]), row["threshold_text"],
+                  _probability_cell(row["probability"], row["probability_lower"], row["probability_upper"],
+                                    full_interval),
+                  _pct(row["required_growth"]), _pct(row["simulated_growth"])] for row in rows]
+    headers = ["target", "label", "by", "threshold", "P(met) [95 % interval]" if full_interval else "P(met) % ±95",
+               "needs", "simulated"]
+    for name, justify in zip(headers, ("left", "left", "right", "right", "right", "right", "right")):
         if name.split(" ")[0] not in shown:
             continue
         table.add_column(name, justify=justify, no_wrap=name != "label",
                          overflow="fold" if name == "label" else "ellipsis",
-                         max_width=_target_width(console.width) if name == "target" else None)
-    for row in rows:
-        cells = [
-            _marked_id(row), row["label"], str(row["year"]), row["threshold_text"],
-            _probability_cell(row["probability"], row["probability_lower"], row["probability_upper"],
-                              full_interval),
-            _pct(row["required_growth"]), _pct(row["simulated_growth"]),
-        ]
+                         max_width=_fitted_target_width(console.width, shown, headers, cell_rows)
+                         if name == "target" else None)
+    for cells in cell_rows:
         table.add_row(*(cell for cell, name in zip(cells, COLUMN_KEYS) if name in shown))
     console.print(table)
     for note in _notes(ds, rows, all_rows, sort=sort, only=only, simulated_shown="simulated" in shown):
