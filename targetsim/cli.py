@@ -1,4 +1,4 @@
-"""Command line: ``targetsim run``, ``validate``, ``catalog``, ``baselines``, ``fit`` and ``backtest``.
+"""Command line: ``targetsim run``, ``validate``, ``catalog``, ``baselines``, ``fit``, ``backtest`` and ``goal``.
 Each command is a few lines over the API."""
 
 from __future__ import annotations
@@ -363,6 +363,81 @@ def export(results: Path, output: Path | None, debug: bool) -> None:
         export_results(ds, out, results_file=results)
     what = "workbook" if export_format(out) == "xlsx" else "summary table (CSV, UTF-8 with BOM)"
     click.echo(f"wrote {out}: {what} of {ds.sizes['target']} targets from {results}")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--target", "target_id", required=True, help="The target's id.")
+@click.option("--probability", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), required=True,
+              help="The probability the target should be met with (0.8 = 80 %).")
+@click.option("--lever", type=click.Choice(("growth", "start", "project")), default="growth", show_default=True,
+              help="What to move: the growth mean of the target's indicator (a count: its additions' mean; "
+                   "scheduled: the delivery probability; a share: the logit's drift), its start value, or a "
+                   "buildout's project completion probabilities (all scaled together).")
+@click.option("--indicator", default=None,
+              help="For a ratio or sum target: the part to move [default: a ratio's numerator].")
+@click.option("--paths", type=click.IntRange(min=1000, max=MAX_PATHS), default=20_000, show_default=True,
+              help="Paths of each run (the same paths every run: common random numbers).")
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=None,
+              help="Random seed of every run [default: the scenario's].")
+@click.option("--tolerance", type=click.FloatRange(min=0.0, min_open=True), default=1e-4, show_default=True,
+              help="The root finder's tolerance on the lever's search scale (ln(1+g) for a growth).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
+def goal(scenario: Path, target_id: str, probability: float, lever: str, indicator: str | None, paths: int,
+         seed: int | None, tolerance: float, debug: bool) -> None:
+    """What it would take: the value of a lever that gives --target the --probability, found by
+    re-running SCENARIO with the same paths (common random numbers) and a bracketing root finder."""
+    from targetsim.goal import goal as find_goal
+
+    with user_errors(debug):
+        result = find_goal(scenario, target_id, probability, lever, indicator=indicator, paths=paths, seed=seed,
+                           tolerance=tolerance)
+    click.echo("\n".join(result.describe()))
+
+
+@contextmanager
+def _printed_warnings():
+    """Warnings raised inside (e.g. no CJK font for the figures) printed once each as a yellow line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TargetsimWarning)
+        yield
+    for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, TargetsimWarning)):
+        click.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+@main.command()
+@click.argument("results", metavar="RESULTS.nc [MORE.nc ...]", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="HTML file to write [default: the first results file with .html].")
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
+def report(results: tuple[Path, ...], output: Path | None, debug: bool) -> None:
+    """Write one self-contained HTML report (tables, fan charts, sources, provenance) of RESULTS.
+
+    Several results files: each scenario's tables and the fans of the indicators they share, overlaid.
+    Needs the report extra: pip install 'targetsim[report]'."""
+    from targetsim.report.html import write_report
+
+    out = output or results[0].with_suffix(".html")
+    with user_errors(debug), _printed_warnings():
+        write_report(list(results), out)
+    click.echo(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KiB)")
+
+
+@main.command()
+@click.argument("results", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--indicator", required=True, help="Indicator id (see the dataset's `indicator` coordinate).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Figure file: .png, .svg or .pdf.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
+def plot(results: Path, indicator: str, output: Path, debug: bool) -> None:
+    """Write one fan chart of INDICATOR from RESULTS (median, 50 % and 90 % bands, observed history,
+    thresholds), for a slide. Needs the report extra: pip install 'targetsim[report]'."""
+    from targetsim.report.figures import plot_indicator
+
+    with user_errors(debug), _printed_warnings():
+        plot_indicator(results, indicator, output)
+    click.echo(f"wrote {output}")
 
 
 def entry() -> None:

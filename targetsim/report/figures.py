@@ -163,6 +163,7 @@ def read_histories(ds: xr.Dataset, results_file: str | Path | None = None) -> tu
     from targetsim.io.baselines import load_baselines
 
     units = dict(zip(ds["indicator"].values.tolist(), ds["indicator_unit"].values.tolist()))
+    fractions = {ind for ind in units if fraction_valued(ds.isel(scenario=0), ind)}
     observed: dict[str, dict[int, float]] = {ind: {} for ind in units}
     assumed: dict[str, dict[int, float]] = {ind: {} for ind in units}
     stated: dict[str, tuple[int, float]] = {}
@@ -179,7 +180,9 @@ def read_histories(ds: xr.Dataset, results_file: str | Path | None = None) -> tu
             continue
         for row in table.rows:
             if row.indicator in units and row.unit == units[row.indicator]:
-                (assumed if row.is_assumption else observed)[row.indicator].setdefault(row.year, row.value)
+                # a share simulated as a fraction may be written in percentage points in its baselines
+                value = row.value / 100 if row.indicator in fractions and row.value > 1 else row.value
+                (assumed if row.is_assumption else observed)[row.indicator].setdefault(row.year, value)
             base = row.indicator.removesuffix("_growth")
             if (base != row.indicator and base in units and not row.is_assumption
                     and row.unit.startswith("percent") and row.year >= stated.get(base, (0, 0.0))[0]):
@@ -198,6 +201,18 @@ def read_histories(ds: xr.Dataset, results_file: str | Path | None = None) -> tu
                  for ind in units}
     note = ("observed history not shown from " + "; ".join(unread)) if unread else ""
     return histories, note
+
+
+def fraction_valued(sel, indicator: str) -> bool:
+    """Whether the indicator is simulated as a fraction in (0, 1) (a share: unit ``fraction``, or a
+    ``logit_share`` or ratio in ``percent`` whose start is below 1)."""
+    unit = str(sel["indicator_unit"].sel(indicator=indicator).values)
+    if unit == "fraction":
+        return True
+    process = str(sel["indicator_process"].sel(indicator=indicator).values)
+    start = float(sel["indicator_start"].sel(indicator=indicator))
+    return unit == "percent" and start < 1 and process.startswith(("logit_share", "derived: ")) and " / " in process \
+        or unit == "percent" and start < 1 and process.startswith("logit_share")
 
 
 def _locate(path: Path, results_file: str | Path | None) -> Path | None:
@@ -261,8 +276,9 @@ def fan_chart(datasets: list[xr.Dataset] | xr.Dataset, indicator: str, *, histor
             raise TargetsimError(f"indicator {indicator!r} is not in the results "
                                  f"(it has: {', '.join(first['indicator'].values.tolist()[:8])}…)")
         unit = str(first["indicator_unit"].sel(indicator=indicator).values)
-        scale = 100.0 if unit == "fraction" else 1.0
-        shown_unit = "%" if unit == "fraction" else unit
+        fraction = fraction_valued(first, indicator)
+        scale = 100.0 if fraction else 1.0
+        shown_unit = "%" if fraction else unit
         for n, ds in enumerate(datasets):
             sel = ds.isel(scenario=0)
             if indicator not in sel["indicator"].values:
