@@ -18,7 +18,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = [
-    "__version__", "load_scenario", "run", "write_dataset", "read_dataset", "fit", "pool", "backtest",
+    "__version__", "load_scenario", "run", "write_dataset", "read_dataset", "fit", "pool", "backtest", "goal",
     "TargetsimError", "ScenarioError", "BaselineError", "OutputError", "TargetsimWarning",
 ]
 
@@ -32,6 +32,7 @@ _LAZY = {
     "fit": ("targetsim.estimate.fitting", "fit"),
     "pool": ("targetsim.estimate.pooling", "pool"),
     "backtest": ("targetsim.backtest", "backtest"),
+    "goal": ("targetsim.goal", "goal"),
 }
 
 
