@@ -113,7 +113,8 @@ def test_marks_follow_the_stated_thresholds(p, text):
 
 @pytest.mark.parametrize("observed, required, category", [
     (0.10, 0.10, "on track"), (0.095, 0.10, "on track"), (0.094, 0.10, "acceleration needed"),
-    (0.05, 0.10, "acceleration needed"), (0.049, 0.10, "limited or no progress"), (-0.01, 0.10, "limited or no progress"),
+    (0.05, 0.10, "acceleration needed"), (0.049, 0.10, "limited or no progress"),
+    (-0.01, 0.10, "limited or no progress"),
     (-0.011, 0.10, "deterioration"), (0.05, 0.0, "at or past the target at the start"),
     (math.nan, 0.1, "no observed trend"), (0.1, math.nan, "no single pace (a per-year or cumulative rule)")])
 def test_progress_categories_are_the_sdg_ratio_bands(observed, required, category):
@@ -335,7 +336,8 @@ def test_missing_matplotlib_names_the_extra(runs, monkeypatch, tmp_path):
     with pytest.raises(TargetsimError, match=r"pip install 'targetsim\[report\]'"):
         figures.require_matplotlib()
     for args in (["report", str(runs["base"]), "-o", str(tmp_path / "r.html")],
-                 ["plot", str(runs["base"]), "--indicator", "wuhan_online_retail_sales", "-o", str(tmp_path / "a.png")]):
+                 ["plot", str(runs["base"]), "--indicator", "wuhan_online_retail_sales",
+                  "-o", str(tmp_path / "a.png")]):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 1 and "targetsim[report]" in result.output
     assert list(tmp_path.iterdir()) == []

@@ -42,7 +42,7 @@ NO_CJK_FONT_MESSAGE = (
 _warned_no_cjk = False
 
 # colours: median and bands of the first scenario, then one per overlaid scenario
-PALETTE = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#2c3e50")
+PALETTE = ("#1f5fa8", "#e08a00", "#2e8b57", "#8e44ad", "#17a2b8", "#2c3e50")  # none is the thresholds' red
 THRESHOLD_COLOUR = "#b03030"
 HISTORY_COLOUR = "#222222"
 CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
@@ -371,7 +371,8 @@ def growth_chart(ds: xr.Dataset, targets: list[str], observed: dict[str, float] 
         for yy, (tid, need, sim, obs) in zip(y, rows):
             ax.plot([need * 100, sim * 100], [yy, yy], color="#bbbbbb", linewidth=1, zorder=1)
         if rows:
-            ax.scatter([r[1] * 100 for r in rows], y, marker="|", s=120, color=THRESHOLD_COLOUR, label="needs", zorder=3)
+            ax.scatter([r[1] * 100 for r in rows], y, marker="|", s=120, color=THRESHOLD_COLOUR, label="needs",
+                       zorder=3)
             ax.scatter([r[2] * 100 for r in rows], y, marker="o", s=18, color=PALETTE[0], label="simulated median",
                        zorder=3)
             obs = [(r[3] * 100, yy) for r, yy in zip(rows, y) if math.isfinite(r[3])]

@@ -402,7 +402,8 @@ def _pairs_section(ds: xr.Dataset) -> str:
     return ("<p class='small'>Pairs missed together more often than if they were independent: dependence = "
             "P(both missed) ÷ (P(first missed) · P(second missed)); above 1 they tend to fail together (a shared "
             f"indicator, correlated shocks, a common factor). Largest first, among pairs missed together on at "
-            f"least {MIN_JOINT_FAILURE:.0%} of paths with a dependence of {MIN_DEPENDENCE} or more.</p><div class='scroll'><table><tr><th>target</th>"
+            f"least {MIN_JOINT_FAILURE:.0%} of paths with a dependence of {MIN_DEPENDENCE} or more.</p>"
+            "<div class='scroll'><table><tr><th>target</th>"
             "<th>and target</th><th>both missed</th><th>if independent</th><th>dependence</th></tr>"
             f"{rows}</table></div>")
 
