@@ -171,6 +171,9 @@ def test_a_disagreement_gets_one_sentence_saying_why():
     scheduled = html._explain(_row(kind="count_stock", median_met=True, p=0.9, observed=0.0, ratio=0.0,
                                    category="limited or no progress", category_css="bad"), "scheduled: ...")
     assert "plan's schedule" in scheduled
+    fall_back = html._explain(_row(kind="level", median_met=True, p=0.7, required=-0.02,
+                                   category="at or past the target at the start", category_css="good"), "lognormal")
+    assert "already met at the start" in fall_back
 
 
 def test_failure_pairs_follow_their_definition(runs):

@@ -208,6 +208,9 @@ def _explain(row: Row, process: str) -> str:
         else:
             sentences.append("The recent observed pace would be enough, but the spread of outcomes leaves it "
                              "below even odds.")
+    elif row.category == "at or past the target at the start" and p < ON_TRACK:
+        sentences.append("It is already met at the start, but the indicator can fall back below the line by the "
+                         "target year, and the probability counts those paths.")
     elif row.category_css in ("warn", "bad") and math.isfinite(row.ratio) and p >= ON_TRACK:
         if process.startswith("scheduled"):
             sentences.append("The past trend falls short, but the count follows the plan's schedule, delivered as "
