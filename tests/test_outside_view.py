@@ -301,3 +301,125 @@ def test_the_shipped_reference_class_fits():
     assert 0 < fit.p_met("level", "expected", "city", 5) < 1
     logit_fit = ov.fit_met_logit(rows)
     assert all(0 < logit_fit.p_met_row(r) < 1 for r in rows[:20])
+
+
+# ------------------------------------------------------------------------------------------------ scenarios
+
+SCENARIO = """\
+name: ov
+base_year: 2024
+horizon: 2029
+paths: 4096
+seed: 5
+indicators:
+  x:
+    label: X
+    unit: CNY_100m
+    start: 100
+    process:
+      kind: lognormal
+      growth: {outside_view: {binding: expected, plan_level: city}}
+      volatility: 0.02
+  y:
+    label: Y
+    unit: CNY_100m
+    start: 50
+    process: {kind: lognormal, growth: 0.05, volatility: 0.02}
+    parameters: {assumption: a guess}
+targets:
+  - {id: tx, indicator: x, kind: level, threshold: 150, by: 2029}
+  - {id: ty, indicator: y, kind: level, threshold: 60, by: 2029}
+"""
+
+
+def _load(tmp_path, text):
+    from targetsim.io.scenarios import load_scenario
+
+    (tmp_path / "s.yaml").write_text(text, encoding="utf-8")
+    return load_scenario(tmp_path / "s.yaml")
+
+
+def test_a_scenario_takes_its_growth_from_the_outside_view(tmp_path):
+    from targetsim.api import run
+
+    sc = _load(tmp_path, SCENARIO)
+    ind = sc.indicator_by_id["x"]
+    fit = ov.default_fit()
+    centre, spread, _ = fit.predict("level", "expected", "city", 5)
+    x = fit.vector("level", "expected", "city", 5)
+    se = math.sqrt(float(x @ fit.cov @ x))
+    growth = ind.process.growth
+    assert growth.log
+    assert growth.mean == pytest.approx(math.log(1.5) / 5 + centre)
+    assert growth.sd == pytest.approx(math.sqrt(max(spread ** 2 - 0.02 ** 2 / 5, se ** 2)))
+    assert ind.parameters.source.startswith("outside view: growth from")
+    assert "tx (>= 150 by 2029)" in ind.parameters.source
+    assert ind.parameters.is_assumption   # the reference class stands in for the city, and the volatility is assumed
+    assert ind.fitted.kind == "outside_view" and ind.fitted.describe() == ind.parameters.source
+    assert sc.indicator_by_id["y"].fitted is None
+    # `outside_view: true` means the defaults (an expected target of a city plan)
+    same = _load(tmp_path, SCENARIO.replace("{outside_view: {binding: expected, plan_level: city}}",
+                                            "{outside_view: true}"))
+    assert same.indicator_by_id["x"].process.growth == growth
+    ds = run(sc, paths=4096)
+    text = ds["indicator_outside_view"].values.tolist()
+    assert text[0] == ind.parameters.source and text[1] == ""
+    fitted = ds["fitted_parameter"].sel(indicator="x")
+    assert float(fitted.sel(fit_parameter="growth_log_mean")) == pytest.approx(growth.mean)
+    assert float(ds["fitted_parameter_standard_error"].sel(indicator="x", fit_parameter="growth_log_mean")) == \
+        pytest.approx(se)
+    assert float(ds["fitted_parameter"].sel(indicator="x", fit_parameter="growth_log_sd")) == pytest.approx(growth.sd)
+    assert str(ds["fit_description"].sel(indicator="x").values) == ind.parameters.source
+    assert "outside view" in str(ds["indicator_parameters_source"].sel(indicator="x").values)
+
+
+def test_the_outside_view_reads_cagr_targets_ceilings_and_other_cells(tmp_path):
+    fit = ov.default_fit()
+    cagr = _load(tmp_path, SCENARIO.replace("{id: tx, indicator: x, kind: level, threshold: 150, by: 2029}",
+                                            "{id: tx, indicator: x, kind: cagr, threshold: 0.06, by: 2029}"))
+    centre, _, _ = fit.predict("growth", "expected", "city", 5)
+    assert cagr.indicator_by_id["x"].process.growth.mean == pytest.approx(math.log(1.06) + centre)
+    ceiling = _load(tmp_path, SCENARIO.replace("threshold: 150, by: 2029}",
+                                               "threshold: 80, by: 2029, comparator: '<='}"))
+    centre, _, _ = fit.predict("level", "expected", "city", 5)
+    assert ceiling.indicator_by_id["x"].process.growth.mean == pytest.approx(math.log(0.8) / 5 - centre)
+    national = _load(tmp_path, SCENARIO.replace("{binding: expected, plan_level: city}",
+                                                "{binding: binding, plan_level: national, kind: count}"))
+    centre, _, _ = fit.predict("count", "binding", "national", 5)
+    assert national.indicator_by_id["x"].process.growth.mean == pytest.approx(math.log(1.5) / 5 + centre)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("{outside_view: {binding: expected, plan_level: city}}", "{outside_view: {binding: soft}}",
+     "binding must be one of"),
+    ("{outside_view: {binding: expected, plan_level: city}}", "{outside_view: {plan_level: county}}",
+     "plan_level must be one of"),
+    ("{outside_view: {binding: expected, plan_level: city}}", "{outside_view: {trend: 0.1}}", "unknown key 'trend'"),
+    ("{outside_view: {binding: expected, plan_level: city}}", "{outside_view: true, log_sd: 0.1}",
+     "unknown key 'log_sd' beside 'outside_view'"),
+    ("{outside_view: {binding: expected, plan_level: city}}", "{outside_view: yes please}", "outside_view is true"),
+    ("kind: lognormal\n      growth: {outside_view", "kind: ar1_growth\n      growth: {outside_view",
+     "sets a lognormal process's growth"),
+    ("{id: tx, indicator: x, kind: level, threshold: 150, by: 2029}",
+     "{id: tx, indicator: y, kind: level, threshold: 150, by: 2029}", "no target is on x"),
+    ("{id: tx, indicator: x, kind: level, threshold: 150, by: 2029}",
+     "{id: tx, indicator: x, kind: first_passage, threshold: 150, by: 2029}", "reads a level or cagr target"),
+])
+def test_outside_view_spelling_errors(tmp_path, old, new, message):
+    from targetsim.errors import ScenarioError
+
+    text = SCENARIO.replace(old, new)
+    assert text != SCENARIO
+    with pytest.raises(ScenarioError, match=message) as info:
+        _load(tmp_path, text)
+    assert "s.yaml" in str(info.value)
+
+
+def test_the_outside_view_centred_on_the_logistic_p_met(tmp_path):
+    sc = _load(tmp_path, SCENARIO.replace("plan_level: city}}", "plan_level: city, centre: p_met}}"))
+    ind = sc.indicator_by_id["x"]
+    log_mean, _ = outside_view_growth(math.log(1.5) / 5, 5, "level", "expected", "city", centre="p_met")
+    assert ind.process.growth.mean == pytest.approx(log_mean)
+    assert "logistic model's P(met)" in ind.parameters.source
+    with pytest.raises(Exception, match="centre must be one of"):
+        _load(tmp_path, SCENARIO.replace("plan_level: city}}", "plan_level: city, centre: mode}}"))

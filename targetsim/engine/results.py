@@ -242,6 +242,9 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "indicator_start_law": ("indicator", [_start_law_name(ind) for ind in inds]),
         "indicator_process": ("indicator", [_describe_process(ind) for ind in inds]),
         "indicator_parameters_source": ("indicator", [_parameters_source(ind) for ind in inds]),
+        "indicator_outside_view": ("indicator", [getattr(ind.fitted, "outside_view", "") for ind in inds],
+                                   {"long_name": "how growth: {outside_view: ...} set the indicator's growth from "
+                                                 "past plan targets (the reference class); empty when not used"}),
         "indicator_parameters_are_assumption": ("indicator", params_assumed, flag),
         "indicator_is_proxy": ("indicator", np.array([ind.is_proxy for ind in inds], dtype=np.int8),
                                {"long_name": "whether the indicator's figures stand in for another statistic "

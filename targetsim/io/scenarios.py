@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 from targetsim.io.baselines import Baselines, load_baselines
@@ -10,8 +11,9 @@ from targetsim.io.models import load_document
 from targetsim.io.yaml_source import YamlSource, file_kind
 from targetsim.errors import ScenarioError
 from targetsim.model.numeric import numeric_range_problem, zero_denominator_problem
-from targetsim.model.parse import MAX_RATE, check_start, parse_scenario
-from targetsim.model.scenario import Ar1GrowthProcess, FittedParameters, Indicator, LogitShareProcess, Scenario
+from targetsim.model.parse import MAX_RATE, MIN_LOG_GROWTH, check_start, parse_scenario
+from targetsim.model.scenario import (Ar1GrowthProcess, FittedParameters, Growth, Indicator, LogitShareProcess,
+                                      LognormalProcess, Parameters, Scenario)
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -32,12 +34,14 @@ def load_scenario(path: str | Path) -> Scenario:
     chain = load_document(path)
     source = chain.merged
     fitted = _fit_requested_processes(source, path)
+    outside = _outside_view_requests(source)
     scenario = parse_scenario(source.data, source, file=path, sha256=chain.sha256)
     if fitted:
         scenario = dataclasses.replace(scenario, indicators=tuple(
             dataclasses.replace(ind, fitted=fitted[ind.id]) if ind.id in fitted else ind
             for ind in scenario.indicators))
-    return _resolve_starts(scenario, source)
+    scenario = _resolve_starts(scenario, source)
+    return _apply_outside_view(scenario, source, outside) if outside else scenario
 
 
 # The keys of ``process: {fit: KIND}``: the kind (or auto), the last year to use, the break years.
@@ -110,6 +114,155 @@ def _fit_requested_processes(src: YamlSource, path: Path) -> dict[str, FittedPar
                             for k, v in result.estimates.items()),
             years=result.years, df=result.df, criteria=tuple(result.criteria.items()), notes=result.notes)
     return fitted
+
+
+# The keys of ``growth: {outside_view: {...}}``: the cell of the reference class the indicator's first
+# target falls in (defaults: an expected target of a city plan, of the kind its target suggests), and
+# the centre of the growth (the predicted margin, or the one that gives the logistic model's P(met)).
+OUTSIDE_VIEW_KEYS = ("binding", "plan_level", "kind", "centre")
+OUTSIDE_VIEW_DEFAULTS = {"binding": "expected", "plan_level": "city", "centre": "margin"}
+
+
+@dataclasses.dataclass(frozen=True)
+class OutsideViewParameters(FittedParameters):
+    """What ``growth: {outside_view: ...}`` gave a lognormal indicator, recorded like a fit: the
+    estimates ``growth_log_mean`` (standard error: the uncertainty of the predicted margin alone) and
+    ``growth_log_sd``, and ``outside_view``, the sentence that says how (the dataset's
+    ``indicator_outside_view`` and ``fit_description``)."""
+
+    outside_view: str = ""
+
+    def describe(self) -> str:
+        return self.outside_view
+
+
+def _outside_view_requests(src: YamlSource) -> dict[str, dict[str, str | None]]:
+    """Find every ``growth: {outside_view: true | {binding, plan_level, kind, centre}}`` of a lognormal
+    indicator, check it, and put a placeholder growth in its place (the growth needs the resolved
+    start, so :func:`_apply_outside_view` sets it after :func:`_resolve_starts`)."""
+    data = src.data
+    indicators = data.get("indicators") if isinstance(data, dict) else None
+    if not isinstance(indicators, dict):
+        return {}
+    requests: dict[str, dict[str, str | None]] = {}
+    for name, spec in indicators.items():
+        process = spec.get("process") if isinstance(spec, dict) else None
+        growth = process.get("growth") if isinstance(process, dict) else None
+        if not (isinstance(growth, dict) and "outside_view" in growth):
+            continue
+        from targetsim.estimate.outside_view import BINDINGS, CENTRES, KINDS, PLAN_LEVELS
+
+        at = ("indicators", name, "process", "growth")
+        if process.get("kind") != "lognormal":
+            raise src.error((*at, "outside_view"), f"outside_view sets a lognormal process's growth; this process is "
+                                                   f"{process.get('kind')!r}")
+        for key in growth:
+            if key != "outside_view":
+                raise src.error((*at, key), f"unknown key {key!r} beside 'outside_view': it sets the whole growth")
+        request = growth["outside_view"]
+        if request is True:
+            request = {}
+        if not isinstance(request, dict):
+            raise src.error((*at, "outside_view"), "outside_view is true, or a mapping with any of "
+                                                   f"{', '.join(OUTSIDE_VIEW_KEYS)}")
+        allowed = {"binding": BINDINGS, "plan_level": PLAN_LEVELS, "kind": KINDS, "centre": CENTRES}
+        for key, value in request.items():
+            if key not in OUTSIDE_VIEW_KEYS:
+                raise src.error((*at, "outside_view", key),
+                                f"unknown key {key!r}; allowed: {', '.join(OUTSIDE_VIEW_KEYS)}")
+            if value not in allowed[key]:
+                raise src.error((*at, "outside_view", key),
+                                f"{key} must be one of {', '.join(allowed[key])}, not {value!r}")
+        requests[name] = {**OUTSIDE_VIEW_DEFAULTS, "kind": None, **request}
+        process["growth"] = {"log_mean": 0.0, "log_sd": 0.0}  # a placeholder until the start is known
+    return requests
+
+
+def _apply_outside_view(scenario: Scenario, src: YamlSource, requests: dict[str, dict[str, str | None]]) -> Scenario:
+    """Give each requesting indicator ``growth: {log_mean, log_sd}`` from the outside view
+    (:func:`targetsim.estimate.outside_view.outside_view_growth`): the required growth and the horizon
+    of its first target (a ``level`` target: ``ln(threshold/start)/h``; a ``cagr``: ``ln(1+threshold)``),
+    plus the margin past targets of that kind, type and plan level achieved. ``log_sd`` is the whole
+    predictive spread of the average yearly log growth less what the process's own volatility adds
+    over the horizon (``volatility²/h``), and no less than the uncertainty of the predicted margin."""
+    from targetsim.errors import FitError
+    from targetsim.estimate.outside_view import default_fit, outside_view_growth
+
+    try:
+        fit = default_fit()
+    except FitError as exc:
+        raise src.error(("indicators", next(iter(requests)), "process", "growth", "outside_view"), str(exc)) from None
+    indicators = []
+    for ind in scenario.indicators:
+        request = requests.get(ind.id)
+        if request is None or not isinstance(ind.process, LognormalProcess):
+            indicators.append(ind)
+            continue
+        at = ("indicators", ind.id, "process", "growth", "outside_view")
+        target = next((t for t in scenario.targets if t.indicator == ind.id), None)
+        if target is None:
+            raise src.error(at, f"outside_view reads the growth needed from the indicator's first target: no target "
+                                f"is on {ind.id}")
+        horizon = target.by - scenario.base_year
+        start = ind.start.value
+        if horizon < 1:
+            raise src.error(at, f"outside_view needs a target after the base year; {target.id} is for {target.by}")
+        if target.kind == "level":
+            if not target.threshold > 0:
+                raise src.error(at, f"outside_view needs a positive level threshold; {target.id} has "
+                                    f"{target.threshold:g}")
+            required = math.log(target.threshold / start) / horizon
+            need = f"ln({target.threshold:g}/{start:g})/{horizon}"
+        elif target.kind == "cagr":
+            required = math.log1p(target.threshold)
+            need = f"ln(1+{target.threshold:g})"
+        else:
+            raise src.error(at, f"outside_view reads a level or cagr target; the first target on {ind.id}, "
+                                f"{target.id}, is {target.kind!r}")
+        kind = request["kind"] or ("growth" if target.kind == "cagr" else "level")
+        down = target.comparator in ("<", "<=")  # the margin is on the side the target asks for
+        favourable = -required if down else required
+        try:
+            ahead, spread = outside_view_growth(favourable, horizon, kind, request["binding"], request["plan_level"],
+                                                fit=fit, centre=request["centre"])
+        except FitError as exc:
+            raise src.error(at, str(exc)) from None
+        centre = ahead - favourable
+        x = fit.vector(kind, request["binding"], request["plan_level"], horizon)
+        centre_se = math.sqrt(float(x @ fit.cov @ x))
+        log_mean = -ahead if down else ahead
+        volatility = float(ind.process.volatility)
+        log_sd = math.sqrt(max(spread ** 2 - volatility ** 2 / horizon, centre_se ** 2))
+        if not MIN_LOG_GROWTH <= log_mean <= math.log1p(MAX_RATE):
+            raise src.error(at, f"the outside view gives ln(1+g) = {log_mean:.4g}, outside "
+                                f"[{MIN_LOG_GROWTH:g}, {math.log1p(MAX_RATE):.4g}]: is the target ({target.id}) "
+                                f"or the start ({start:g}) right?")
+        text = (f"outside view: growth from {fit.n} past plan targets (baselines/reference_targets*.csv, "
+                f"targetsim.estimate.outside_view): as a {request['binding']} {kind} target of a "
+                f"{request['plan_level']} plan over {horizon} years, {target.id} ({target.comparator} "
+                f"{target.threshold:g} by {target.by}) needs ln-growth {need} = {required:.4f}/yr; "
+                + (f"past targets like it did {centre:+.4f}/yr {'less' if down else 'more'} than needed"
+                   if request["centre"] == "margin" else
+                   f"centred {centre:+.4f}/yr {'below' if down else 'above'} that to meet it with the logistic "
+                   f"model's P(met)")
+                + f" (predictive s.d. {spread:.4f}), so ln(1+g) ~ N({log_mean:.4f}, {log_sd:.4f}) (the volatility's "
+                f"{volatility:g}²/{horizon} taken out of the spread)")
+        given = ind.parameters
+        parameters = Parameters(
+            source=text + (f"; {given.source}" if given.source else ""),
+            assumption=given.assumption or ("the indicator is assumed to fare as comparable past plan targets "
+                                            "did (the reference class), and its volatility is assumed"))
+        fitted = OutsideViewParameters(
+            kind="outside_view", estimates=(("growth_log_mean", log_mean, centre_se), ("growth_log_sd", log_sd,
+                                                                                       float("nan"))),
+            years=(), df=fit.df, outside_view=text)
+        process = dataclasses.replace(ind.process, growth=Growth(mean=log_mean, sd=log_sd, log=True))
+        indicators.append(dataclasses.replace(ind, process=process, parameters=parameters, fitted=fitted))
+    scenario = dataclasses.replace(scenario, indicators=tuple(indicators))
+    problem = numeric_range_problem(scenario)
+    if problem is not None:
+        raise src.error(("indicators", problem[0], "process"), problem[1])
+    return scenario
 
 
 def _resolve_starts(scenario: Scenario, src: YamlSource) -> Scenario:
