@@ -237,11 +237,12 @@ def _apply_outside_view(scenario: Scenario, src: YamlSource, requests: dict[str,
             raise src.error(at, f"the outside view gives ln(1+g) = {log_mean:.4g}, outside "
                                 f"[{MIN_LOG_GROWTH:g}, {math.log1p(MAX_RATE):.4g}]: is the target ({target.id}) "
                                 f"or the start ({start:g}) right?")
+        article = "an" if request["binding"] in ("expected", "unknown") else "a"
         text = (f"outside view: growth from {fit.n} past plan targets (baselines/reference_targets*.csv, "
-                f"targetsim.estimate.outside_view): as a {request['binding']} {kind} target of a "
+                f"targetsim.estimate.outside_view): as {article} {request['binding']} {kind} target of a "
                 f"{request['plan_level']} plan over {horizon} years, {target.id} ({target.comparator} "
                 f"{target.threshold:g} by {target.by}) needs ln-growth {need} = {required:.4f}/yr; "
-                + (f"past targets like it did {centre:+.4f}/yr {'less' if down else 'more'} than needed"
+                + (f"past targets like it beat the pace they needed by {centre:+.4f}/yr on average"
                    if request["centre"] == "margin" else
                    f"centred {centre:+.4f}/yr {'below' if down else 'above'} that to meet it with the logistic "
                    f"model's P(met)")
