@@ -93,6 +93,7 @@ _REDUCTION = re.compile(r"降|减|reduction|\bcut\b|decline|decrease", re.IGNORE
 _PERCENT_UNITS = ("percent", "percent_per_year", "percent_cumulative", "percentage_points", "percent_of_remaining")
 FGLS_ROUNDS = 3  # feasible GLS: the first round's residuals are OLS's
 EXACT_HIT = 1e-9  # |margin| at or below this: the outcome is reported as exactly the target
+RIDGE = 0.01  # the logistic model's L2 penalty (per observation) when the plain fit separates
 LOGIT_SLOPE = 4.0  # d logit(p) / dp at p = 1/2: points difference → logit scale without a level
 
 
@@ -598,7 +599,8 @@ class MetLogit:
 
     def summary(self, digits: int = 3) -> str:
         se = np.sqrt(np.diag(self.cov)) if self.cov.size else np.full(len(self.columns), np.nan)
-        lines = [f"logistic model of met: n = {self.n}{' (ridge, α = 0.01: separation)' if self.regularised else ''}",
+        ridge = f" (ridge, α = {RIDGE:g}, against separation; approximate s.e.)" if self.regularised else ""
+        lines = [f"logistic model of met: n = {self.n}{ridge}",
                  f"{'coefficient':<22}{'estimate':>10}{'s.e.':>9}"]
         lines += [f"{c:<22}{b:>10.{digits}f}{s:>9.{digits}f}" for c, b, s in zip(self.columns, self.beta, se)]
         return "\n".join(lines)
@@ -626,8 +628,12 @@ def fit_met_logit(rows: Sequence[ReferenceRow], *, columns: Sequence[str] | None
             raise ValueError("separation")
     except Exception:  # noqa: BLE001 - perfect separation or non-convergence: a small ridge keeps it finite
         regularised = True
-        res = model.fit_regularized(alpha=0.01, L1_wt=0.0)
-        beta, cov = np.asarray(res.params, dtype=float), np.full((len(cols), len(cols)), np.nan)
+        res = model.fit_regularized(alpha=RIDGE, L1_wt=0.0)
+        beta = np.asarray(res.params, dtype=float)
+        # approximate covariance: the inverse Hessian of the penalised objective (n·α on the diagonal)
+        p = 1.0 / (1.0 + np.exp(-(X @ beta)))
+        hessian = X.T @ (X * (p * (1.0 - p))[:, None]) + len(data) * RIDGE * np.eye(len(cols))
+        cov = np.linalg.inv(hessian)
     return MetLogit(columns=cols, beta=beta, cov=cov, n=len(data), regularised=regularised,
                     plans=tuple(sorted({r.plan for r in data})))
 
