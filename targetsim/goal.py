@@ -18,8 +18,8 @@ the numerator by default, ``indicator=`` to choose):
 - ``start``: the start value (an uncertain start's law is scaled as a whole: its median, range and
   s.d.). Searched on ``ln x`` from ÷100 to ×100 (a share: ±6 on the logit; a whole-number start:
   0 to ten times it, and the answer is the nearest whole number that reaches the goal).
-- ``project``: a ``buildout``'s completion probabilities, all multiplied by one factor (from 0 to
-  the factor that makes the likeliest project certain).
+- ``project``: a ``buildout``'s completion probabilities, all multiplied by one factor, each capped
+  at 1 (from 0 to the factor that makes every project certain).
 
 The tolerances are stated with the answer: the root finder's (``tolerance``, on the search scale)
 and the Monte Carlo standard error of the probability at the solution, and the standard error this
@@ -266,30 +266,60 @@ def _start_lever(ind: "Indicator") -> Lever:
     if start is None or start.value is None:
         raise TargetsimError(f"the lever 'start' does not apply to {ind.id}: it has no start value")
     x0 = start.value
+    if kind in ("count", "scheduled") and start.uncertain:  # a range of whole numbers: shifted by d
+        def shifted(d: float) -> tuple[float, float, float]:
+            low, high = start.low + round(d), start.high + round(d)
+            median = ((int(low) + int(high)) // 2 if start.law == "uniform"
+                      else math.floor(math.sqrt(low * high) + 0.5))
+            return low, high, float(median)
+
+        def set_range(sc: "Scenario", d: float) -> "Scenario":
+            low, high, median = shifted(d)
+            return _with_process(sc, ind.id, lambda i: dataclasses.replace(
+                i, start=dataclasses.replace(i.start, value=median, low=low, high=high)))
+
+        lowest = -start.low if start.law == "uniform" else math.floor(-start.low) + 1.0
+        return Lever("start", ind.id, f"the start value of {ind.id} ({kind}, its {start.law} range "
+                     f"{start.low:g}–{start.high:g} shifted by whole numbers)", "the range's shift", "level", 0.0,
+                     lowest, max(100.0, 10.0 * start.high), max(1.0, round(0.05 * start.high)),
+                     lambda d: shifted(d)[2], set_range, whole=True, unit_label=ind.unit, now=x0)
     if kind in ("count", "scheduled"):
-        if start.uncertain:
-            raise TargetsimError(f"the lever 'start' does not apply to {ind.id}: its start is an uncertain whole "
-                                 "number (a range); use --lever growth, or give a known start")
         return Lever("start", ind.id, f"the start value of {ind.id} ({kind}, a whole number)", "the start value",
                      "level", x0, 0.0, x0 + max(100.0, 10.0 * x0), max(1.0, 0.05 * x0), lambda x: x,
                      lambda sc, x: _with_process(sc, ind.id, lambda i: dataclasses.replace(
                          i, start=dataclasses.replace(i.start, value=float(round(x))))),
                      whole=True, unit_label=ind.unit, now=x0)
     if kind in ("logit_share", "logistic"):
-        if start.uncertain:
-            raise TargetsimError(f"the lever 'start' does not apply to {ind.id}: its start is uncertain (a range "
-                                 "of a share); use --lever growth, or give a known start")
+        if start.law == "normal":
+            raise TargetsimError(f"the lever 'start' does not apply to {ind.id}: its start is a normal law "
+                                 "{mean, sd} of a share; use --lever growth, or give the start as a range or a value")
         top = proc.ceiling if kind == "logistic" else 1.0
         current = math.log(x0 / (top - x0))
 
-        def set_share(sc: "Scenario", x: float) -> "Scenario":
-            value = top / (1.0 + math.exp(-x))
-            return _with_process(sc, ind.id, lambda i: dataclasses.replace(
-                i, start=dataclasses.replace(i.start, value=value)))
+        def logit(v: float) -> float:
+            return math.log(v / (top - v))
 
-        return Lever("start", ind.id, f"the start value of {ind.id} ({kind})", "the start's logit", "level",
+        def share(h: float) -> float:
+            return top / (1.0 + math.exp(-h))
+
+        def moved(x: float) -> tuple[float, float | None, float | None]:
+            """The start's value (a range's median), low and high with its logit at ``x``."""
+            if not start.uncertain:
+                return share(x), None, None
+            shift = x - current  # a range: both ends move by the same step on the logit
+            low, high = share(logit(start.low) + shift), share(logit(start.high) + shift)
+            median = share(0.5 * (logit(low) + logit(high))) if start.law == "lognormal" else 0.5 * (low + high)
+            return median, low, high
+
+        def set_share(sc: "Scenario", x: float) -> "Scenario":
+            value, low, high = moved(x)
+            return _with_process(sc, ind.id, lambda i: dataclasses.replace(
+                i, start=dataclasses.replace(i.start, value=value, low=low, high=high)))
+
+        law = f", its {start.law} range moved as a whole on the logit" if start.uncertain else ""
+        return Lever("start", ind.id, f"the start value of {ind.id} ({kind}{law})", "the start's logit", "level",
                      current, current - START_LOGIT_RANGE, current + START_LOGIT_RANGE, 0.1,
-                     lambda x: top / (1.0 + math.exp(-x)), set_share, unit_label=ind.unit, now=x0)
+                     lambda x: moved(x)[0], set_share, unit_label=ind.unit, now=x0)
     current = math.log(x0)
 
     def set_level(sc: "Scenario", x: float) -> "Scenario":
@@ -321,9 +351,10 @@ def _project_lever(ind: "Indicator") -> Lever:
         return _replace_process(sc, ind.id, projects=projects)
 
     mean = sum(p.probability for p in proc.projects) / len(proc.projects)
+    least = min(p.probability for p in proc.projects if p.probability > 0)
     return Lever("project", ind.id, f"the completion probabilities of {ind.id}'s {len(proc.projects)} projects, "
-                 f"all multiplied by one factor (now: mean {mean:.1%}, highest {top:.1%})",
-                 "the factor", "factor", 1.0, 0.0, 1.0 / top, 0.1, lambda x: x, set_projects, now=1.0)
+                 f"all multiplied by one factor, each at most 100 % (now: mean {mean:.1%}, highest {top:.1%})",
+                 "the factor", "factor", 1.0, 0.0, 1.0 / least, 0.1, lambda x: x, set_projects, now=1.0)
 
 
 _LEVER_BUILDERS = {"growth": _growth_lever, "start": _start_lever, "project": _project_lever}
@@ -464,6 +495,8 @@ def goal(scenario: "Scenario | str", target_id: str, probability: float, lever: 
                 prev, k = x, k + 1
             if bracket is not None or root is not None:
                 break
+    if lev.whole:  # a whole number: the crossing to within half a unit, then the whole numbers either side
+        tolerance = max(tolerance, 0.5)
     if root is None and bracket is not None:
         root = brentq(f, *bracket, xtol=tolerance)
     bounds = (lev.value(lev.low), lev.value(lev.high))
@@ -493,6 +526,12 @@ def goal(scenario: "Scenario | str", target_id: str, probability: float, lever: 
             root = min(meets, key=lambda c: abs(c - x0))
         else:
             root = min(candidates, key=lambda c: abs(p(c) - probability))
+        if len(candidates) == 2 and abs(p(root) - probability) > max(3.0 * evaluate(root)[1], 0.01):
+            other = candidates[0] if root == candidates[1] else candidates[1]
+            problems.append(f"a whole number: P(met) is {p(other):.1%} at "
+                            f"{format_value(lev.value(other), lev.unit, lev.unit_label)} and {p(root):.1%} at "
+                            f"{format_value(lev.value(root), lev.unit, lev.unit_label)}; the value given is the "
+                            f"nearest to now that reaches {probability:.1%}")
         value_se = math.nan
     else:
         h = lev.step / 2.0

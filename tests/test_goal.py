@@ -86,6 +86,43 @@ def test_start_lever_matches_the_closed_form(comparator):
     assert r.current == 100.0
 
 
+def test_start_range_of_a_share_moves_on_the_logit():
+    """A logit-normal start (5 % and 95 % quantiles low, high) and a logit drift: logit s_T is normal with
+    mean m + T·drift and variance sd0² + Tσ², so the range's centre giving probability p is
+    m* = logit c − T·drift + sqrt(sd0² + Tσ²)·Φ⁻¹(p); the answer is the range's median, expit(m*)."""
+    low, high, drift, sigma, c, p = 0.2, 0.4, 0.05, 0.1, 0.4, 0.8
+    ind = {"start": {"low": low, "high": high, "assumption": "test"},
+           "process": {"kind": "logit_share", "drift": drift, "volatility": sigma}}
+    sc = make_scenario(scenario_dict({"s": ind}, [level_target("s", threshold=c, kind="share")]))
+    r = goal(sc, "t", p, "start", paths=N, seed=12)
+    logit = lambda v: math.log(v / (1 - v))  # noqa: E731
+    sd0 = (logit(high) - logit(low)) / (2 * stats.norm.ppf(0.95))
+    spread = math.sqrt(sd0**2 + T * sigma**2)
+    m_star = logit(c) - T * drift + spread * stats.norm.ppf(p)
+    se_m = se_p(p) / (stats.norm.pdf(stats.norm.ppf(p)) / spread)
+    assert abs(logit(r.value) - m_star) <= K * se_m + DEFAULT_TOLERANCE
+    assert "lognormal range moved as a whole on the logit" in r.parameter
+
+
+def test_whole_number_start_range_is_shifted_by_whole_numbers():
+    """A count starting uniform on 10..14 with Poisson(2) additions a year: P(S_3 ≥ 40 | shift d) =
+    mean over s of P(Poisson(6) ≥ 40 − s − d). The goal lies half way between two shifts' exact
+    probabilities, so the answer (the smallest shift that reaches it) is one whole number."""
+    ind = {"start": {"low": 10, "high": 14, "law": "uniform", "assumption": "test"},
+           "process": {"kind": "count", "additions": {"distribution": "poisson", "mean": 2.0}}}
+    sc = make_scenario(scenario_dict({"k": ind}, [level_target("k", threshold=40, kind="count_stock")]))
+
+    def exact(d: int) -> float:
+        return sum(stats.poisson.sf(40 - s - d - 1, 6.0) for s in range(10, 15)) / 5
+
+    d_star = next(d for d in range(0, 60) if exact(d) >= 0.6)
+    goal_p = 0.5 * (exact(d_star - 1) + exact(d_star))
+    assert exact(d_star) - exact(d_star - 1) > 20 * se_p(goal_p)  # far apart in Monte Carlo errors
+    r = goal(sc, "t", goal_p, "start", paths=N, seed=13)
+    assert r.value == (10 + d_star + 14 + d_star) // 2 and r.current == 12
+    assert abs(r.probability - exact(d_star)) <= K * se_p(exact(d_star))
+
+
 def test_ratio_moves_the_numerator_or_the_named_denominator():
     """A ratio N/D of log-normals: ln(N/D)_T = ln(n0/d0) + T(u_N − u_D) + sqrt(T(σ_N² + σ_D²))·Z."""
     c, p, sn, sd_ = 0.6, 0.8, 0.1, 0.05
