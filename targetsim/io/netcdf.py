@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import xarray as xr
@@ -25,7 +26,7 @@ def check_writable(path: str | Path) -> Path:
     """Fail early (before any simulation) if ``path`` cannot be written; creates its folder."""
     path = Path(path)
     if path.is_dir():
-        raise OutputError(f"{path}: is a directory; give a file name such as {path / 'result.nc'}")
+        raise OutputError(f"{path}: is a directory; give a file name such as {path / ('result' + (path.suffix or '.nc'))}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
@@ -70,14 +71,16 @@ def _file_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
-def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write ``ds`` to ``path`` as NetCDF-4 atomically."""
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """The one way targetsim writes a file: ``write(tmp)`` fills a temporary file beside ``path``, which is
+    flushed to disk, given the permissions the replaced file had (else a plain ``open()``'s), and renamed
+    into place; on any failure (Ctrl-C too) the temporary file is removed and the old file is untouched."""
     path = check_writable(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        ds.to_netcdf(tmp, engine=ENGINE)
+        write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, _file_mode(path))
@@ -88,6 +91,11 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
             raise OutputError(f"{path}: writing failed ({exc.strerror or exc})") from exc
         raise
     return path
+
+
+def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write ``ds`` to ``path`` as NetCDF-4 atomically."""
+    return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine=ENGINE))
 
 
 def read_dataset(path: str | Path) -> xr.Dataset:

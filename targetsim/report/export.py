@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import stat
-import tempfile
 import unicodedata
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from targetsim.errors import OutputError, TargetsimError
-from targetsim.io.netcdf import check_writable
+from targetsim.io.netcdf import atomic_write
 from targetsim.model.targets import TARGET_SPECS
 from targetsim.report.table import ON_TRACK, ROW_COLUMNS, ROW_KEYS, STATUS_NOTE, csv_cell, target_rows
 
@@ -86,8 +82,8 @@ def export_results(ds: xr.Dataset, path: str | Path, *, results_file: str | Path
     if fmt == "xlsx":
         openpyxl = require_openpyxl()  # before anything is written
         workbook = build_workbook(ds, openpyxl, results_file=results_file)
-        return _atomic_write(path, lambda tmp: workbook.save(tmp))
-    return _atomic_write(path, lambda tmp: write_summary_csv(ds, tmp))
+        return atomic_write(path, lambda tmp: workbook.save(tmp))
+    return atomic_write(path, lambda tmp: write_summary_csv(ds, tmp))
 
 
 def write_summary_csv(ds: xr.Dataset, path: str | Path) -> None:
@@ -99,37 +95,6 @@ def write_summary_csv(ds: xr.Dataset, path: str | Path) -> None:
         writer.writerow(ROW_KEYS)
         for row in target_rows(ds):
             writer.writerow([csv_cell(row[key]) for key in ROW_KEYS])
-
-
-def _atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    path = check_writable(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except BaseException as exc:  # also KeyboardInterrupt: never leave a partial file behind
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OutputError(f"{path}: writing failed ({exc.strerror or exc})") from exc
-        raise
-    return path
-
-
-def _file_mode(path: Path) -> int:
-    """The replaced file's permissions, else what a plain ``open()`` gives (0666 less the umask)."""
-    try:
-        if path.is_file() and not path.is_symlink():
-            return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        pass
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 # ------------------------------------------------------------------ the workbook

@@ -13,9 +13,7 @@ which font to install.
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -456,31 +454,10 @@ def svg_text(fig, prefix: str = "f") -> str:
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    if path.is_dir():
-        raise TargetsimError(f"{path}: is a directory; give a file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise TargetsimError(f"{path}: cannot write there ({exc.strerror or exc})") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise TargetsimError(f"{path}: writing failed ({exc.strerror or exc})") from None
-        raise
-    return path
+    """Write ``data`` to ``path`` atomically (:func:`targetsim.io.netcdf.atomic_write`)."""
+    from targetsim.io.netcdf import atomic_write
+
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 SAVE_FORMATS = ("png", "svg", "pdf")
