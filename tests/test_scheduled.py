@@ -17,7 +17,8 @@ from scipy import stats
 import targetsim
 from targetsim.errors import ScenarioError
 from tests.conftest import (
-    assert_error_at, assert_same_for_any_threads_and_blocks, edit_error, load_edited, make_scenario, mc_tolerance, scenario_dict,
+    assert_error_at, assert_matches_reference, assert_same_for_any_threads_and_blocks, edit_error, load_edited,
+    make_scenario, mc_tolerance, scenario_dict,
 )
 from tests.reference_model import simulate as reference
 
@@ -187,11 +188,7 @@ def test_flow_rules_with_carry_over_against_the_reference():
                           "tot": {"process": {"kind": "sum", "terms": ["s", "c"]}}}, targets, seed=9)
     ds = run(data)
     ref = reference(data, REFERENCE_PATHS, seed=10)
-    for t in targets:
-        got, expected = prob(ds, t["id"]), ref.probability[t["id"]]
-        pooled = (got * N + expected * REFERENCE_PATHS) / (N + REFERENCE_PATHS)
-        tol = K * math.sqrt(max(pooled * (1 - pooled), 1 / (N + REFERENCE_PATHS)) * (1 / N + 1 / REFERENCE_PATHS))
-        assert abs(got - expected) <= tol, (t["id"], got, expected, tol)
+    assert_matches_reference(ds, ref, targets, K)
 
 
 # ------------------------------------------------------------------ (5) the parser

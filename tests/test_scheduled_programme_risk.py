@@ -22,8 +22,10 @@ from scipy import integrate, special, stats
 import targetsim
 from targetsim.kernels.geometry import LANES
 from targetsim.kernels.rng import key_from_seed
-from tests.conftest import assert_error_at, assert_same_for_any_threads_and_blocks, make_scenario, mc_tolerance, \
-    scenario_dict
+from tests.conftest import (
+    assert_error_at, assert_matches_reference, assert_same_for_any_threads_and_blocks, make_scenario, mc_tolerance,
+    scenario_dict,
+)
 from tests.reference_model import simulate as reference
 from tests.test_scheduled import SCENARIO, _error, _load, enumerate_stock, prob, run, stock_targets
 
@@ -193,11 +195,7 @@ def test_both_probabilities_uncertain_against_the_reference():
                           "tot": {"process": {"kind": "sum", "terms": ["s", "c"]}}}, targets, seed=9)
     ds = run(data)
     ref = reference(data, REFERENCE_PATHS, seed=10)
-    for t in targets:
-        got, expected = prob(ds, t["id"]), ref.probability[t["id"]]
-        pooled = (got * N + expected * REFERENCE_PATHS) / (N + REFERENCE_PATHS)
-        tol = K * math.sqrt(max(pooled * (1 - pooled), 1 / (N + REFERENCE_PATHS)) * (1 / N + 1 / REFERENCE_PATHS))
-        assert abs(got - expected) <= tol, (t["id"], got, expected, tol)
+    assert_matches_reference(ds, ref, targets, K)
 
 
 # ------------------------------------------------------------------ (3) sd → 0: the plain number
