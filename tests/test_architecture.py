@@ -4,7 +4,8 @@ Layers, from the bottom: ``errors`` and ``units`` (leaves); ``kernels`` (pure nu
 (typed scenarios, which may read the kernels' numba-free constants); ``estimate`` (fitting processes
 to histories, pooling, proper scores: on model; statsmodels and scoringrules loaded lazily); ``engine`` (builds on model
 and kernels) and ``io`` (builds on model), which never import each other; ``report`` (tables, on io
-and model); ``api`` (on engine and io); ``backtest`` (on api and estimate); ``goal`` (on api and model); ``cli`` (on api, report and what they return). Function-level
+and model); ``api`` (on engine and io); ``backtest`` (on api and estimate); ``goal`` (on api and model); ``distributed`` (the Dask client and tasks, on engine); ``explore`` (sweeps,
+sensitivity, discovery: many runs, on api); ``cli`` (on api, report and what they return). Function-level
 imports count too: a lazy import is still a dependency.
 """
 
@@ -27,10 +28,14 @@ ALLOWED = {
     "io": {"errors", "units", "model", "estimate"},
     "engine": {"errors", "units", "kernels", "model"},
     "report": {"errors", "units", "model", "io", "estimate"},
-    "api": {"__init__", "errors", "units", "kernels", "model", "estimate", "io", "engine"},
+    "distributed": {"errors", "units", "kernels", "model", "engine"},  # Dask client, blocks of paths as tasks
+    "api": {"__init__", "errors", "units", "kernels", "model", "estimate", "io", "engine", "distributed"},
     "backtest": {"errors", "units", "model", "estimate", "io", "engine", "api"},
     "goal": {"errors", "units", "model", "io", "api"},  # re-runs a scenario through the API with one parameter moved
-    "cli": {"errors", "units", "model", "estimate", "io", "engine", "api", "report", "backtest", "goal"},
+    # sweeps, sensitivity and scenario discovery: many runs through the API
+    "explore": {"errors", "units", "model", "estimate", "io", "engine", "api", "distributed"},
+    "cli": {"errors", "units", "model", "estimate", "io", "engine", "api", "report", "backtest", "goal",
+            "distributed", "explore"},
     "__init__": {"errors"},
 }
 
