@@ -1,4 +1,5 @@
-"""Command line: ``targetsim run``, ``validate``, ``catalog``, ``baselines``, ``fit``, ``backtest`` and ``goal``.
+"""Command line: ``targetsim run``, ``validate``, ``catalog``, ``baselines``, ``fit``, ``backtest``, ``goal``,
+``export``, ``compare``, ``report`` and ``plot``.
 Each command is a few lines over the API."""
 
 from __future__ import annotations
@@ -353,7 +354,8 @@ def backtest(baseline_files: tuple[Path, ...], indicators: tuple[str, ...], hori
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
 def export(results: Path, output: Path | None, debug: bool) -> None:
     """Export a results file (RESULTS.nc) for planners: an Excel workbook or the summary as CSV."""
-    from targetsim.report.export import export_format, export_results, load_results, require_openpyxl
+    from targetsim.report.export import export_format, export_results, require_openpyxl
+    from targetsim.report.results_file import load_results
 
     out = output or results.with_suffix(".xlsx")
     with user_errors(debug), interruptible(out):
@@ -393,6 +395,26 @@ def goal(scenario: Path, target_id: str, probability: float, lever: str, indicat
         result = find_goal(scenario, target_id, probability, lever, indicator=indicator, paths=paths, seed=seed,
                            tolerance=tolerance)
     click.echo("\n".join(result.describe()))
+
+
+@main.command()
+@click.argument("results", metavar="REFERENCE.nc OTHER.nc [MORE.nc ...]", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "table_format", type=click.Choice(TABLE_FORMATS), default="table", show_default=True,
+              help="A table for people, or csv, json or markdown for other tools.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
+def compare(results: tuple[Path, ...], table_format: str, debug: bool) -> None:
+    """How each run's attainment probabilities differ from the first's (REFERENCE), target by target,
+    with 95 % intervals: paired over the kept paths when the runs share a seed (common random numbers;
+    run both with --keep-paths), independent when their seeds differ."""
+    from targetsim.report.compare import compare_files, format_comparisons, print_comparisons
+
+    with user_errors(debug):
+        comparisons = compare_files(list(results))
+    if table_format == "table":
+        print_comparisons(comparisons)
+    else:
+        click.echo(format_comparisons(comparisons, table_format), nl=False)
 
 
 @contextmanager

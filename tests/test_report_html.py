@@ -211,6 +211,15 @@ def test_several_results_files_overlay_their_shared_fans(runs):
     assert overlay.count("<svg") == len(shared)
     assert a.attrs["scenario_name"] in text and b.attrs["scenario_name"] in text
     assert text.count("Targets by risk") == 2
+    # the difference table: every target of both runs, its difference in points, how it was paired
+    from targetsim.report.compare import compare_datasets
+
+    differences = text.split("difference in points</h3>", 1)[1].split("</table>", 1)[0]
+    comparison = compare_datasets(a, b)
+    assert comparison.note.split(":")[0] in text
+    for d in comparison.differences:
+        assert f"{d.difference * 100:+.1f}</td><td class='num'>{d.lower * 100:+.1f} – {d.upper * 100:+.1f}" \
+            in differences
 
 
 def test_observed_history_comes_from_the_baselines_files(runs):
@@ -253,7 +262,7 @@ def test_report_command_writes_the_file_atomically(runs, tmp_path, monkeypatch):
 
 def test_report_refuses_a_missing_or_foreign_file(tmp_path):
     result = CliRunner().invoke(main, ["report", str(tmp_path / "none.nc")])
-    assert result.exit_code == 1 and "results file not found" in result.output
+    assert result.exit_code == 1 and "no such results file" in result.output
     import xarray as xr
 
     xr.Dataset({"x": ("a", [1.0])}).to_netcdf(tmp_path / "other.nc")

@@ -55,23 +55,6 @@ def require_openpyxl():
     return openpyxl
 
 
-def load_results(path: str | Path) -> xr.Dataset:
-    """Read a results file written by ``targetsim run``, with a clear error when it is not one."""
-    from targetsim.io.netcdf import read_dataset
-
-    path = Path(path)
-    if not path.is_file():
-        raise TargetsimError(f"{path}: no such results file; write one with `targetsim run SCENARIO -o {path}`")
-    try:
-        ds = read_dataset(path)
-    except Exception as exc:  # netCDF4/HDF5 raise OSError, ValueError, ... for a file they cannot read
-        raise TargetsimError(f"{path}: not a NetCDF results file ({exc})") from None
-    if "attainment_probability" not in ds or "target" not in ds.dims:
-        raise TargetsimError(f"{path}: not a targetsim results file (no attainment_probability by target); "
-                             "export the file `targetsim run` wrote")
-    return ds
-
-
 def export_results(ds: xr.Dataset, path: str | Path, *, results_file: str | Path | None = None) -> Path:
     """Write ``ds`` to ``path`` as a workbook (``.xlsx``) or the summary table (``.csv``), atomically.
     ``results_file``: the NetCDF file the dataset was read from (recorded in the README sheet)."""

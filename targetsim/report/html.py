@@ -23,7 +23,11 @@ import xarray as xr
 
 from targetsim.errors import TargetsimError
 from targetsim.report import figures
+from targetsim.report.results_file import load_results
 from targetsim.report.table import COMPARATOR_SIGNS, format_threshold
+
+#: what the report reads of a results file
+REPORT_VARIABLES = ("attainment_probability", "indicator_quantiles", "target_source")
 
 #: The marking of a probability: on track at or above ON_TRACK, at risk from AT_RISK up, else off track.
 ON_TRACK = 0.8
@@ -564,28 +568,31 @@ def _used_indicators(ds: xr.Dataset) -> list[str]:
     return used
 
 
-def load_results(path: str | Path) -> xr.Dataset:
-    from targetsim.io.netcdf import read_dataset
+def _differences_section(datasets: list[xr.Dataset], names: list[str]) -> str:
+    """Each file against the first: the difference in P(met) with its 95 % interval (paired over the kept
+    paths where the runs share a seed; see :mod:`targetsim.report.compare`)."""
+    from targetsim.report.compare import compare_datasets
 
-    path = Path(path)
-    if not path.is_file():
-        raise TargetsimError(f"{path}: results file not found (write one with `targetsim run SCENARIO -o {path}`)")
-    try:
-        ds = read_dataset(path)
-    except (OSError, ValueError) as exc:
-        raise TargetsimError(f"{path}: not a targetsim results file ({exc})") from None
-    missing = [v for v in ("attainment_probability", "indicator_quantiles", "target_source") if v not in ds.variables]
-    if missing:
-        raise TargetsimError(f"{path}: not a targetsim results file (no {', '.join(missing)}); "
-                             "`targetsim report` reads what `targetsim run` writes")
-    return ds
+    out = []
+    for ds, name in zip(datasets[1:], names[1:]):
+        c = compare_datasets(datasets[0], ds, reference_name=names[0], other_name=name)
+        body = "".join(
+            f"<tr><td>{_e(d.label)}</td><td class='num'>{_pct(d.reference)}</td><td class='num'>{_pct(d.other)}</td>"
+            f"<td class='num cat {'bad' if d.changed and d.difference < 0 else 'good' if d.changed else ''}'>"
+            f"{d.difference * 100:+.1f}</td><td class='num'>{d.lower * 100:+.1f} – {d.upper * 100:+.1f}</td></tr>"
+            for d in c.differences)
+        out.append(f"<h3>{_e(name)} − {_e(names[0])}: P(met), difference in points</h3>"
+                   f"<p class='small'>{_e(c.note)} Coloured: the 95 % interval excludes 0.</p>"
+                   "<div class='scroll'><table><tr><th>target</th><th>reference</th><th>other</th><th>Δ</th>"
+                   f"<th>95 % interval</th></tr>{body}</table></div>")
+    return "".join(out)
 
 
 def build_report(paths: list[str | Path], style: figures.Style | None = None) -> str:
     """The HTML text of the report of ``paths`` (results files written by ``targetsim run``)."""
     figures.require_matplotlib()
     paths = [Path(p) for p in paths]
-    datasets = [load_results(p) for p in paths]
+    datasets = [load_results(p, REPORT_VARIABLES) for p in paths]
     style = style or figures.figure_style()
     fig = _Figures(style)
     loaded = [figures.read_histories(ds, p) for ds, p in zip(datasets, paths)]
@@ -621,6 +628,7 @@ def build_report(paths: list[str | Path], style: figures.Style | None = None) ->
                     for ds in datasets) + "</tr>" for t in common)
             parts.append(f"<h3>Targets in every file: P(met)</h3><div class='scroll'><table><tr><th>target</th>"
                          f"{head}</tr>{body}</table></div>")
+        parts.append(_differences_section(datasets, names))
         if shared:
             parts.append("<h3>Shared indicators: fans overlaid</h3><p class='small'>One colour per results file "
                          "(" + ", ".join(f"<span style='color:{figures.PALETTE[n % len(figures.PALETTE)]}'>"
