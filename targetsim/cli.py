@@ -432,17 +432,38 @@ def _printed_warnings():
                 type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="HTML file to write [default: the first results file with .html].")
+@click.option("--goals/--no-goals", default=True, show_default=True,
+              help="What it would take: for every target below 80 %, the growth that gives it 50 % and 80 % "
+                   "(re-runs the scenario the results file names, if it is unchanged).")
+@click.option("--goal-paths", type=click.IntRange(min=1000, max=MAX_PATHS), default=20_000, show_default=True,
+              help="Paths of each run of the goal searches.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
-def report(results: tuple[Path, ...], output: Path | None, debug: bool) -> None:
-    """Write one self-contained HTML report (tables, fan charts, sources, provenance) of RESULTS.
+def report(results: tuple[Path, ...], output: Path | None, goals: bool, goal_paths: int, debug: bool) -> None:
+    """Write one self-contained HTML report (tables, fan charts, what it would take, sources, provenance)
+    of RESULTS.
 
-    Several results files: each scenario's tables and the fans of the indicators they share, overlaid.
-    Needs the report extra: pip install 'targetsim[report]'."""
+    Several results files: each file's differences from the first, each scenario's tables and the fans
+    of the indicators they share, overlaid. Needs the report extra: pip install 'targetsim[report]'."""
+    from targetsim.report.figures import require_matplotlib
     from targetsim.report.html import write_report
+    from targetsim.report.results_file import load_results
 
     out = output or results[0].with_suffix(".html")
     with user_errors(debug), _printed_warnings():
-        write_report(list(results), out)
+        require_matplotlib()  # before any goal search
+        found = None
+        if goals:
+            from targetsim.goal import goals_for_results
+
+            found = []
+            for path in results:
+                run_goals = goals_for_results(load_results(path), path, paths=goal_paths,
+                                              progress=lambda line: click.echo(f"  {line}", err=True))
+                if run_goals.note:
+                    click.secho(f"warning: {path}: what it would take not computed: {run_goals.note}", fg="yellow",
+                                err=True)
+                found.append(run_goals)
+        write_report(list(results), out, goals=found)
     click.echo(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KiB)")
 
 

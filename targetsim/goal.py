@@ -128,6 +128,10 @@ class GoalResult:
     def format_value(self, v: float) -> str:
         return format_value(v, self.unit, self.unit_label)
 
+    def format_value_standard_error(self) -> str:
+        """The Monte Carlo s.e. of ``value`` (``0.38 points``), empty when it is not known."""
+        return format_step(self.value_standard_error, self.unit) if math.isfinite(self.value_standard_error) else ""
+
     def describe(self) -> list[str]:
         """The answer as lines of text (what ``targetsim goal`` prints)."""
         lines = [f"{self.target}: what it would take to reach P(met) = {self.goal:.1%}",
@@ -552,3 +556,73 @@ def goal(scenario: "Scenario | str", target_id: str, probability: float, lever: 
     return GoalResult(**common, value=float(lev.natural(root)), probability=prob, standard_error=se, lower=lower,
                       upper=upper, value_standard_error=value_se, runs=len(cache), reachable=True, jump=jump,
                       notes=tuple(problems) + tuple(filter(None, notes.split("\n"))))
+
+
+# --------------------------------------------------------------------------- every at-risk target of a run
+
+#: the probabilities the report asks "what would it take" for, of every target below them
+REPORT_GOALS = (0.5, 0.8)
+
+
+@dataclass(frozen=True)
+class TargetGoals:
+    """What it would take for one target of a run: one :class:`GoalResult` per goal above its probability,
+    or ``problem``, why none could be computed (e.g. no lever moves the indicator)."""
+
+    target: str
+    label: str
+    probability: float
+    results: tuple[GoalResult, ...] = ()
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class RunGoals:
+    """What it would take for every target of a results file below the highest goal. ``note``: why nothing
+    was computed (the scenario file is not found, or has changed since the run), else empty."""
+
+    scenario_file: str
+    goals: tuple[float, ...]
+    paths: int
+    seed: int
+    targets: tuple[TargetGoals, ...] = ()
+    note: str = ""
+
+
+def goals_for_results(ds, results_file=None, *, goals: tuple[float, ...] = REPORT_GOALS, lever: str = "growth",
+                      paths: int = DEFAULT_PATHS, progress: Callable[[str], None] | None = None) -> RunGoals:
+    """:func:`goal` for every target of the results ``ds`` whose probability is below the highest of
+    ``goals``, at each goal above its probability, with the run's seed. The scenario is the file the run
+    recorded (``scenario_file``, found as :func:`targetsim.io.netcdf.locate_recorded_file` finds it), and only
+    if it is still the scenario that was run (its ``scenario_sha256``): otherwise ``note`` says why not."""
+    from targetsim.api import load_scenario
+    from targetsim.io.netcdf import locate_recorded_file
+
+    recorded = str(ds.attrs.get("scenario_file", ""))
+    seed = int(ds.attrs.get("seed", 0))
+    empty = RunGoals(scenario_file=recorded, goals=tuple(goals), paths=paths, seed=seed)
+    path = locate_recorded_file(recorded, results_file) if recorded else None
+    if path is None:
+        return dataclasses.replace(empty, note=f"the scenario file the run names ({recorded or 'none'}) was not "
+                                               "found from here; run the report from the folder the run ran in")
+    try:
+        scenario = load_scenario(path)
+    except TargetsimError as exc:
+        return dataclasses.replace(empty, note=f"the scenario file {path} no longer loads: {exc}")
+    if scenario.sha256 != str(ds.attrs.get("scenario_sha256", "")):
+        return dataclasses.replace(empty, note=f"the scenario {path} (or a file it extends or its model) has changed "
+                                               "since the run (its sha256 differs): run it again for these figures")
+    sel = ds.isel(scenario=0)
+    below = [(str(t), float(p), str(label)) for t, p, label in zip(
+        sel["target"].values, sel["attainment_probability"].values, sel["target_label"].values)
+        if math.isfinite(float(p)) and float(p) < max(goals)]
+    rows = []
+    for n, (target, p, label) in enumerate(below, 1):
+        if progress is not None:
+            progress(f"what it would take: {target} ({n}/{len(below)})")
+        try:
+            results = tuple(goal(scenario, target, g, lever, paths=paths, seed=seed) for g in goals if g > p)
+            rows.append(TargetGoals(target=target, label=label, probability=p, results=results))
+        except TargetsimError as exc:
+            rows.append(TargetGoals(target=target, label=label, probability=p, problem=str(exc)))
+    return dataclasses.replace(empty, targets=tuple(rows))

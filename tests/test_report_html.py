@@ -246,18 +246,60 @@ def test_unreadable_baselines_are_skipped_with_a_note(runs, tmp_path):
 
 def test_report_command_writes_the_file_atomically(runs, tmp_path, monkeypatch):
     out = tmp_path / "r.html"
-    result = CliRunner().invoke(main, ["report", str(runs["base"]), "-o", str(out)])
+    result = CliRunner().invoke(main, ["report", str(runs["base"]), "-o", str(out), "--goal-paths", "1000"])
     assert result.exit_code == 0, result.output
-    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert "what it would take: wh_dt_" in result.output  # progress of the goal searches
+    assert "Not computed" not in text.split("What it would take</h3>", 1)[1].split("<h3", 1)[0]
     before = out.read_bytes()
 
-    def broken(paths, style=None):
+    def broken(paths, style=None, goals=None):
         raise TargetsimError("broken on purpose")
 
     monkeypatch.setattr(html, "build_report", broken)
-    result = CliRunner().invoke(main, ["report", str(runs["base"]), "-o", str(out)])
+    result = CliRunner().invoke(main, ["report", str(runs["base"]), "-o", str(out), "--no-goals"])
     assert result.exit_code == 1 and "broken on purpose" in result.output
     assert out.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+def test_report_shows_what_it_would_take_for_every_target_below_80_percent(runs):
+    """The goal searches of the report are `targetsim goal`'s, with the run's seed: the same answers as
+    calling it directly (common random numbers make each search deterministic)."""
+    from targetsim.goal import goal, goals_for_results
+
+    ds = targetsim.read_dataset(runs["base"])
+    found = goals_for_results(ds, runs["base"], paths=2000)
+    assert found.note == "" and found.seed == int(ds.attrs["seed"])
+    sel = ds.isel(scenario=0)
+    below = {str(t): float(p) for t, p in zip(sel["target"].values, sel["attainment_probability"].values) if p < 0.8}
+    assert [t.target for t in found.targets] == list(below) and below
+    for t in found.targets:
+        assert [r.goal for r in t.results] == [g for g in (0.5, 0.8) if g > below[t.target]]
+    first = found.targets[0].results[-1]
+    direct = goal(ROOT / "scenarios/base.yaml", found.targets[0].target, first.goal, paths=2000,
+                  seed=int(ds.attrs["seed"]))
+    assert direct.value == first.value and direct.probability == first.probability
+    text = html.build_report([runs["base"]], style=NO_FONT, goals=[found])
+    section = text.split("What it would take</h3>", 1)[1].split("<h3", 1)[0]
+    for t in found.targets:
+        assert f"<span class='small'>{t.target}</span>" in section
+        for r in t.results:
+            assert escape(r.format_value(r.value) if r.reachable else "unreachable") in section
+
+
+def test_report_says_why_it_did_not_compute_what_it_would_take(runs):
+    from targetsim.goal import goals_for_results
+
+    ds = targetsim.read_dataset(runs["base"])
+    changed = ds.assign_attrs(scenario_sha256="0" * 64)
+    assert "has changed since the run" in goals_for_results(changed, runs["base"]).note
+    moved = ds.assign_attrs(scenario_file="nowhere/none.yaml")
+    found = goals_for_results(moved, runs["base"])
+    assert "nowhere/none.yaml) was not found" in found.note and not found.targets
+    text = html.build_report([runs["base"]], style=NO_FONT, goals=[found])
+    assert "Not computed: the scenario file the run names (nowhere/none.yaml)" in text
+    assert "targetsim report --no-goals" in html.build_report([runs["base"]], style=NO_FONT)
 
 
 def test_report_refuses_a_missing_or_foreign_file(tmp_path):

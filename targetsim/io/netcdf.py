@@ -104,6 +104,22 @@ def read_dataset(path: str | Path) -> xr.Dataset:
         return ds.load()
 
 
+def locate_recorded_file(name: str | Path, results_file: str | Path | None = None) -> Path | None:
+    """A file a results file names (its scenario, model or baselines file), as the run wrote it: relative to
+    the folder the run ran in. Tried as written (from the current folder), then from the results file's
+    folder and each of its parents; None when not found."""
+    path = Path(name)
+    if path.is_absolute():
+        return path if path.is_file() else None
+    bases = [Path.cwd()]
+    if results_file is not None:
+        bases += list(Path(results_file).resolve().parents)
+    for base in bases:
+        if (base / path).is_file():
+            return base / path
+    return None
+
+
 def estimate_output_bytes(scenario) -> int:
     """A generous estimate of the NetCDF file's size (data, strings and HDF5 metadata)."""
     n_i = len(scenario.indicators)

@@ -159,6 +159,7 @@ def read_histories(ds: xr.Dataset, results_file: str | Path | None = None) -> tu
     read (empty when all were). Paths are tried as written (from the current folder), then from the
     results file's folder and its parents (a run writes them relative to the folder it ran in)."""
     from targetsim.io.baselines import load_baselines
+    from targetsim.io.netcdf import locate_recorded_file
 
     units = dict(zip(ds["indicator"].values.tolist(), ds["indicator_unit"].values.tolist()))
     fractions = {ind for ind in units if fraction_valued(ds.isel(scenario=0), ind)}
@@ -167,7 +168,7 @@ def read_histories(ds: xr.Dataset, results_file: str | Path | None = None) -> tu
     stated: dict[str, tuple[int, float]] = {}
     unread = []
     for name in filter(None, (p.strip() for p in str(ds.attrs.get("baselines_file", "")).split(";"))):
-        path = _locate(Path(name), results_file)
+        path = locate_recorded_file(name, results_file)
         if path is None:
             unread.append(f"{name} (not found)")
             continue
@@ -211,18 +212,6 @@ def fraction_valued(sel, indicator: str) -> bool:
     start = float(sel["indicator_start"].sel(indicator=indicator))
     return unit == "percent" and start < 1 and process.startswith(("logit_share", "derived: ")) and " / " in process \
         or unit == "percent" and start < 1 and process.startswith("logit_share")
-
-
-def _locate(path: Path, results_file: str | Path | None) -> Path | None:
-    if path.is_absolute():
-        return path if path.is_file() else None
-    bases = [Path.cwd()]
-    if results_file is not None:
-        bases += list(Path(results_file).resolve().parents)
-    for base in bases:
-        if (base / path).is_file():
-            return base / path
-    return None
 
 
 # ---------------------------------------------------------------------------------------------------------------

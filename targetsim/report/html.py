@@ -526,7 +526,7 @@ def _counts(rows: list[Row]) -> str:
 
 
 def _dataset_section(n: int, ds: xr.Dataset, path: Path, histories: dict, history_note: str, fig: _Figures,
-                     fan_indicators: list[str], several: bool) -> str:
+                     fan_indicators: list[str], several: bool, goals=None) -> str:
     sel = ds.isel(scenario=0)
     rows = target_rows(ds, histories)
     plans = "plan" in sel.dims and sel.sizes["plan"] > 1
@@ -552,12 +552,59 @@ def _dataset_section(n: int, ds: xr.Dataset, path: Path, histories: dict, histor
                    "above, overlaid.</p>")
     out += [f"<h3 id='{anchor}-when'>When</h3>", _curves_section(ds, fig),
             f"<h3 id='{anchor}-pace'>What pace</h3>", _growth_section(ds, rows, fig),
+            f"<h3 id='{anchor}-goals'>What it would take</h3>", _goals_section(goals),
             f"<details><summary id='{anchor}-sources'>Every target's source (clause and quote)</summary>",
             _sources_section(ds, rows), "</details>",
             f"<details><summary id='{anchor}-assumptions'>Assumptions: start values, parameters, proxies</summary>",
             _assumptions_section(ds), "</details>",
             f"<h3 id='{anchor}-provenance'>Provenance</h3>", _provenance(ds, path, history_note), "</section>"]
     return "".join(out)
+
+
+def _goals_section(goals) -> str:
+    """What it would take (``targetsim goal``) for every target below the highest goal: the lever's value
+    for each goal above the target's probability. ``goals``: a :class:`targetsim.goal.RunGoals`, or None
+    when the report was asked not to compute them."""
+    if goals is None:
+        return ("<p class='small'>Not computed (<code>targetsim report --no-goals</code>); "
+                "<code>targetsim goal SCENARIO --target ID --probability 0.8</code> computes one.</p>")
+    if goals.note:
+        return f"<p class='small'>Not computed: {_e(goals.note)}.</p>"
+    if not goals.targets:
+        return (f"<p>Every target is at or above {_pct(max(goals.goals), 0)}: nothing to compute.</p>")
+    head = "".join(f"<th>for {_pct(g, 0)}</th>" for g in goals.goals)
+    body = []
+    for t in goals.targets:
+        by_goal = {r.goal: r for r in t.results}
+        lever = t.results[0].parameter if t.results else ""
+        now = t.results[0].format_value(t.results[0].current) if t.results else "–"
+        cells = []
+        for g in goals.goals:
+            r = by_goal.get(g)
+            if t.problem:
+                cells.append("<td class='small'>–</td>")
+            elif r is None:
+                cells.append("<td class='small'>already</td>")
+            elif not r.reachable:
+                cells.append(f"<td class='small'>unreachable: P(met) at most {_pct(r.closest_probability)} "
+                             f"(at {_e(r.format_value(r.closest_value))})</td>")
+            else:
+                se = r.format_value_standard_error()
+                se = f"<br><span class='small'>s.e. {_e(se)}</span>" if se else ""
+                cells.append(f"<td class='num'>{_e(r.format_value(r.value))}{se}</td>")
+        notes = "; ".join(dict.fromkeys(n for r in t.results for n in r.notes))
+        what = _e(t.problem) if t.problem else _e(lever) + (f"<br><span class='small'>{_e(notes)}</span>" if notes else "")
+        body.append(f"<tr><td>{_e(t.label)}<br><span class='small'>{_e(t.target)}</span></td>"
+                    f"<td class='num'>{_pct(t.probability)}</td><td>{what}</td><td class='num'>{_e(now)}</td>"
+                    f"{''.join(cells)}</tr>")
+    return ("<p class='small'>For every target below "
+            f"{_pct(max(goals.goals), 0)}: the value of one lever (the growth of the target's indicator: its mean, a "
+            "count's additions, a scheduled count's delivery probability, a share's drift) that would give it that "
+            "probability, everything else as it is. Each is found by re-running the scenario with the same "
+            f"{goals.paths:,} paths and seed {goals.seed} (common random numbers) and a root finder "
+            "(<code>targetsim goal</code>; tolerance 0.0001 on ln(1+g)).</p>"
+            "<div class='scroll'><table><tr><th>target</th><th>P(met) now</th><th>lever</th><th>now</th>"
+            f"{head}</tr>{''.join(body)}</table></div>")
 
 
 def _used_indicators(ds: xr.Dataset) -> list[str]:
@@ -588,8 +635,9 @@ def _differences_section(datasets: list[xr.Dataset], names: list[str]) -> str:
     return "".join(out)
 
 
-def build_report(paths: list[str | Path], style: figures.Style | None = None) -> str:
-    """The HTML text of the report of ``paths`` (results files written by ``targetsim run``)."""
+def build_report(paths: list[str | Path], style: figures.Style | None = None, goals: list | None = None) -> str:
+    """The HTML text of the report of ``paths`` (results files written by ``targetsim run``). ``goals``: for
+    each file, what it would take (:func:`targetsim.goal.goals_for_results`), or None (not computed)."""
     figures.require_matplotlib()
     paths = [Path(p) for p in paths]
     datasets = [load_results(p, REPORT_VARIABLES) for p in paths]
@@ -638,7 +686,8 @@ def build_report(paths: list[str | Path], style: figures.Style | None = None) ->
         parts.append("</section>")
     for n, (ds, p) in enumerate(zip(datasets, paths)):
         fans = [i for i in used[n] if i not in shared]
-        parts.append(_dataset_section(n, ds, p, histories[n], loaded[n][1], fig, fans, len(datasets) > 1))
+        parts.append(_dataset_section(n, ds, p, histories[n], loaded[n][1], fig, fans, len(datasets) > 1,
+                                      goals[n] if goals else None))
     font_note = ("" if style.font else "<p class='small'>Figure labels use ids: no CJK font was found when the "
                  "figures were drawn (see the warning of <code>targetsim report</code>).</p>")
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -647,7 +696,7 @@ def build_report(paths: list[str | Path], style: figures.Style | None = None) ->
             "<p class='small'>Written by targetsim report; self-contained: no external resource.</p></body></html>")
 
 
-def write_report(paths: list[str | Path], output: str | Path) -> Path:
-    """Write the report of ``paths`` to ``output`` atomically."""
-    text = build_report(paths)
+def write_report(paths: list[str | Path], output: str | Path, goals: list | None = None) -> Path:
+    """Write the report of ``paths`` to ``output`` atomically (``goals``: see :func:`build_report`)."""
+    text = build_report(paths, goals=goals)
     return figures.write_bytes_atomic(output, text.encode("utf-8"))
