@@ -94,15 +94,19 @@ def test_summary_is_sorted_by_risk_with_marks(runs, base_html):
     ds = targetsim.read_dataset(runs["base"]).isel(scenario=0)
     p = dict(zip(ds["target"].values.tolist(), ds["attainment_probability"].values.tolist()))
     table = base_html.split("Targets by risk", 1)[1].split("</table>", 1)[0]
-    order = re.findall(r"<tr><td>([a-z0-9_]+)", table)
+    # the Chinese label leads each row, the id under it
+    order = re.findall(r"<span class='small id'>([a-z0-9_]+)</span>", table)
     assert sorted(order) == sorted(p)
     assert [p[t] for t in order] == sorted(p[t] for t in order)
     for tid in order:
-        row = table.split(f"<tr><td>{tid}", 1)[1].split("</tr>", 1)[0]
+        label = str(ds["target_label"].sel(target=tid).values)
+        before, row = table.split(f"<span class='small id'>{tid}</span>", 1)
+        assert before.rsplit("<tr", 1)[1].split("<td class='who'><b>", 1)[1].startswith(escape(label))
+        row = row.split("</tr>", 1)[0]
         text, _ = html.mark(p[tid])
         assert f">{text}<" in row
         lower = float(ds["attainment_probability_lower"].sel(target=tid))
-        assert f"{p[tid] * 100:.1f} % [{lower * 100:.1f} %" in row
+        assert f"<b>{p[tid] * 100:.1f} %</b><br><span class='small'>{lower * 100:.1f} %" in row
 
 
 @pytest.mark.parametrize("p, text", [(0.8, "on track"), (0.7999, "at risk"), (0.5, "at risk"), (0.4999, "off track"),
@@ -323,7 +327,9 @@ def test_plot_command_writes_a_valid_figure(runs, tmp_path, suffix):
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
     else:
         root = ET.fromstring(data)
-        assert root.tag.endswith("svg") and "wuhan_online_retail_sales" in data.decode()
+        # titled with the Chinese label where a CJK font is installed, else with the id
+        title = "网络零售额" if figures.cjk_font() else "wuhan_online_retail_sales"
+        assert root.tag.endswith("svg") and title in data.decode()
 
 
 def test_plot_refuses_an_unknown_indicator_or_format(runs, tmp_path):
@@ -380,9 +386,14 @@ def test_cjk_lookup_finds_an_installed_family(monkeypatch):
     from matplotlib import font_manager
 
     entry = font_manager.fontManager.ttflist[0]
-    fake = [type(entry)(**{**entry.__dict__, "name": "WenQuanYi Zen Hei"})] + list(font_manager.fontManager.ttflist)
+    # only non-CJK fonts installed, plus one CJK family: that family is found (whatever this machine has)
+    others = [f for f in font_manager.fontManager.ttflist if f.name not in figures.CJK_FONT_NAMES
+              and "CJK" not in f.name and "Han Sans" not in f.name]
+    fake = [type(entry)(**{**entry.__dict__, "name": "WenQuanYi Zen Hei"})] + others
     monkeypatch.setattr(font_manager.fontManager, "ttflist", fake)
     assert figures.cjk_font() == "WenQuanYi Zen Hei"
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", others)
+    assert figures.cjk_font() is None
 
 
 def test_missing_matplotlib_names_the_extra(runs, monkeypatch, tmp_path):

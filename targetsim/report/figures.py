@@ -331,7 +331,8 @@ def attainment_curves(ds: xr.Dataset, targets: list[str], *, style: Style | None
             row = sel.sel(target=tid)
             p = np.asarray(row["attainment_by_year"].values, dtype=float)
             colour = PALETTE[n % len(PALETTE)]
-            ax.plot(years, p * 100, "o-", color=colour, markersize=3, linewidth=1.3, label=tid)
+            ax.plot(years, p * 100, "o-", color=colour, markersize=3, linewidth=1.3,
+                    label=style.label(str(row["target_label"].values), tid))
             by = int(row["target_year"])
             ax.plot([by], [float(row["attainment_probability"]) * 100], "s", color=colour, markersize=6, mfc="none")
         ax.set_ylim(-3, 103)
@@ -366,7 +367,8 @@ def growth_chart(ds: xr.Dataset, targets: list[str], observed: dict[str, float] 
             if obs:
                 ax.scatter(*zip(*obs), marker="D", s=14, color=HISTORY_COLOUR, facecolors="none",
                            label="recent observed", zorder=3)
-        ax.set_yticks(y, [r[0] for r in rows], fontsize=7)
+        ax.set_yticks(y, [style.label(str(sel["target_label"].sel(target=r[0]).values), r[0]) for r in rows],
+                      fontsize=7)
         ax.set_xlabel("average annual growth from the base year, %/yr")
         ax.set_title("what pace: needed vs simulated", loc="left")
         ax.grid(axis="x", linewidth=0.4, alpha=0.5)

@@ -298,6 +298,8 @@ td.num{text-align:right;white-space:nowrap}
 .badge.na{background:var(--na)}
 .cat.good{color:var(--good)}.cat.warn{color:var(--warn)}.cat.bad{color:var(--bad)}.cat.na{color:var(--na)}
 .note{font-size:.9em;color:#444}.small{font-size:.85em;color:#555}
+table.targets td.who{min-width:11em}.id{word-break:break-all}
+table.targets tr.lead td{border-bottom:none}tr.why td{padding-top:0;padding-left:2em;font-style:italic}
 .figs{display:flex;flex-wrap:wrap;gap:10px}
 .fig{flex:1 1 340px;max-width:560px;border:1px solid var(--line);border-radius:6px;padding:4px;background:#fff}
 .fig svg{width:100%;height:auto;display:block}
@@ -333,10 +335,14 @@ def _marks(row: Row) -> str:
 
 
 def _summary_table(rows: list[Row], plans: bool) -> str:
-    head = ("<tr><th>target</th><th>label</th>" + ("<th>plan</th>" if plans else "")
-            + "<th>by</th><th>threshold</th><th>P(met) [95 % interval]</th><th>mark</th><th>needs</th>"
-            "<th>recent observed (progress ratio)</th><th>simulated median</th><th>median path</th>"
-            "<th>why they differ</th></tr>")
+    """The targets by risk. The planner's key column comes first: the Chinese label, with the target id
+    under it; the interval sits under its probability; where the median path or the trend disagrees with the
+    probability, the sentence that says why takes a line of its own under the target's row. The probability and
+    its mark come right after the label, so that a phone shows them without scrolling."""
+    head = ("<tr><th>target</th><th>P(met)<br><span class='small'>95 % interval</span></th><th>mark</th>"
+            + ("<th>plan</th>" if plans else "") + "<th>by</th><th>threshold</th><th>needs</th><th>recent observed (progress ratio)</th><th>simulated median</th><th>median path</th></tr>")
+    columns = 9 + plans
+    LEAD = " class='lead'"  # a row with a sentence under it
     body = []
     for r in rows:
         text, css = mark(r.p)
@@ -345,15 +351,18 @@ def _summary_table(rows: list[Row], plans: bool) -> str:
                     if math.isfinite(r.observed) else "")
         verdict = {True: "meets it", False: "misses it", None: ""}[r.median_met]
         body.append(
-            f"<tr><td>{_e(r.target)}{_e(_marks(r))}</td><td>{_e(r.label)}</td>"
+            f"<tr{LEAD if r.note else ''}><td class='who'><b>{_e(r.label)}</b>{_e(_marks(r))}<br>"
+            f"<span class='small id'>{_e(r.target)}</span></td>"
+            f"<td class='num'><b>{_pct(r.p)}</b><br><span class='small'>{_pct(r.lower)} – {_pct(r.upper)}</span></td>"
+            f"<td><span class='badge {css}'>{text}</span></td>"
             + (f"<td>{_e(r.plan)}</td>" if plans else "")
-            + f"<td class='num'>{r.by}</td><td class='num'>{_e(r.threshold)}</td>"
-            f"<td class='num'>{_pct(r.p)} [{_pct(r.lower)} – {_pct(r.upper)}]</td>"
-            f"<td><span class='badge {css}'>{text}</span></td><td class='num'>{_rate(r.required)}</td>"
+            + f"<td class='num'>{r.by}</td><td class='num'>{_e(r.threshold)}</td><td class='num'>{_rate(r.required)}</td>"
             f"<td>{observed}<span class='cat {r.category_css}'>{_e(r.category)}{ratio}</span></td>"
             f"<td class='num'>{_rate(r.simulated)}</td><td>{_e(verdict)}<br><span class='small'>"
-            f"{_e(r.median_text)}</span></td><td class='note'>{_e(r.note)}</td></tr>")
-    return f"<div class='scroll'><table>{head}{''.join(body)}</table></div>"
+            f"{_e(r.median_text)}</span></td></tr>")
+        if r.note:
+            body.append(f"<tr class='why'><td colspan='{columns}' class='note'>Why they differ: {_e(r.note)}</td></tr>")
+    return f"<div class='scroll'><table class='targets'>{head}{''.join(body)}</table></div>"
 
 
 LEGEND = (
@@ -403,7 +412,12 @@ def _pairs_section(ds: xr.Dataset) -> str:
     if not pairs:
         return (f"<p>No pair of targets is missed together on {MIN_JOINT_FAILURE:.0%} of paths or more with a "
                 f"dependence of {MIN_DEPENDENCE} or more.</p>")
-    rows = "".join(f"<tr><td>{_e(a)}</td><td>{_e(b)}</td><td class='num'>{_pct(j)}</td><td class='num'>"
+    labels = dict(zip(ds["target"].values.tolist(), ds["target_label"].values.tolist()))
+
+    def who(target: str) -> str:
+        return f"<b>{_e(labels.get(target, ''))}</b><br><span class='small id'>{_e(target)}</span>"
+
+    rows = "".join(f"<tr><td>{who(a)}</td><td>{who(b)}</td><td class='num'>{_pct(j)}</td><td class='num'>"
                    f"{_pct(ma)} × {_pct(mb)} = {_pct(ma * mb)}</td><td class='num'>{d:.2f}</td></tr>"
                    for a, b, j, d, ma, mb in pairs)
     return ("<p class='small'>Pairs missed together more often than if they were independent: dependence = "
@@ -584,7 +598,7 @@ def _goals_section(goals) -> str:
             if t.problem:
                 cells.append("<td class='small'>–</td>")
             elif r is None:
-                cells.append("<td class='small'>already</td>")
+                cells.append("<td class='small'>above it now</td>")
             elif not r.reachable:
                 cells.append(f"<td class='small'>unreachable: P(met) at most {_pct(r.closest_probability)} "
                              f"(at {_e(r.format_value(r.closest_value))})</td>")
