@@ -31,9 +31,12 @@ def dataset_digests(ds) -> dict[str, str]:
     """A digest of each data variable (values and shape)."""
     out = {}
     for name in sorted(ds.data_vars):
-        values = np.ascontiguousarray(np.asarray(ds[name].values, dtype=np.float64))
-        h = hashlib.sha256(str(values.shape).encode())
-        h.update(values.tobytes())
+        raw = np.asarray(ds[name].values)
+        h = hashlib.sha256(str(raw.shape).encode())
+        if raw.dtype.kind in "OUS":  # text, such as a fit's description: its characters
+            h.update("\x1f".join(str(v) for v in raw.ravel()).encode("utf-8"))
+        else:
+            h.update(np.ascontiguousarray(raw, dtype=np.float64).tobytes())
         out[name] = h.hexdigest()[:16]
     return out
 
