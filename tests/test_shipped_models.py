@@ -110,3 +110,17 @@ def test_every_model_indicator_states_its_price_basis(model):
         process = spec.get("process") or {}
         if process.get("kind") not in ("ratio", "sum"):
             assert parameters.get("source") or parameters.get("assumption"), f"{ind_id}: parameters without provenance"
+
+
+def test_a_shipped_fit_rests_on_five_observed_years_of_its_own_series(loaded):
+    """Issue 17: an indicator the city model fits at load time uses at least five observed (sourced, not
+    assumed) yearly values of that very indicator up to the base year, and records them."""
+    fitted = {}
+    for name, scenario in loaded.items():
+        for ind in scenario.indicators:
+            if ind.fitted is not None:
+                fitted[ind.id] = ind.fitted
+                assert len(ind.fitted.years) >= 5, f"{ind.id} ({name}): fitted to {ind.fitted.years}"
+                assert max(ind.fitted.years) <= scenario.base_year, ind.id
+    # the Wuhan model fits the China-Europe trains and the port's containers (models/wuhan.yaml)
+    assert {"wuhan_china_europe_rail_trains", "wuhan_port_container_throughput"} <= set(fitted)
