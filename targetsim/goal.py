@@ -3,8 +3,11 @@
 The scenario is run again and again with only the lever changed, always with the same seed and the
 same number of paths (common random numbers): the target's probability is then a deterministic
 function of the lever, monotone in practice, and a bracketing root finder (``scipy.optimize.brentq``
-on ``P(lever) − goal``) finds where it crosses the goal. Each run keeps only the target asked about
-(the other targets do not change the paths: the probability is bit-identical to the full run's).
+on ``P(lever) − goal``) finds where it crosses the goal. Each run keeps only the target asked about and
+the indicators it needs (:func:`targetsim.model.scenario.restricted_to`: the same joint law as in the
+whole scenario, so a goal in a joint run of five plans costs what it costs in a small one; the paths'
+random numbers differ from the full run's, so the probability now agrees with it within Monte Carlo
+error, not to the bit).
 
 Levers (each moves one indicator's parameter; a ``ratio`` or ``sum`` target moves one of its parts,
 the numerator by default, ``indicator=`` to choose):
@@ -431,7 +434,7 @@ def goal(scenario: "Scenario | str", target_id: str, probability: float, lever: 
     from scipy.optimize import brentq
 
     from targetsim.api import load_scenario, run
-    from targetsim.model.scenario import Scenario
+    from targetsim.model.scenario import Scenario, restricted_to
 
     if not isinstance(probability, (int, float)) or not 0.0 < probability < 1.0:
         raise TargetsimError(f"the probability to reach must lie strictly between 0 and 1, got {probability!r}")
@@ -441,7 +444,7 @@ def goal(scenario: "Scenario | str", target_id: str, probability: float, lever: 
         scenario = load_scenario(scenario)
     lev = find_lever(scenario, target_id, lever, indicator)
     use_seed = scenario.seed if seed is None else seed
-    only = dataclasses.replace(scenario, targets=tuple(t for t in scenario.targets if t.id == target_id))
+    only = restricted_to(scenario, [target_id])
     cache: dict[float, tuple[float, float, float, float, str]] = {}
     problems: list[str] = []
 

@@ -238,17 +238,24 @@ def test_project_lever_scales_every_completion_probability():
     assert "all multiplied by one factor" in r.parameter
 
 
-def test_same_arguments_same_answer_and_the_full_runs_probability_now():
-    """Each run keeps only the target asked about: its probability now is the full run's, to the bit."""
+def test_same_arguments_same_answer_and_the_restricted_runs_probability_now():
+    """Each run keeps only the target asked about and the indicators it needs: its probability now is that
+    restricted scenario's, to the bit, and the full run's within Monte Carlo error (the same law)."""
     import targetsim
+    from targetsim.model.scenario import restricted_to
 
     sc = make_scenario(scenario_dict({"x": lognormal(100.0, 0.05), "y": lognormal(10.0, 0.1, volatility=0.2)},
                                      [level_target(), {**level_target("y", 14.0), "id": "u"}],
                                      correlations=[["x", "y", 0.5]]))
     a, b = goal(sc, "t", 0.7, paths=5_000, seed=8), goal(sc, "t", 0.7, paths=5_000, seed=8)
     assert a == b
-    full = targetsim.run(sc, paths=5_000, seed=8)
-    assert a.current_probability == float(full.attainment_probability.sel(target="t").values.ravel()[0])
+    only = restricted_to(sc, ["t"])
+    assert [i.id for i in only.indicators] == ["x"] and not only.correlations
+    kept = targetsim.run(only, paths=5_000, seed=8)
+    assert a.current_probability == float(kept.attainment_probability.sel(target="t").values.ravel()[0])
+    full = targetsim.run(sc, paths=200_000, seed=9)
+    p = float(full.attainment_probability.sel(target="t").values.ravel()[0])
+    assert abs(a.current_probability - p) <= K * math.sqrt(p * (1 - p) * (1 / 5_000 + 1 / 200_000))
 
 
 SCENARIO = """\

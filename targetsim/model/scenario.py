@@ -6,6 +6,8 @@ every field has already been validated when an instance exists.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -326,14 +328,64 @@ def assumption_flags(indicators: tuple[Indicator, ...], *, parameters: bool = Tr
 
     def assumed(ind: Indicator) -> bool:
         if ind.id not in flags:
-            proc = ind.process
             if ind.start is not None:
                 flags[ind.id] = ind.start.is_assumption or (parameters and ind.parameters.is_assumption)
             else:
-                refs = (proc.numerator, proc.denominator) if proc.kind == "ratio" else proc.terms
-                flags[ind.id] = any(assumed(by_id[r]) for r in refs)
+                flags[ind.id] = any(assumed(by_id[r]) for r in parts_of(ind))
         return flags[ind.id]
 
     for ind in indicators:
         assumed(ind)
     return flags
+
+
+def parts_of(ind: Indicator) -> tuple[str, ...]:
+    """The indicators a derived indicator (``ratio``, ``sum``) is computed from; none for a simulated one."""
+    if ind.start is not None:
+        return ()
+    proc = ind.process
+    return (proc.numerator, proc.denominator) if proc.kind == "ratio" else tuple(proc.terms)
+
+
+def restricted_to(scenario: Scenario, target_ids) -> Scenario:
+    """The scenario with only the targets ``target_ids`` and the indicators they need: their indicators and
+    parts, and every observed indicator whose shock is tied to a kept one (a declared pair, a common factor
+    or a common jump; transitively), since its observations weight the kept ones' paths. The kept indicators
+    have exactly the joint law they have in the whole scenario (the rule ``targetsim.io.models.prune``
+    applies to a plan's document); the paths' random numbers differ, since fewer indicators draw them."""
+    wanted = set(target_ids)
+    targets = tuple(t for t in scenario.targets if t.id in wanted)
+    by_id = {ind.id: ind for ind in scenario.indicators}
+
+    def close(names: set[str]) -> set[str]:
+        todo, out = list(names), set(names)
+        while todo:
+            for part in parts_of(by_id[todo.pop()]):
+                if part not in out:
+                    out.add(part)
+                    todo.append(part)
+        return out
+
+    keep = close({t.indicator for t in targets})
+    tied: dict[str, set[str]] = {}
+    groups = ([(c.a, c.b) for c in scenario.correlations] + [[i for i, _ in f.loadings] for f in scenario.factors]
+              + [[i for i, _ in j.effects] for j in scenario.jumps])
+    for group in groups:
+        for a in group:
+            tied.setdefault(a, set()).update(b for b in group if b != a)
+    observed = {name for name, _ in scenario.observations}
+    grew = True
+    while grew:
+        grew = False
+        for name in sorted(observed - keep):
+            if tied.get(name, set()) & keep:
+                keep, grew = close(keep | {name}), True
+    factors = tuple(dataclasses.replace(f, loadings=tuple((i, v) for i, v in f.loadings if i in keep))
+                    for f in scenario.factors)
+    jumps = tuple(dataclasses.replace(j, effects=tuple((i, v) for i, v in j.effects if i in keep))
+                  for j in scenario.jumps)
+    return dataclasses.replace(
+        scenario, targets=targets, indicators=tuple(i for i in scenario.indicators if i.id in keep),
+        correlations=tuple(c for c in scenario.correlations if c.a in keep and c.b in keep),
+        factors=tuple(f for f in factors if f.loadings), jumps=tuple(j for j in jumps if j.effects),
+        observations=tuple((name, obs) for name, obs in scenario.observations if name in keep))
