@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
 import io
 import math
 from dataclasses import dataclass
@@ -112,7 +113,7 @@ def load_baselines(path: str | Path) -> Baselines:
     that is not a finite number, a row without a source or assumption, an (indicator, year) pair
     given twice, and an indicator's years not in increasing order.
     """
-    from targetsim.io.yaml_source import UserFileProblem, decode_text, read_user_file
+    from targetsim.io.yaml_source import UserFileProblem, read_user_file
 
     path = Path(path)
     try:
@@ -120,6 +121,24 @@ def load_baselines(path: str | Path) -> Baselines:
     except UserFileProblem as exc:
         message = "baselines file not found" if str(exc) == "file not found" else str(exc)
         raise BaselineError(message, path) from None
+    # Parsed once per process while the file's bytes are unchanged (a sweep loads the same baselines for
+    # every variant); the table is immutable, so sharing it is safe.
+    key = (str(path), hashlib.sha256(raw).hexdigest())
+    cached = _BASELINES_CACHE.get(key)
+    if cached is None:
+        cached = _BASELINES_CACHE[key] = _parse_baselines(path, raw)
+        while len(_BASELINES_CACHE) > _BASELINES_CACHE_SIZE:
+            _BASELINES_CACHE.pop(next(iter(_BASELINES_CACHE)))
+    return cached
+
+
+_BASELINES_CACHE: dict[tuple[str, str], Baselines] = {}
+_BASELINES_CACHE_SIZE = 16
+
+
+def _parse_baselines(path: Path, raw: bytes) -> Baselines:
+    from targetsim.io.yaml_source import decode_text
+
     text = decode_text(raw, path, BaselineError).removeprefix("\ufeff")
     if "\x00" in text:
         raise BaselineError("contains NUL bytes: not a text CSV file (a spreadsheet saved in another "

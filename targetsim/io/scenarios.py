@@ -32,10 +32,19 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     chain = load_document(path)
-    source = chain.merged
+    return scenario_from_document(chain.merged, path, sha256=chain.sha256)
+
+
+def scenario_from_document(source: YamlSource, path: str | Path, *, sha256: str = "") -> Scenario:
+    """The scenario of a merged document (what :func:`load_document` returns, as ``source``; a caller
+    may have changed values of ``source.data`` first, as a sweep does for each variant): processes
+    fitted at load time, parsed, validated, starts read from the baselines. ``path``: the file the
+    document was loaded from (relative ``baselines`` are relative to its folder). ``source.data`` is
+    changed in place where it asks for fits or the outside view: pass a copy to keep it."""
+    path = Path(path)
     fitted = _fit_requested_processes(source, path)
     outside = _outside_view_requests(source)
-    scenario = parse_scenario(source.data, source, file=path, sha256=chain.sha256)
+    scenario = parse_scenario(source.data, source, file=path, sha256=sha256)
     if fitted:
         scenario = dataclasses.replace(scenario, indicators=tuple(
             dataclasses.replace(ind, fitted=fitted[ind.id]) if ind.id in fitted else ind
