@@ -1,5 +1,6 @@
 """Command line: ``targetsim run``, ``validate``, ``catalog``, ``baselines``, ``fit``, ``backtest``, ``goal``,
-``export``, ``compare``, ``report`` and ``plot``.
+``export``, ``compare``, ``report``, ``plot``, and the commands of many runs: ``sweep``, ``sensitivity`` and
+``discover``.
 Each command is a few lines over the API."""
 
 from __future__ import annotations
@@ -481,6 +482,151 @@ def plot(results: Path, indicator: str, output: Path, debug: bool) -> None:
     with user_errors(debug), _printed_warnings():
         plot_indicator(results, indicator, output)
     click.echo(f"wrote {output}")
+
+
+# --- many runs of one scenario (issue 19): sweep, sensitivity, discover ------------------------------------
+
+def distribution_options(command):
+    """``--threads``, ``--scheduler`` and ``--workers``: where the runs of a sweep or sensitivity go."""
+    command = click.option("--batch", type=click.IntRange(min=1), default=None,
+                           help="Variants per Dask task [default: 1, see benches/sweep.py].")(command)
+    command = click.option("--workers", type=click.IntRange(min=1), default=None,
+                           help="Run on a local Dask cluster of N worker processes (needs the dask extra).")(command)
+    command = click.option("--scheduler", default=None, metavar="ADDRESS",
+                           help="Run on a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (needs the dask "
+                                "extra).")(command)
+    return click.option("--threads", type=click.IntRange(min=1), default=None,
+                        help="Run N variants at a time in threads of this process, one engine thread each "
+                             "[default: one at a time, on all the engine's threads].")(command)
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--vary", "varies", multiple=True, required=True, metavar="KEY=SPEC",
+              help="A dotted key of the scenario (as a variant's overrides spell it, e.g. "
+                   "indicators.wuhan_cbec_trade.process.growth.mean) and its values: 0.1,0.2,0.3; low:high:count; "
+                   "or low..high with --samples. Repeatable: a grid's keys combine.")
+@click.option("--samples", type=click.IntRange(min=1), default=None,
+              help="A Latin hypercube of N variants over the low..high ranges.")
+@click.option("--paths", type=click.IntRange(min=1, max=MAX_PATHS), default=None,
+              help="Paths of every variant [default: 20,000].")
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=None,
+              help="Seed of every variant (common random numbers) and of the Latin hypercube [default: the "
+                   "scenario's].")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="NetCDF file to write [default: results/<scenario stem>_sweep.nc].")
+@distribution_options
+@click.option("--quiet", is_flag=True, help="No line per variant.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
+def sweep(scenario: Path, varies: tuple[str, ...], samples: int | None, paths: int | None, seed: int | None,
+          output: Path | None, threads: int | None, scheduler: str | None, workers: int | None, batch: int | None,
+          quiet: bool, debug: bool) -> None:
+    """Run SCENARIO once per variant (every --vary combination, or a Latin hypercube) with the same seed and
+    paths, and write one dataset with a 'variant' dimension."""
+    from targetsim.explore.sweep import parse_vary
+    from targetsim.explore.sweep import sweep as run_sweep
+    from targetsim.io.netcdf import check_writable, write_dataset
+
+    out = output or Path("results") / f"{scenario.stem}_sweep.nc"
+    with user_errors(debug), interruptible(out):
+        check_writable(out)
+        vary = [parse_vary(v) for v in varies]
+        started = time.perf_counter()
+
+        def progress(done: int, total: int, index: int, result) -> None:
+            if quiet:
+                return
+            p = float(result.arrays["joint_attainment_probability"])
+            click.echo(f"variant {done}/{total} (#{index}) done: P(all met) {p:.1%}, {result.seconds:.2f} s", err=True)
+
+        ds = run_sweep(scenario, vary, samples=samples, seed=seed, paths=paths, threads=threads,
+                       scheduler=scheduler, workers=workers, batch=batch, progress=progress)
+        write_dataset(ds, out)
+        warned = sum(1 for w in ds["variant_warnings"].values if w)
+        if warned:
+            click.secho(f"warning: {warned} variants have warnings (variable variant_warnings)", fg="yellow", err=True)
+    click.echo(f"wrote {out}: {ds.sizes['variant']} variants × {ds.attrs['paths']:,} paths, seed {ds.attrs['seed']} "
+               f"(common random numbers), {ds.attrs['executed']}, {time.perf_counter() - started:.1f} s")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--inputs", "inputs", multiple=True, metavar="KEY[=LO..HI]",
+              help="An input to vary (repeatable) [default: every declared uncertain input: growth means and "
+                   "s.d.s, volatilities, uncertain starts, project probabilities, correlations].")
+@click.option("--samples", type=click.IntRange(min=2), default=64, show_default=True,
+              help="Sobol base samples N (N·(inputs+2) runs; a power of 2).")
+@click.option("--paths", type=click.IntRange(min=1, max=MAX_PATHS), default=None,
+              help="Paths of every run [default: 10,000].")
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=None,
+              help="Seed of every run and of the Sobol sample [default: the scenario's].")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Inputs shown per target.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="NetCDF file to write [default: results/<scenario stem>_sensitivity.nc].")
+@distribution_options
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
+def sensitivity(scenario: Path, inputs: tuple[str, ...], samples: int, paths: int | None, seed: int | None,
+                top: int, output: Path | None, threads: int | None, scheduler: str | None, workers: int | None,
+                batch: int | None, debug: bool) -> None:
+    """Which uncertain inputs of SCENARIO drive each target's probability and the joint one: Sobol
+    first-order and total indices with intervals (SALib) and a tornado table. Needs the sensitivity
+    extra: pip install 'targetsim[sensitivity]'."""
+    from targetsim.explore.sensitivity import format_sensitivity
+    from targetsim.explore.sensitivity import sensitivity as run_sensitivity
+    from targetsim.io.netcdf import check_writable, write_dataset
+
+    out = output or Path("results") / f"{scenario.stem}_sensitivity.nc"
+    with user_errors(debug), interruptible(out):
+        check_writable(out)
+        started = time.perf_counter()
+        step = [0]
+
+        def progress(done: int, total: int) -> None:
+            if done * 10 // total > step[0] or done == total:
+                step[0] = done * 10 // total
+                click.echo(f"runs {done}/{total}", err=True)
+
+        ds = run_sensitivity(scenario, inputs=list(inputs) or None, samples=samples, paths=paths, seed=seed,
+                             threads=threads, scheduler=scheduler, workers=workers, batch=batch, progress=progress)
+        write_dataset(ds, out)
+    click.echo(format_sensitivity(ds, top=top))
+    click.echo(f"wrote {out}: {ds.sizes['input']} inputs, {ds.attrs['sobol_runs'] + ds.attrs['tornado_runs']} runs × "
+               f"{ds.attrs['paths']:,} paths, seed {ds.attrs['seed']}, {time.perf_counter() - started:.1f} s")
+
+
+@main.command()
+@click.argument("sweep_file", metavar="SWEEP.nc", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--target", "target_id", required=True, help="A target id of the sweep, or joint (all targets).")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.5,
+              show_default=True, help="A variant is of interest when the probability is below this.")
+@click.option("--density", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.8, show_default=True,
+              help="The density a box must reach.")
+@click.option("--boxes", type=click.IntRange(min=1), default=3, show_default=True, help="The most boxes to find.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="The boxes: .csv (a table) or .nc (with the peeling trajectories) [default: SWEEP with "
+                   "_boxes_<target>.csv].")
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
+def discover(sweep_file: Path, target_id: str, threshold: float, density: float, boxes: int, output: Path | None,
+             debug: bool) -> None:
+    """Scenario discovery on a sweep: PRIM boxes of the varied inputs in which --target is mostly missed
+    (probability below --threshold), with coverage and density. Needs the sensitivity extra."""
+    from targetsim.explore.discover import discover as find_boxes
+    from targetsim.explore.discover import format_boxes, require_prim, write_boxes
+    from targetsim.io.netcdf import read_dataset
+
+    out = output or sweep_file.with_name(f"{sweep_file.stem}_boxes_{target_id}.csv")
+    with user_errors(debug), interruptible(out):
+        require_prim()
+        if not sweep_file.is_file():
+            raise TargetsimError(f"{sweep_file}: no such sweep result; run `targetsim sweep` to make one")
+        try:
+            ds = read_dataset(sweep_file)
+        except (OSError, ValueError) as exc:
+            raise TargetsimError(f"{sweep_file}: cannot be read as a sweep result (NetCDF): {exc}") from None
+        result = find_boxes(ds, target_id, threshold=threshold, density=density, boxes=boxes, source=str(sweep_file))
+        write_boxes(result, out)
+    click.echo(format_boxes(result))
+    click.echo(f"wrote {out}")
 
 
 def entry() -> None:

@@ -174,6 +174,7 @@ class ScenarioVariants:
         except ScenarioError as exc:
             if not values:
                 raise
-            what = ", ".join(f"{k} = {v:g}" for k, v in values.items())
+            moved = [f"{k} = {v:g}" for k, v in values.items() if float(v) != self.nominal(k)]
+            what = ", ".join(moved[:4]) + (f" and {len(moved) - 4} more" if len(moved) > 4 else "") or "as written"
             raise TargetsimError(f"{label or 'variant'} ({what}) is refused by the scenario: {exc}. Narrow the "
                                  f"range of the key it names") from None
