@@ -55,8 +55,8 @@ JOINT = "joint"
 RANGE_RULES = {
     "growth_mean": "the declared mean ± 2 × its declared s.d. (no s.d. declared: ± 0.02, two points a year; "
                    "a logit drift: ± 0.1)",
-    "growth_sd": "50 % to 150 % of the declared s.d. (a growth rate's: less where mean − 8·sd would reach −1, "
-                 "which the scenario refuses; its mean's low end is raised likewise)",
+    "growth_sd": "50 % to 150 % of the declared s.d. (a growth rate's top end lower where the mean's low end "
+                 "− 8·sd would reach −1, which the scenario refuses)",
     "volatility": "50 % to 150 % of the declared volatility (a volatility of 0 is not varied)",
     "count_mean": "the declared mean ± 2 × its declared s.d. (none declared: 50 % to 150 % of it)",
     "probability": "± 2 × its declared s.d. (none declared: ± 0.1), within [0, 1] and the Beta law's limits",
@@ -128,10 +128,15 @@ def _mean_sd_inputs(prefix: str, node: Any, *, kind: str, drift: bool = False) -
         low, high = (mean - 2 * sd, mean + 2 * sd) if sd else (mean - fallback, mean + fallback)
         sd_high = 1.5 * sd if sd else 0.0
         if mean_key == "mean" and not drift and sd:
-            # a growth rate's law must keep mean − 8·sd above −1 (model.parse): over the whole box of
-            # (mean, sd), so the s.d.'s top end and the mean's low end give way, with a 5 % margin
-            sd_high = min(sd_high, max(sd, 0.9 * (1.0 + mean) / GROWTH_SD_MARGIN))
-            low = min(max(low, -1.0 + 1.05 * GROWTH_SD_MARGIN * sd_high), mean - 1e-9)
+            # a growth rate's law must keep mean − 8·sd above −1 (model.parse) over the whole box of
+            # (mean, sd): the s.d.'s top end gives way first (5 % margin), the mean's low end only where the
+            # declared s.d. itself would not fit
+            cap = 0.95 * (1.0 + low) / GROWTH_SD_MARGIN
+            if cap >= sd:
+                sd_high = min(sd_high, cap)
+            else:
+                sd_high = sd
+                low = min(max(low, -1.0 + 1.05 * GROWTH_SD_MARGIN * sd), mean - 1e-9)
         out.append(Input(f"{prefix}.{mean_key}", mean, low, high, RANGE_RULES[kind]))
         if sd:
             out.append(Input(f"{prefix}.{sd_key}", sd, 0.5 * sd, sd_high, RANGE_RULES["growth_sd"]))

@@ -1,0 +1,92 @@
+"""``targetsim discover``: PRIM (EMA Workbench) finds a box planted in a synthetic sweep.
+
+400 variants of four inputs, uniform on [0, 1]; the target is missed (P = 0.2) exactly when input a < 0.4
+and input c > 0.6, met (P = 0.8) elsewhere; b and d do nothing. The box found must restrict a and c to
+about the planted ranges (within the peeling's granularity: each peel removes 5 % of the cases), leave b
+and d nearly whole, and cover and be dense in the cases of interest.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+pytest.importorskip("ema_workbench")
+
+from targetsim.cli import main  # noqa: E402
+from targetsim.errors import TargetsimError  # noqa: E402
+from targetsim.explore.discover import discover, format_boxes  # noqa: E402
+from targetsim.io.netcdf import write_dataset  # noqa: E402
+
+KEYS = ["indicators.a.process.growth.mean", "indicators.b.process.volatility", "targets.t.threshold",
+        "correlations.a.b"]
+A, B, C, D = KEYS
+
+
+@pytest.fixture(scope="module")
+def planted() -> xr.Dataset:
+    rng = np.random.default_rng(2024)
+    n = 400
+    x = rng.uniform(0.0, 1.0, (n, 4))
+    inside = (x[:, 0] < 0.4) & (x[:, 2] > 0.6)
+    p = np.where(inside, 0.2, 0.8)
+    return xr.Dataset(
+        {"attainment_probability": (("variant", "target"), np.stack([p, np.full(n, 0.9)], axis=1)),
+         "joint_attainment_probability": ("variant", p * 0.9)},
+        coords={"variant": np.arange(n), "target": ["t", "other"], **{k: ("variant", x[:, j]) for j, k in enumerate(KEYS)}},
+        attrs={"sweep_keys": json.dumps(KEYS), "scenario_file": "synthetic"})
+
+
+def test_prim_finds_the_planted_box(planted):
+    result = discover(planted, "t", threshold=0.5)
+    box = result.isel(box=0)
+    restricts = dict(zip(result["input"].values, box["box_restricts"].values))
+    assert restricts[A] and restricts[C]
+    lower = dict(zip(result["input"].values, box["box_lower"].values))
+    upper = dict(zip(result["input"].values, box["box_upper"].values))
+    assert upper[A] == pytest.approx(0.4, abs=0.05) and lower[C] == pytest.approx(0.6, abs=0.05)
+    for key in (B, D):  # the inputs that do nothing keep (nearly) their whole range
+        assert upper[key] - lower[key] >= 0.9
+    assert float(box["box_coverage"]) >= 0.9 and float(box["box_density"]) >= 0.9
+    k, n = int(box["box_cases_of_interest"]), int(box["box_cases"])
+    assert float(box["box_density"]) == pytest.approx(k / n)
+    assert float(box["box_coverage"]) == pytest.approx(k / result.attrs["cases_of_interest"])
+    trajectory = box["peeling_coverage"].values
+    assert np.isfinite(trajectory[: int(box["box_step"]) + 1]).all()
+    text = format_boxes(result)
+    assert "coverage" in text and "density" in text and A in text and "peeling trajectory" in text
+
+
+def test_the_joint_probability_and_the_command(planted, tmp_path):
+    sweep_file = tmp_path / "sweep.nc"
+    write_dataset(planted, sweep_file)
+    out = tmp_path / "boxes.csv"
+    result = CliRunner().invoke(main, ["discover", str(sweep_file), "--target", "joint", "--threshold", "0.5",
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "P(joint) < 50%" in result.output and "box 1: coverage" in result.output
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("target,threshold,box,coverage,density")
+    assert {row.split(",")[8] for row in rows[1:]} >= {A, C}
+
+
+def test_discovery_errors_name_the_fix(planted):
+    with pytest.raises(TargetsimError, match="did you mean 't'"):
+        discover(planted, "tt")
+    with pytest.raises(TargetsimError, match="no contrast"):
+        discover(planted, "other", threshold=0.5)  # P = 0.9 everywhere: no case of interest
+    with pytest.raises(TargetsimError, match="not a sweep result"):
+        discover(planted.isel(variant=0), "t")
+
+
+def test_a_missing_workbench_names_the_extra(planted, monkeypatch):
+    import sys
+
+    for name in [m for m in sys.modules if m == "ema_workbench" or m.startswith("ema_workbench.")] + ["ema_workbench"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(TargetsimError, match=r"pip install 'targetsim\[sensitivity\]'"):
+        discover(planted, "t")
