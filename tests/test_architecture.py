@@ -33,7 +33,7 @@ ALLOWED = {
     "backtest": {"errors", "units", "model", "estimate", "io", "engine", "api"},
     "goal": {"errors", "units", "model", "io", "api"},  # re-runs a scenario through the API with one parameter moved
     # sweeps, sensitivity and scenario discovery: many runs through the API
-    "explore": {"errors", "units", "model", "estimate", "io", "engine", "api", "distributed"},
+    "explore": {"__init__", "errors", "units", "model", "estimate", "io", "engine", "api", "distributed"},
     "cli": {"errors", "units", "model", "estimate", "io", "engine", "api", "report", "backtest", "goal",
             "distributed", "explore"},
     "__init__": {"errors"},
