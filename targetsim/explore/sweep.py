@@ -263,7 +263,7 @@ def _run_distributed(build: Callable[[int], "Scenario"], n: int, paths: int, see
     with dask_client(scheduler, workers) as client:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         pending = distributed.as_completed()
-        owner: dict[str, list[int]] = {}
+        owner: dict[str, tuple[list[int], Any]] = {}
 
         def submit_next() -> None:
             indices = next(batches, None)
@@ -272,21 +272,21 @@ def _run_distributed(build: Callable[[int], "Scenario"], n: int, paths: int, see
             scenarios = [build(i) for i in indices]
             future = client.submit(run_batch, scenarios, paths, seed, variables,
                                    key=f"targetsim-sweep-{token}-{indices[0]}", pure=False)
-            owner[future.key] = indices
+            owner[future.key] = (indices, future)
             pending.add(future)
 
         for _ in range(IN_FLIGHT_PER_WORKER * n_workers):
             submit_next()
         try:
             for future in pending:
-                indices = owner.pop(future.key)
+                indices, _ = owner.pop(future.key)
                 for i, result in zip(indices, future.result()):
                     finished(i, result)
                 future.release()
                 submit_next()
         except BaseException:
-            for key in list(owner):
-                client.cancel(key)  # what is still queued, so that an error or Ctrl-C stops the cluster's work
+            # what is still queued or running, so that an error or Ctrl-C stops the cluster's work too
+            client.cancel([future for _, future in owner.values()])
             raise
 
 
