@@ -206,7 +206,7 @@ def format_boxes(result: "xr.Dataset") -> str:
     quasi-p-values), and its peeling trajectory."""
     target, threshold = result.attrs["target"], float(result.attrs["threshold"])
     n, k = int(result.attrs["cases"]), int(result.attrs["cases_of_interest"])
-    lines = [f"P({target}) < {threshold:.0%} in {k} of {n} variants ({k / n:.1%}); PRIM boxes (density threshold "
+    lines = [f"P({target}) < {threshold * 100:g}% in {k} of {n} variants ({k / n:.1%}); PRIM boxes (density threshold "
              f"{float(result.attrs['density_threshold']):.0%}):"]
     width = min(70, max(len(str(i)) for i in result["input"].values))
     for b in range(result.sizes["box"]):

@@ -264,13 +264,79 @@ def default_inputs(scenario: str | Path) -> list[Input]:
         if ind.start is not None and ind.start.uncertain:
             inputs += _start_inputs(f"{at}.start", doc.get("start"), ind)
     by_pair = {frozenset(key.split(".")[1:]): key for key in valid if key.startswith("correlations.")}
+    varied = []
     for corr in loaded.correlations:
         key = by_pair.get(frozenset((corr.a, corr.b)))
         if key is not None:
-            low, high = max(-0.99, corr.rho - 0.2), min(0.99, corr.rho + 0.2)
-            inputs.append(Input(key, corr.rho, low, high, RANGE_RULES["correlation"]))
+            varied.append((corr, max(-0.99, corr.rho - 0.2), min(0.99, corr.rho + 0.2)))
+    # the indicators' correlation graph falls into independent blocks: each block's ranges are narrowed alone
+    block = {name: name for c in loaded.correlations for name in (c.a, c.b)}
+
+    def root(name: str) -> str:
+        while block[name] != name:
+            name = block[name]
+        return name
+
+    for c in loaded.correlations:
+        block[root(c.a)] = root(c.b)
+    scales = {}
+    for top in {root(c.a) for c, _, _ in varied}:
+        scales[top] = _positive_semidefinite_scale([c for c in loaded.correlations if root(c.a) == top],
+                                                   [v for v in varied if root(v[0].a) == top])
+    for corr, low, high in varied:
+        scale = scales[root(corr.a)]
+        low, high = corr.rho - scale * (corr.rho - low), corr.rho + scale * (high - corr.rho)
+        rule = RANGE_RULES["correlation"] + ("" if scale == 1.0 else f", narrowed to {scale:.0%} of it so that every "
+                                             "combination keeps the matrix positive semi-definite")
+        if low < high:
+            inputs.append(Input(by_pair[frozenset((corr.a, corr.b))], corr.rho, low, high, rule))
     # only keys the document sets as numbers (a process spelt another way is left out rather than guessed)
     return [i for i in inputs if i.key in valid]
+
+
+#: Correlations varied together whose every combination of ends is checked (2^k matrices); above it, a
+#: seeded sample of that many combinations is.
+MAX_CORNERS = 2**12
+
+
+def _positive_semidefinite_scale(correlations: list[Any], varied: list[tuple[Any, float, float]]) -> float:
+    """The largest share (1: all) of the ranges of ``varied`` (``(correlation, low, high)``) that keeps the
+    matrix of ``correlations`` (one block of the declared ones) positive semi-definite, as the scenario
+    requires, at every combination of the ranges' ends, and so everywhere inside them (the smallest
+    eigenvalue is a concave function of the matrix: its minimum over the box of ranges lies at a
+    corner). Found by bisection."""
+    if not varied:
+        return 1.0
+    ids = sorted({c.a for c in correlations} | {c.b for c in correlations})
+    index = {name: i for i, name in enumerate(ids)}
+    base = np.eye(len(ids))
+    for c in correlations:
+        base[index[c.a], index[c.b]] = base[index[c.b], index[c.a]] = c.rho
+    k = len(varied)
+    if 2**k <= MAX_CORNERS:
+        corners = np.array([[(m >> j) & 1 for j in range(k)] for m in range(2**k)], dtype=bool)
+    else:
+        corners = np.random.default_rng(0).integers(0, 2, (MAX_CORNERS, k)).astype(bool)
+    where = [(index[c.a], index[c.b]) for c, _, _ in varied]
+    rho = np.array([c.rho for c, _, _ in varied])
+    down = np.array([c.rho - low for c, low, _ in varied])
+    up = np.array([high - c.rho for c, _, high in varied])
+
+    def smallest(scale: float) -> float:
+        values = np.where(corners, rho + scale * up, rho - scale * down)
+        matrices = np.repeat(base[None], len(values), axis=0)
+        for j, (a, b) in enumerate(where):
+            matrices[:, a, b] = matrices[:, b, a] = values[:, j]
+        return float(np.linalg.eigvalsh(matrices).min())
+
+    margin = 1e-6  # the scenario refuses below -1e-10
+    if smallest(1.0) >= margin:
+        return 1.0
+    low, high = 0.0, 1.0
+    for _ in range(30):
+        mid = (low + high) / 2
+        low, high = (mid, high) if smallest(mid) >= margin else (low, mid)
+    return low
 
 
 def parse_inputs(scenario: str | Path, given: Sequence[str | tuple[str, float, float]]) -> list[Input]:
