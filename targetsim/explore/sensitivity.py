@@ -64,7 +64,7 @@ RANGE_RULES = {
     "start_range": "each end moved by up to a quarter of the range's width (on the log scale for a "
                    "log-normal law, on the logit for a share)",
     "start_normal": "the mean ± 1 s.d.; the s.d. 50 % to 150 %",
-    "correlation": "the declared rho ± 0.2, within [-0.99, 0.99]",
+    "correlation": "the declared rho ± 0.2, within [-0.99, 0.99]",  # narrowed per block: see default_inputs
     "given": "the range given with --inputs KEY=LO..HI",
 }
 
