@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from targetsim.errors import TargetsimError
-from targetsim.explore.variants import ScenarioVariants, numeric_keys, resolve_key
+from targetsim.explore.variants import ScenarioVariants, numeric_keys, resolve_key, run_provenance
 from targetsim.model.parse import GROWTH_SD_MARGIN
 
 if TYPE_CHECKING:
@@ -435,7 +435,6 @@ def sensitivity(scenario: str | Path, *, inputs: Sequence[str | tuple[str, float
     ``KEY=LO..HI``) instead of :func:`default_inputs`. ``progress(done, total)`` after each run."""
     import xarray as xr
 
-    from targetsim import __version__
     from targetsim.api import preflight
     from targetsim.explore.sweep import run_variants
 
@@ -507,12 +506,7 @@ def sensitivity(scenario: str | Path, *, inputs: Sequence[str | tuple[str, float
         },
     )
     ds.attrs.update({
-        "targetsim_version": __version__,
-        "scenario_name": base.name,
-        "scenario_file": str(scenario),
-        "scenario_sha256": base.sha256,
-        "seed": use_seed,
-        "paths": use_paths,
+        **run_provenance(base, scenario, use_seed, use_paths),
         "sobol_samples": samples,
         "sobol_runs": n_sobol,
         "tornado_runs": len(tornado),

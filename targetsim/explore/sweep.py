@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from targetsim.errors import TargetsimError, TargetsimWarning
-from targetsim.explore.variants import ScenarioVariants
+from targetsim.explore.variants import ScenarioVariants, run_provenance
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -332,7 +332,6 @@ def sweep(scenario: str | Path, vary: Mapping[str, str | Sequence[float]] | Iter
     ``vary``: key → SPEC (``"0.1,0.2"``, ``"0.05:0.25:5"``, ``"0.05..0.25"`` with ``samples``) or a list
     of values. ``seed``: every variant's (default: the scenario's); it also seeds the Latin hypercube.
     ``paths``: every variant's (default :data:`DEFAULT_PATHS`)."""
-    from targetsim import __version__
     from targetsim.api import preflight
 
     items = list(vary.items()) if isinstance(vary, Mapping) else list(vary)
@@ -350,12 +349,7 @@ def sweep(scenario: str | Path, vary: Mapping[str, str | Sequence[float]] | Iter
     where = (f"Dask scheduler {scheduler}" if scheduler else f"a local Dask cluster of {workers} processes" if workers
              else f"{threads} threads" if threads else "sequentially")
     ds.attrs.update({
-        "targetsim_version": __version__,
-        "scenario_name": base.name,
-        "scenario_file": str(scenario),
-        "scenario_sha256": base.sha256,
-        "seed": use_seed,
-        "paths": use_paths,
+        **run_provenance(base, scenario, use_seed, use_paths),
         "sweep_keys": json.dumps(list(variants.keys), ensure_ascii=False),
         "sweep_specs": json.dumps([f"{v.key}={v.spec}" for v in varies], ensure_ascii=False),
         "sweep_nominal": json.dumps({k: variants.nominal(k) for k in variants.keys}, ensure_ascii=False),

@@ -178,3 +178,12 @@ class ScenarioVariants:
             what = ", ".join(moved[:4]) + (f" and {len(moved) - 4} more" if len(moved) > 4 else "") or "as written"
             raise TargetsimError(f"{label or 'variant'} ({what}) is refused by the scenario: {exc}. Narrow the "
                                  f"range of the key it names") from None
+
+
+def run_provenance(base: "Scenario", scenario: str | Path, seed: int, paths: int) -> dict[str, Any]:
+    """The attributes every dataset of many runs carries: the version, the scenario (name, file, sha256),
+    and the seed and paths every run shared (common random numbers)."""
+    from targetsim import __version__
+
+    return {"targetsim_version": __version__, "scenario_name": base.name, "scenario_file": str(scenario),
+            "scenario_sha256": base.sha256, "seed": seed, "paths": paths}
