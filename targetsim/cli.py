@@ -438,8 +438,12 @@ def _printed_warnings():
                    "(re-runs the scenario the results file names, if it is unchanged).")
 @click.option("--goal-paths", type=click.IntRange(min=1000, max=MAX_PATHS), default=20_000, show_default=True,
               help="Paths of each run of the goal searches.")
+@click.option("--sensitivity", "sensitivity", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A file `targetsim sensitivity` wrote: what drives each target (Sobol indices, tornado), shown "
+                   "with the results file of the same scenario.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
-def report(results: tuple[Path, ...], output: Path | None, goals: bool, goal_paths: int, debug: bool) -> None:
+def report(results: tuple[Path, ...], output: Path | None, goals: bool, goal_paths: int,
+           sensitivity: Path | None, debug: bool) -> None:
     """Write one self-contained HTML report (tables, fan charts, what it would take, sources, provenance)
     of RESULTS.
 
@@ -464,7 +468,7 @@ def report(results: tuple[Path, ...], output: Path | None, goals: bool, goal_pat
                     click.secho(f"warning: {path}: what it would take not computed: {run_goals.note}", fg="yellow",
                                 err=True)
                 found.append(run_goals)
-        write_report(list(results), out, goals=found)
+        write_report(list(results), out, goals=found, sensitivity=sensitivity)
     click.echo(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KiB)")
 
 

@@ -306,6 +306,27 @@ def test_report_says_why_it_did_not_compute_what_it_would_take(runs):
     assert "targetsim report --no-goals" in html.build_report([runs["base"]], style=NO_FONT)
 
 
+def test_report_shows_what_drives_each_target_from_a_sensitivity_file(runs, tmp_path):
+    pytest.importorskip("SALib")
+    from targetsim.explore.sensitivity import sensitivity
+
+    key = "indicators.wuhan_cbec_trade.process.growth.mean"
+    sens = sensitivity(ROOT / "scenarios/base.yaml", inputs=[key, "indicators.wuhan_cbec_trade.process.volatility"],
+                       samples=4, paths=1000)
+    path = targetsim.write_dataset(sens, tmp_path / "sens.nc")
+    plain = html.build_report([runs["base"]], style=NO_FONT)
+    text = html.build_report([runs["base"]], style=NO_FONT, sensitivity=path)
+    section = text.split("What drives it</h3>", 1)[1].split("<h3", 1)[0]
+    for target in sens["target"].values.tolist():
+        assert f"<span class='small id'>{target}</span>" in section
+    row = sens.sel(target="wh_dt_cbec_trade_cagr", input=key)
+    assert f"{float(row['sobol_total']):.2f} ± {float(row['sobol_total_conf']):.2f}" in section
+    assert text.count("<svg") == plain.count("<svg") + min(html.TORNADO_FIGURES, sens.sizes["target"])
+    other = targetsim.write_dataset(sens.assign_attrs(scenario_name="another"), tmp_path / "other.nc")
+    with pytest.raises(TargetsimError, match="none of the results files"):
+        html.build_report([runs["base"]], style=NO_FONT, sensitivity=other)
+
+
 def test_report_refuses_a_missing_or_foreign_file(tmp_path):
     result = CliRunner().invoke(main, ["report", str(tmp_path / "none.nc")])
     assert result.exit_code == 1 and "no such results file" in result.output

@@ -401,6 +401,38 @@ def at_least_k_chart(ds: xr.Dataset, *, style: Style | None = None, plans: bool 
     return fig
 
 
+def tornado_chart(sensitivity: xr.Dataset, target: str, *, title: str = "", top: int = 8,
+                  style: Style | None = None):
+    """A tornado of one target of a ``targetsim sensitivity`` dataset: for its ``top`` inputs by swing, the
+    probability with the input at the low and at the high end of its range (the others nominal), around the
+    probability at the nominal inputs."""
+    style = style or figure_style()
+    row = sensitivity.sel(target=target)
+    swing = np.asarray(row["tornado_swing"].values, dtype=float)
+    order = [i for i in np.argsort(-np.nan_to_num(swing, nan=-1.0)) if math.isfinite(swing[i])][:top][::-1]
+    nominal = float(row["nominal_probability"]) * 100
+    names = [_short_input(str(sensitivity["input"].values[i])) for i in order]
+    low = np.asarray(row["tornado_low_probability"].values, dtype=float)[order] * 100
+    high = np.asarray(row["tornado_high_probability"].values, dtype=float)[order] * 100
+    with _rc(style) as plt:
+        fig, ax = plt.subplots(figsize=(5.6, 0.9 + 0.26 * max(len(order), 1)), layout="constrained")
+        y = np.arange(len(order))
+        ax.barh(y, low - nominal, left=nominal, color=PALETTE[1], height=0.6, label="input at its low end")
+        ax.barh(y, high - nominal, left=nominal, color=PALETTE[0], height=0.6, label="input at its high end")
+        ax.axvline(nominal, color=HISTORY_COLOUR, linewidth=0.8)
+        ax.set_yticks(y, names, fontsize=6.5)
+        ax.set_xlabel("P(met) %, the other inputs nominal")
+        ax.set_title(title or f"what drives it: {target}", loc="left")
+        ax.grid(axis="x", linewidth=0.4, alpha=0.5)
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+    return fig
+
+
+def _short_input(key: str) -> str:
+    """An input's key without the words every key repeats (``indicators.``, ``.process``)."""
+    return key.replace("indicators.", "").replace(".process.", ".")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # output
 

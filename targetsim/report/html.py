@@ -621,6 +621,50 @@ def _goals_section(goals) -> str:
             f"{head}</tr>{''.join(body)}</table></div>")
 
 
+#: inputs listed per target in the report's sensitivity section, and targets given a tornado figure
+SENSITIVITY_TOP = 3
+TORNADO_FIGURES = 6
+
+
+def _sensitivity_section(sens: xr.Dataset, path: Path, labels: dict[str, str], fig: _Figures) -> str:
+    """What drives each target (``targetsim sensitivity``): its inputs with the largest total Sobol index,
+    with the first-order index, both ± their 95 % bootstrap half-widths, and the tornado's swing; tornado
+    figures for every target met together and the least likely targets."""
+    targets = [str(t) for t in sens["target"].values]
+    nominal = {t: float(sens["nominal_probability"].sel(target=t)) for t in targets}
+    rows = []
+    for t in sorted(targets, key=lambda t: (t != "joint", nominal[t])):
+        total = sens["sobol_total"].sel(target=t)
+        order = np.argsort(-np.nan_to_num(np.asarray(total.values, dtype=float), nan=-1.0))[:SENSITIVITY_TOP]
+        for n, i in enumerate(order):
+            key = str(sens["input"].values[i])
+            cell = (f"<td rowspan='{len(order)}'><b>{_e(labels.get(t, 'all targets met together' if t == 'joint' else ''))}"
+                    f"</b><br><span class='small id'>{_e(t)}</span><br>{_pct(nominal[t])}</td>") if n == 0 else ""
+
+            def index(name: str) -> str:
+                value = float(sens[name].sel(target=t).values[i])
+                conf = float(sens[f"{name}_conf"].sel(target=t).values[i])
+                return f"{value:.2f} ± {conf:.2f}" if math.isfinite(value) else "–"
+            rows.append(f"<tr>{cell}<td class='id'>{_e(key)}</td><td class='num'>{index('sobol_first_order')}</td>"
+                        f"<td class='num'>{index('sobol_total')}</td><td class='num'>"
+                        f"{_pct(float(sens['tornado_swing'].sel(target=t).values[i]))}</td></tr>")
+    figs = [t for t in sorted(targets, key=lambda t: (t != "joint", nominal[t]))][:TORNADO_FIGURES]
+    charts = "".join(fig(figures.tornado_chart(
+        sens, t, style=fig.style,
+        title="what drives it: " + (fig.style.label(labels[t], t) if t in labels else "all targets met together")))
+        for t in figs)
+    attrs = sens.attrs
+    return (f"<p class='small'>From {_e(path)}: {int(attrs.get('sobol_runs', 0)) + int(attrs.get('tornado_runs', 0)):,} "
+            f"runs of {int(attrs.get('paths', 0)):,} paths, seed {_e(attrs.get('seed', ''))} (common random numbers). "
+            "S1: the share of the probability's variance over the inputs' ranges that the input explains alone; ST: "
+            "with its interactions (Sobol indices, SALib; ± the half-width of the 95 % bootstrap interval; a "
+            "negative S1 within its interval is an estimate of 0); swing: |P(high) − P(low)| with the input at the "
+            f"ends of its range, the others nominal. The {SENSITIVITY_TOP} inputs with the largest ST per target; "
+            "every input and its range are in the sensitivity file.</p>"
+            "<div class='scroll'><table><tr><th>target, P(met) at the nominal inputs</th><th>input</th><th>S1</th>"
+            f"<th>ST</th><th>swing</th></tr>{''.join(rows)}</table></div><div class='figs'>{charts}</div>")
+
+
 def _used_indicators(ds: xr.Dataset) -> list[str]:
     used = []
     for ind in ds.isel(scenario=0)["target_indicator"].values.tolist():
@@ -649,9 +693,12 @@ def _differences_section(datasets: list[xr.Dataset], names: list[str]) -> str:
     return "".join(out)
 
 
-def build_report(paths: list[str | Path], style: figures.Style | None = None, goals: list | None = None) -> str:
+def build_report(paths: list[str | Path], style: figures.Style | None = None, goals: list | None = None,
+                 sensitivity: str | Path | None = None) -> str:
     """The HTML text of the report of ``paths`` (results files written by ``targetsim run``). ``goals``: for
-    each file, what it would take (:func:`targetsim.goal.goals_for_results`), or None (not computed)."""
+    each file, what it would take (:func:`targetsim.goal.goals_for_results`), or None (not computed).
+    ``sensitivity``: a dataset ``targetsim sensitivity`` wrote, shown in the section of the results file of
+    the same scenario."""
     figures.require_matplotlib()
     paths = [Path(p) for p in paths]
     datasets = [load_results(p, REPORT_VARIABLES) for p in paths]
@@ -698,10 +745,17 @@ def build_report(paths: list[str | Path], style: figures.Style | None = None, go
                          + "); thresholds and history of the first.</p>")
             parts.append(_fans_section(datasets, histories, shared, fig, names))
         parts.append("</section>")
+    sens = load_sensitivity(sensitivity, datasets) if sensitivity is not None else None
     for n, (ds, p) in enumerate(zip(datasets, paths)):
         fans = [i for i in used[n] if i not in shared]
-        parts.append(_dataset_section(n, ds, p, histories[n], loaded[n][1], fig, fans, len(datasets) > 1,
-                                      goals[n] if goals else None))
+        section = _dataset_section(n, ds, p, histories[n], loaded[n][1], fig, fans, len(datasets) > 1,
+                                   goals[n] if goals else None)
+        if sens is not None and sens[0] == n:
+            labels = dict(zip(ds["target"].values.tolist(), ds["target_label"].values.tolist()))
+            drives = (f"<h3 id='s{n}-drivers'>What drives it</h3>"
+                      + _sensitivity_section(sens[1], Path(sensitivity), labels, fig))
+            section = section.replace(f"<h3 id='s{n}-goals'>", drives + f"<h3 id='s{n}-goals'>", 1)
+        parts.append(section)
     font_note = ("" if style.font else "<p class='small'>Figure labels use ids: no CJK font was found when the "
                  "figures were drawn (see the warning of <code>targetsim report</code>).</p>")
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -710,7 +764,23 @@ def build_report(paths: list[str | Path], style: figures.Style | None = None, go
             "<p class='small'>Written by targetsim report; self-contained: no external resource.</p></body></html>")
 
 
-def write_report(paths: list[str | Path], output: str | Path, goals: list | None = None) -> Path:
-    """Write the report of ``paths`` to ``output`` atomically (``goals``: see :func:`build_report`)."""
-    text = build_report(paths, goals=goals)
+def load_sensitivity(path: str | Path, datasets: list[xr.Dataset]) -> tuple[int, xr.Dataset]:
+    """A ``targetsim sensitivity`` dataset and the index of the results file of the same scenario (the same
+    name; the first such file), with a clear error when it is not one or matches none."""
+    from targetsim.report.results_file import load_results
+
+    sens = load_results(path, ("sobol_total", "tornado_swing", "nominal_probability"))
+    name = str(sens.attrs.get("scenario_name", ""))
+    for n, ds in enumerate(datasets):
+        if str(ds.attrs.get("scenario_name", "")) == name:
+            return n, sens
+    raise TargetsimError(f"{path}: a sensitivity analysis of scenario {name!r}, which none of the results files "
+                         "is; give the results file of that scenario too")
+
+
+def write_report(paths: list[str | Path], output: str | Path, goals: list | None = None,
+                 sensitivity: str | Path | None = None) -> Path:
+    """Write the report of ``paths`` to ``output`` atomically (``goals``, ``sensitivity``: see
+    :func:`build_report`)."""
+    text = build_report(paths, goals=goals, sensitivity=sensitivity)
     return figures.write_bytes_atomic(output, text.encode("utf-8"))
