@@ -612,8 +612,10 @@ def sensitivity(scenario: Path, inputs: tuple[str, ...], samples: int, paths: in
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
 def discover(sweep_file: Path, target_id: str, threshold: float, density: float, boxes: int, output: Path | None,
              debug: bool) -> None:
-    """Scenario discovery on a sweep: PRIM boxes of the varied inputs in which --target is mostly missed
-    (probability below --threshold), with coverage and density. Needs the sensitivity extra."""
+    """Scenario discovery: PRIM boxes of the inputs in which --target is mostly missed, with coverage and
+    density. On a sweep (SWEEP.nc): the variants, of interest when the probability is below --threshold; on a
+    run with kept paths (`targetsim run --keep-paths N`): the paths, of interest when they miss the target,
+    their drawn inputs as the inputs. Needs the sensitivity extra."""
     from targetsim.explore.discover import discover as find_boxes
     from targetsim.explore.discover import format_boxes, require_prim, write_boxes
     from targetsim.io.netcdf import read_dataset
@@ -622,7 +624,8 @@ def discover(sweep_file: Path, target_id: str, threshold: float, density: float,
     with user_errors(debug), interruptible(out):
         require_prim()
         if not sweep_file.is_file():
-            raise TargetsimError(f"{sweep_file}: no such sweep result; run `targetsim sweep` to make one")
+            raise TargetsimError(f"{sweep_file}: no such file; run `targetsim sweep`, or `targetsim run ... "
+                                 "--keep-paths N`, to make one")
         try:
             ds = read_dataset(sweep_file)
         except (OSError, ValueError) as exc:

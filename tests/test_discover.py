@@ -79,7 +79,7 @@ def test_discovery_errors_name_the_fix(planted):
         discover(planted, "tt")
     with pytest.raises(TargetsimError, match="no contrast"):
         discover(planted, "other", threshold=0.5)  # P = 0.9 everywhere: no case of interest
-    with pytest.raises(TargetsimError, match="not a sweep result"):
+    with pytest.raises(TargetsimError, match="neither a sweep result"):
         discover(planted.isel(variant=0), "t")
 
 
@@ -90,3 +90,49 @@ def test_a_missing_workbench_names_the_extra(planted, monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(TargetsimError, match=r"pip install 'targetsim\[sensitivity\]'"):
         discover(planted, "t")
+
+
+@pytest.fixture(scope="module")
+def kept_paths() -> xr.Dataset:
+    """A run's kept paths: the computing project slips (completion 0) and growth is below 12 % on a planted
+    share of the paths, and exactly those miss the target; another draw does nothing."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    growth = rng.normal(0.15, 0.04, n)
+    other = rng.normal(0.05, 0.02, n)
+    completed = (rng.uniform(size=n) < 0.7).astype(np.int8)
+    missed = (completed == 0) & (growth < 0.12)
+    return xr.Dataset(
+        {"kept_target_met": (("kept_path", "target"), np.stack([~missed, np.ones(n, bool)], axis=1).astype(np.int8)),
+         "kept_weight": ("kept_path", np.ones(n)),
+         "kept_final_value": (("kept_path", "indicator"), np.stack([growth * 10, other], axis=1)),
+         "kept_growth_draw": (("kept_path", "indicator"), np.stack([growth, other], axis=1)),
+         "kept_project_completed": (("kept_path", "project"), completed[:, None])},
+        coords={"kept_path": np.arange(n), "target": ["t", "other"], "indicator": ["hpc", "trade"],
+                "project": ["big_computer"]},
+        attrs={"scenario_file": "synthetic"})
+
+
+def test_prim_on_kept_paths_finds_the_paths_that_miss(kept_paths):
+    result = discover(kept_paths, "t")
+    assert result.attrs["cases_are"] == "kept paths"
+    assert set(result["input"].values) == {"growth_draw.hpc", "growth_draw.trade", "project_completed.big_computer"}
+    box = result.isel(box=0)
+    lower = dict(zip(result["input"].values, box["box_lower"].values))
+    upper = dict(zip(result["input"].values, box["box_upper"].values))
+    restricts = dict(zip(result["input"].values, box["box_restricts"].values))
+    assert restricts["project_completed.big_computer"] and upper["project_completed.big_computer"] < 1
+    assert restricts["growth_draw.hpc"] and upper["growth_draw.hpc"] == pytest.approx(0.12, abs=0.01)
+    assert not restricts["growth_draw.trade"] or upper["growth_draw.trade"] - lower["growth_draw.trade"] > 0.1
+    assert float(box["box_coverage"]) >= 0.9 and float(box["box_density"]) >= 0.9
+    assert "t missed in" in format_boxes(result) and "kept paths of interest" in format_boxes(result)
+
+
+def test_kept_paths_refused_when_weighted_or_missing(kept_paths):
+    weighted = kept_paths.assign(kept_weight=("kept_path", np.linspace(0.5, 1.5, kept_paths.sizes["kept_path"])))
+    with pytest.raises(TargetsimError, match="weights its paths by observations"):
+        discover(weighted, "t")
+    with pytest.raises(TargetsimError, match="--keep-paths N"):
+        discover(kept_paths.drop_vars("kept_target_met"), "t")
+    with pytest.raises(TargetsimError, match="none of the 3000 kept paths misses other"):
+        discover(kept_paths, "other")

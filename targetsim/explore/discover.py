@@ -1,4 +1,11 @@
-"""Scenario discovery on a sweep: the boxes of input ranges in which a target is mostly missed.
+"""Scenario discovery on a sweep, or on one run's kept paths: the boxes of input ranges in which a target is
+mostly missed.
+
+On a run with kept paths (``targetsim run --keep-paths N``; no ``variant`` dimension) the cases are the kept
+paths, their inputs the draws the run kept of each (growth draws, project completions, jumps, ...), and a
+path is of interest when it misses the target ("the target fails mostly when the computing project slips and
+growth is below 12 %"). A run whose paths are weighted by observations is refused (PRIM counts cases, not
+weights).
 
 ``discover(sweep_dataset, target)`` (``targetsim discover SWEEP.nc --target ID|joint``) takes the variants
 of a sweep (:mod:`targetsim.explore.sweep`) as cases, their varied keys as the inputs, and calls a case
@@ -77,6 +84,52 @@ def cases_of_interest(ds: "xr.Dataset", target: str, threshold: float) -> tuple[
     return p < threshold, name
 
 
+#: the kept-path variables that are outcomes or weights, not drawn inputs
+KEPT_OUTCOMES = ("kept_target_met", "kept_weight", "kept_final_value")
+
+
+def kept_path_cases(ds: "xr.Dataset", target: str) -> tuple[Any, np.ndarray, str]:
+    """The cases of a run with kept paths (``run --keep-paths N``): one per kept path, its drawn inputs (every
+    ``kept_*`` variable but the outcomes: growth draws, project completions, jumps, ...) as columns named
+    ``<variable>.<coordinate>``, of interest when the path misses ``target`` (``joint``: any target)."""
+    import pandas as pd
+
+    if "kept_target_met" not in ds.variables or "kept_path" not in ds.dims:
+        raise TargetsimError("neither a sweep result (no 'variant' dimension) nor a run with kept paths (no "
+                             "kept_target_met): run `targetsim sweep`, or `targetsim run ... --keep-paths N`")
+    met = ds["kept_target_met"]
+    if "scenario" in met.dims:
+        met = met.isel(scenario=0)
+    targets = [str(t) for t in met["target"].values]
+    if target == JOINT:
+        missed = ~np.asarray(met.transpose("kept_path", "target").values).astype(bool).all(axis=1)
+    elif target in targets:
+        missed = ~np.asarray(met.sel(target=target).values).astype(bool)
+    else:
+        raise TargetsimError(f"--target {target}: no such target among the kept paths (it has: "
+                             f"{', '.join(targets)}, or joint)")
+    if "kept_weight" in ds.variables and np.ptp(np.asarray(ds["kept_weight"].values, dtype=float)) > 0:
+        raise TargetsimError("the run weights its paths by observations: PRIM would count each kept path once, "
+                             "whatever its weight, and its boxes would describe the prior, not the run; run "
+                             "discovery on a sweep, or on a run without observations")
+    columns: dict[str, np.ndarray] = {}
+    for name in sorted(ds.data_vars):
+        if not name.startswith("kept_") or name in KEPT_OUTCOMES or "kept_path" not in ds[name].dims:
+            continue
+        var = ds[name].isel(scenario=0) if "scenario" in ds[name].dims else ds[name]
+        what = name.removeprefix("kept_")
+        others = [d for d in var.dims if d != "kept_path"]
+        if not others:
+            columns[what] = np.asarray(var.values, dtype=np.float64)
+        elif len(others) == 1:
+            for label in var[others[0]].values:
+                columns[f"{what}.{label}"] = np.asarray(var.sel({others[0]: label}).values, dtype=np.float64)
+    x = pd.DataFrame({k: v for k, v in columns.items() if np.all(np.isfinite(v))})
+    if x.empty:
+        raise TargetsimError("the run kept no drawn input of its paths to find boxes in")
+    return x, missed, "kept_target_met"
+
+
 def discover(ds: "xr.Dataset", target: str, *, threshold: float = 0.5, density: float = DEFAULT_DENSITY,
              boxes: int = DEFAULT_BOXES, peel_alpha: float = 0.05, paste_alpha: float = 0.05,
              mass_min: float = 0.05, source: str = "") -> "xr.Dataset":
@@ -86,21 +139,28 @@ def discover(ds: "xr.Dataset", target: str, *, threshold: float = 0.5, density: 
     import xarray as xr
 
     prim = require_prim()
-    keys = sweep_keys(ds)
-    if not keys:
-        raise TargetsimError("the sweep varies no key: nothing to find boxes in")
     if not 0.0 < density <= 1.0:
         raise TargetsimError(f"--density must lie in (0, 1], got {density}")
     if boxes < 1:
         raise TargetsimError(f"--boxes must be at least 1, got {boxes}")
-    interest, variable = cases_of_interest(ds, target, threshold)
+    paths = "variant" not in ds.dims
+    if paths:  # path-level discovery on a run's kept paths: a path is of interest when it misses the target
+        x, interest, variable = kept_path_cases(ds, target)
+        cases = "kept paths"
+    else:
+        keys = sweep_keys(ds)
+        if not keys:
+            raise TargetsimError("the sweep varies no key: nothing to find boxes in")
+        interest, variable = cases_of_interest(ds, target, threshold)
+        x = pd.DataFrame({key: np.asarray(ds[key].values, dtype=np.float64) for key in keys})
+        cases = "variants"
     n, n_interest = len(interest), int(interest.sum())
     if n_interest == 0 or n_interest == n:
         what = "none" if n_interest == 0 else "every one"
-        raise TargetsimError(f"{what} of the {n} variants has P({target}) below {threshold:g}: there is no "
-                             f"contrast to find a box in; choose another --threshold")
-    x = pd.DataFrame({key: np.asarray(ds[key].values, dtype=np.float64) for key in keys})
-    varied = [key for key in keys if np.ptp(x[key].values) > 0]
+        event = f"misses {target}" if paths else f"has P({target}) below {threshold:g}"
+        raise TargetsimError(f"{what} of the {n} {cases} {event}: there is no contrast to find a box in"
+                             + ("" if paths else "; choose another --threshold"))
+    varied = [key for key in x.columns if np.ptp(x[key].values) > 0]
     if not varied:
         raise TargetsimError("every varied key takes one value only: nothing to find boxes in")
     x = x[varied]
@@ -185,6 +245,7 @@ def discover(ds: "xr.Dataset", target: str, *, threshold: float = 0.5, density: 
     result.attrs.update({
         "target": target,
         "probability_variable": variable,
+        "cases_are": cases,
         "threshold": threshold,
         "density_threshold": density,
         "cases": n,
@@ -194,9 +255,11 @@ def discover(ds: "xr.Dataset", target: str, *, threshold: float = 0.5, density: 
         "mass_min": mass_min,
         "sweep_file": source,
         "scenario_file": ds.attrs.get("scenario_file", ""),
-        "method": ("PRIM (ema_workbench.analysis.prim.Prim, lenient objective): cases = the sweep's variants, of "
-                   f"interest when P({target}) < {threshold:g}; on each peeling trajectory the box with the highest "
-                   f"coverage among those with density >= {density:g} (else the densest)"),
+        "method": ("PRIM (ema_workbench.analysis.prim.Prim, lenient objective): cases = "
+                   + (f"the run's kept paths, of interest when the path misses {target}" if paths else
+                      f"the sweep's variants, of interest when P({target}) < {threshold:g}")
+                   + f"; on each peeling trajectory the box with the highest coverage among those with density >= "
+                   f"{density:g} (else the densest)"),
     })
     return result
 
@@ -206,7 +269,9 @@ def format_boxes(result: "xr.Dataset") -> str:
     quasi-p-values), and its peeling trajectory."""
     target, threshold = result.attrs["target"], float(result.attrs["threshold"])
     n, k = int(result.attrs["cases"]), int(result.attrs["cases_of_interest"])
-    lines = [f"P({target}) < {threshold * 100:g}% in {k} of {n} variants ({k / n:.1%}); PRIM boxes (density threshold "
+    cases = result.attrs.get("cases_are", "variants")
+    event = f"{target} missed" if cases == "kept paths" else f"P({target}) < {threshold * 100:g}%"
+    lines = [f"{event} in {k} of {n} {cases} ({k / n:.1%}); PRIM boxes (density threshold "
              f"{float(result.attrs['density_threshold']):.0%}):"]
     width = min(70, max(len(str(i)) for i in result["input"].values))
     for b in range(result.sizes["box"]):
@@ -214,7 +279,7 @@ def format_boxes(result: "xr.Dataset") -> str:
         lines.append("")
         lines.append(f"box {int(box['box'])}: coverage {float(box['box_coverage']):.1%}, density "
                      f"{float(box['box_density']):.1%}, mass {float(box['box_mass']):.1%} "
-                     f"({int(box['box_cases_of_interest'])} of its {int(box['box_cases'])} variants of interest)")
+                     f"({int(box['box_cases_of_interest'])} of its {int(box['box_cases'])} {cases} of interest)")
         restricted = [j for j in range(result.sizes["input"]) if int(box["box_restricts"][j])]
         if not restricted:
             lines.append("  restricts no input (the whole space)")
