@@ -258,7 +258,7 @@ def test_report_command_writes_the_file_atomically(runs, tmp_path, monkeypatch):
     assert "Not computed" not in text.split("What it would take</h3>", 1)[1].split("<h3", 1)[0]
     before = out.read_bytes()
 
-    def broken(paths, style=None, goals=None):
+    def broken(paths, style=None, **options):
         raise TargetsimError("broken on purpose")
 
     monkeypatch.setattr(html, "build_report", broken)
