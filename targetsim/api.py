@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from targetsim.engine.simulate import ProgressCallback
 from targetsim.errors import TargetsimWarning
@@ -24,14 +25,26 @@ MAX_SEED = 2**63 - 1
 
 def run(scenario: Scenario | str | Path, *, paths: int | None = None, seed: int | None = None,
         threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE,
-        progress: ProgressCallback | None = None, checked: "RunEstimate | None" = None) -> "xr.Dataset":
+        progress: ProgressCallback | None = None, checked: "RunEstimate | None" = None,
+        keep_paths: int = 0, precision: float | None = None, max_paths: int | None = None,
+        scheduler: str | None = None, workers: int | None = None, client: Any = None,
+        task_paths: int | None = None) -> "xr.Dataset":
     """Simulate a scenario (an object or a YAML path) and return the results dataset.
 
     ``paths`` and ``seed`` override the scenario's; ``threads`` defaults to all cores.
     The same scenario and seed give bit-identical numbers for any ``threads`` and
-    ``block_size`` (a multiple of 256). ``checked``: the estimate :func:`preflight` returned for
-    this scenario and these settings, when the caller ran it already (the CLI does, before it
-    announces a long run); the run then does not check again.
+    ``block_size`` (a multiple of 256), and for any Dask cluster. ``checked``: the estimate
+    :func:`preflight` returned for this scenario and these settings, when the caller ran it already (the
+    CLI does, before it announces a long run); the run then does not check again.
+
+    ``keep_paths``: store the outcomes and drawn inputs of paths ``0 .. keep_paths - 1`` in the dataset
+    (the ``kept_*`` variables; memory grows with ``keep_paths`` only). ``precision``: instead of ``paths``,
+    add paths (2^14, doubled, ...) until every target's standard error is at most ``precision``, or
+    ``max_paths`` (default 10^8) is reached, which a warning and the dataset's attributes
+    (``precision_target``, ``precision_reached``, ``precision_met``) say. ``scheduler`` (an address such as
+    ``tcp://10.0.0.5:8786``), ``workers`` (a local cluster of that many processes) or ``client`` (a
+    ``distributed.Client``): run the paths as Dask tasks of ``task_paths`` paths each (default: chosen from
+    the measured per-task overhead, :func:`targetsim.distributed.paths_per_task`).
 
     Before simulating, the run is refused (:class:`~targetsim.errors.TargetsimError`) when
     an indicator's plausible range would overflow floating point, or when its estimated peak
@@ -42,25 +55,54 @@ def run(scenario: Scenario | str | Path, *, paths: int | None = None, seed: int 
     from targetsim import __version__
     from targetsim.engine.plan import build_plan
     from targetsim.engine.results import build_dataset
-    from targetsim.engine.simulate import simulate
+    from targetsim.engine.simulate import DEFAULT_MAX_PATHS, simulate, simulate_to_precision
+    from targetsim.errors import TargetsimError
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
+    if precision is not None and paths is not None:
+        raise TargetsimError("give either --paths or --precision (which chooses the paths), not both")
+    if max_paths is not None and precision is None:
+        raise TargetsimError("--max-paths caps a run to a precision: give --precision too")
     n_paths = scenario.paths if paths is None else paths
+    cap = DEFAULT_MAX_PATHS if max_paths is None else max_paths
     use_seed = scenario.seed if seed is None else seed
     if checked is None:
-        preflight(scenario, paths=n_paths, seed=use_seed, threads=threads, block_size=block_size)
+        preflight(scenario, paths=cap if precision is not None else n_paths, seed=use_seed, threads=threads,
+                  block_size=block_size, keep_paths=keep_paths)
     plan = build_plan(scenario)  # memory was checked by preflight, from the scenario's dimensions
-    stats = simulate(plan, paths=n_paths, seed=use_seed, threads=threads, block_size=block_size,
-                     progress=progress)
+    with _executor(scheduler, workers, client, task_paths) as executor:
+        if precision is not None:
+            stats = simulate_to_precision(plan, precision=precision, max_paths=cap, seed=use_seed, threads=threads,
+                                          block_size=block_size, progress=progress, keep_paths=keep_paths,
+                                          executor=executor)
+        else:
+            stats = simulate(plan, paths=n_paths, seed=use_seed, threads=threads, block_size=block_size,
+                             progress=progress, keep_paths=keep_paths, executor=executor)
     check_statistics(scenario, stats, seed=use_seed, threads=threads)
     ds = build_dataset(scenario, plan, stats, seed=use_seed, version=__version__)
     check_dataset(scenario, ds)
     notes = observation_warnings(scenario, stats, seed=use_seed, threads=threads)
+    if stats.precision is not None and not stats.precision.met:
+        notes.append(ds.attrs["precision_note"] + "; raise --max-paths or ask for a larger standard error")
     for note in notes:
         warnings.warn(note, TargetsimWarning, stacklevel=2)
     ds.attrs["warnings"] = "\n".join(notes)
     return ds
+
+
+def _executor(scheduler: str | None, workers: int | None, client: Any, task_paths: int | None):
+    """Where the paths run: here (no executor), or as Dask tasks (:mod:`targetsim.distributed`, imported
+    only then: the ``dask`` extra)."""
+    if scheduler is None and workers is None and client is None:
+        if task_paths is not None:
+            from targetsim.errors import TargetsimError
+
+            raise TargetsimError("task_paths applies to a distributed run: give a scheduler, workers or a client")
+        return nullcontext(None)
+    from targetsim.distributed import executor_for
+
+    return executor_for(scheduler=scheduler, workers=workers, client=client, task_paths=task_paths)
 
 
 def _minimum_effective_sample_size(paths: int) -> float:
@@ -90,7 +132,7 @@ def observation_warnings(scenario: Scenario, stats, *, seed: int, threads: int |
 
 def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None = None,
               threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE,
-              output: str | Path | None = None) -> "RunEstimate":
+              output: str | Path | None = None, keep_paths: int = 0) -> "RunEstimate":
     """Everything that can be refused before simulating, in a moment; returns the run's estimate.
 
     Refuses (:class:`~targetsim.errors.TargetsimError`, with the numbers): ``paths`` or ``seed`` out
@@ -114,8 +156,11 @@ def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None 
     if use_seed < 0 or use_seed > MAX_SEED:
         raise TargetsimError(f"seed must lie between 0 and {MAX_SEED}, got {use_seed}")
     checked_threads(threads)
+    if keep_paths < 0:
+        raise TargetsimError(f"--keep-paths must be at least 0, got {keep_paths:,}")
     check_numeric_range(scenario)
-    est = estimate_for_scenario(scenario, paths=n_paths, threads=threads, block_size=block_size)
+    est = estimate_for_scenario(scenario, paths=n_paths, threads=threads, block_size=block_size,
+                                keep_paths=keep_paths)
     check_memory(est)
     if output is not None:
         from targetsim.io.netcdf import check_destination, estimate_output_bytes

@@ -117,20 +117,42 @@ def main() -> None:
 @click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=None,
               help="Random seed (overrides the scenario).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads [default: all cores].")
+@click.option("--precision", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Instead of --paths: add paths (2^14, doubled, ...) until every target's standard error is at "
+                   "most this (e.g. 0.001), deterministically.")
+@click.option("--max-paths", type=click.IntRange(min=1, max=MAX_PATHS), default=None,
+              help="Cap of a --precision run [default: 100,000,000]; the output says when it stopped there.")
+@click.option("--keep-paths", type=click.IntRange(min=0, max=MAX_PATHS), default=0, show_default=True,
+              help="Store the outcomes and drawn inputs of the first N paths (kept_* variables).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run the paths as tasks on a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                   "(needs the dask extra).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Run the paths as tasks on a local Dask cluster of N worker processes (needs the dask extra).")
+@click.option("--task-paths", type=click.IntRange(min=256), default=None,
+              help="Paths per Dask task [default: chosen from the measured per-task overhead].")
 @click.option("--quiet", is_flag=True, help="No table and no progress bar.")
 @table_options
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
 def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None,
         threads: int | None, quiet: bool, debug: bool, sort: str = "plan", only: str = "all",
-        table_format: str = "table") -> None:
+        table_format: str = "table", precision: float | None = None, max_paths: int | None = None,
+        keep_paths: int = 0, scheduler: str | None = None, workers: int | None = None,
+        task_paths: int | None = None) -> None:
     """Simulate SCENARIO and write its attainment dataset.
 
     Everything that can be refused is checked before simulating (the scenario, the destination and
     its free space, memory). Interrupted (Ctrl-C: exit 130, SIGTERM: exit 143), it writes nothing and
-    leaves an existing OUT as it was."""
+    leaves an existing OUT as it was.
+
+    With --scheduler or --workers the paths run as Dask tasks (bit-identical to a local run with the same
+    seed); --precision chooses the paths; --keep-paths stores the first N paths. See the README's
+    "Distributed runs and precision"."""
     from targetsim.api import preflight
     from targetsim.api import run as run_scenario
-    from targetsim.engine.simulate import on_first_compile
+    from dataclasses import replace
+
+    from targetsim.engine.simulate import DEFAULT_MAX_PATHS, on_first_compile
     from targetsim.io.netcdf import write_dataset
     from targetsim.io.scenarios import load_scenario
     from targetsim.report.table import ProgressBar
@@ -138,7 +160,10 @@ def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None
     out = output or Path("results") / f"{scenario.stem}.nc"
     with user_errors(debug), interruptible(out):
         loaded = load_scenario(scenario)
-        estimate = preflight(loaded, paths=paths, seed=seed, threads=threads, output=out)
+        estimate = preflight(loaded, paths=paths if precision is None else (max_paths or DEFAULT_MAX_PATHS),
+                             seed=seed, threads=threads, output=out, keep_paths=keep_paths)
+        if precision is not None:  # the paths are not known: say nothing about the duration
+            estimate = replace(estimate, seconds=0.0)
         if estimate.is_long() and not quiet:
             click.echo(estimate.long_run_notice(), err=True)
         started = time.perf_counter()
@@ -146,7 +171,8 @@ def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None
         with compiling, ProgressBar(enabled=not quiet) as bar, warnings.catch_warnings():
             warnings.simplefilter("ignore", TargetsimWarning)  # printed below from the dataset
             ds = run_scenario(loaded, paths=paths, seed=seed, threads=threads, progress=bar.update,
-                              checked=estimate)
+                              checked=estimate, precision=precision, max_paths=max_paths, keep_paths=keep_paths,
+                              scheduler=scheduler, workers=workers, task_paths=task_paths)
         write_dataset(ds, out)
         for note in filter(None, ds.attrs.get("warnings", "").split("\n")):
             click.secho(f"warning: {note}", fg="yellow", err=True)

@@ -5,11 +5,17 @@ and only when a scheduler address or a worker count is given."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+# imported here, at the top, so that a worker process loads the compiled kernels once (numba's on-disk
+# cache), not per task
+from targetsim.engine.simulate import simulate_range
 from targetsim.errors import TargetsimError
+import targetsim.kernels.paths  # noqa: F401,E402 - see above
 
 DASK_EXTRA_HINT = "pip install 'targetsim[dask]'"
 
@@ -48,3 +54,146 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         yield client
+
+
+# --- blocks of paths as Dask tasks ---------------------------------------------------------------------------
+
+#: Scheduler overhead of one task (submit, schedule, run an empty function, fetch a small result), measured
+#: with ``python -m benches.distributed`` on a LocalCluster of 2 processes here: about 3-6 ms (see the README's
+#: "Distributed runs and precision"). A remote cluster adds network round trips; 10 ms covers both.
+TASK_OVERHEAD_S = 0.010
+#: Bytes a task's result moves per second (pickled partial statistics from worker to client, the sketches
+#: dominating): a conservative figure for a local network.
+RESULT_BYTES_PER_S = 200e6
+#: Scheduling (and moving results) should take at most this share of a task's time: tasks are at least
+#: ``(TASK_OVERHEAD_S + result bytes / RESULT_BYTES_PER_S) / SCHEDULING_SHARE`` seconds of simulation.
+SCHEDULING_SHARE = 0.02
+#: Tasks no longer than this many paths (a retried task repeats at most this much work; its chunk sums,
+#: ``paths / 256 × indicators × years`` floats, stay small), and at least this many tasks per worker thread
+#: where the run is long enough (the last tasks then balance the load).
+MAX_TASK_PATHS = 1 << 22
+TASKS_PER_THREAD = 4
+#: At most this many tasks per worker thread are submitted ahead of the first unfinished one: results that
+#: finish out of order wait for it, so the client's memory stays bounded whatever the number of paths.
+WINDOW_PER_THREAD = 8
+#: Environment variable of the fault-injection test: when set to a directory holding a file ``kill-worker``,
+#: the first task to claim (remove) that file ends its worker process abruptly, as a machine lost mid-run.
+FAULT_DIR_ENV = "TARGETSIM_TEST_FAULT_DIR"
+
+
+def paths_per_task(plan: Any, paths: int, threads: int, *, overhead_s: float = TASK_OVERHEAD_S) -> int:
+    """Paths per task for a run of ``paths`` paths on ``threads`` worker threads: long enough that the
+    measured per-task overhead (and moving the task's result) is at most :data:`SCHEDULING_SHARE` of its
+    time, from the run's own time estimate (:func:`targetsim.engine.resources.estimate_for_plan`); otherwise
+    short enough to give each thread :data:`TASKS_PER_THREAD` tasks, and no longer than
+    :data:`MAX_TASK_PATHS`. A multiple of the default block size."""
+    from targetsim.engine.resources import estimate_for_plan
+    from targetsim.kernels.geometry import DEFAULT_BLOCK_SIZE
+    from targetsim.kernels.sketch import OFF_GRID_BINS
+
+    per_path_s = max(estimate_for_plan(plan, paths=1, threads=1).seconds, 1e-9)
+    result_bytes = 8 * plan.n_indicators * (plan.n_steps + 1) * (plan.n_bins + OFF_GRID_BINS + 2)
+    shortest = (overhead_s + result_bytes / RESULT_BYTES_PER_S) / SCHEDULING_SHARE / per_path_s
+    balanced = min(paths / (TASKS_PER_THREAD * max(threads, 1)), MAX_TASK_PATHS)
+    size = max(shortest, balanced)
+    blocks = max(1, math.ceil(size / DEFAULT_BLOCK_SIZE))
+    return blocks * DEFAULT_BLOCK_SIZE
+
+
+def simulate_task(plan: Any, key: Any, start: int, stop: int, log_w_ref: float, keep_paths: int) -> Any:
+    """One task: the partial statistics of paths ``start .. stop - 1`` (a pure function of its arguments,
+    so Dask may run it again on another worker when one is lost). The kernels are imported at this
+    module's top on the worker, so numba loads them from its on-disk cache once per worker process."""
+    fault_dir = os.environ.get(FAULT_DIR_ENV)
+    if fault_dir:
+        try:
+            os.remove(os.path.join(fault_dir, "kill-worker"))
+        except FileNotFoundError:
+            pass
+        else:
+            os._exit(17)  # a lost machine: no clean-up, no reply
+    return simulate_range(plan, key, start, stop, log_w_ref=log_w_ref, keep_paths=keep_paths, threads=1)
+
+
+class DaskExecutor:
+    """Runs ranges of paths as Dask tasks (:class:`targetsim.engine.simulate.PathExecutor`).
+
+    The plan is sent to every worker once (``client.scatter(plan, broadcast=True)``), and each task
+    receives a reference to it; tasks are submitted in a window (:data:`WINDOW_PER_THREAD`) and their
+    results handed to the run as they complete (``distributed.as_completed``), which merges them exactly
+    in any order. ``task_paths``: paths per task (default: :func:`paths_per_task`)."""
+
+    def __init__(self, client: Any, task_paths: int | None = None) -> None:
+        from targetsim.kernels.geometry import CHUNK
+
+        if task_paths is not None and (task_paths < CHUNK or task_paths % CHUNK):
+            raise TargetsimError(f"paths per task must be a positive multiple of {CHUNK}, got {task_paths}")
+        self.client = client
+        self.task_paths = task_paths
+        self._scattered: tuple[Any, Any] | None = None
+        self.tasks_run = 0
+
+    def threads(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    def _plan_future(self, plan: Any) -> Any:
+        if self._scattered is None or self._scattered[0] is not plan:
+            self._scattered = (plan, self.client.scatter(plan, broadcast=True, hash=False))
+        return self._scattered[1]
+
+    def run(self, plan: Any, key: Any, start: int, stop: int, log_w_ref: float, keep_paths: int,
+            sink: Callable[[Any], None]) -> None:
+        distributed = require_distributed()
+        threads = self.threads()
+        size = self.task_paths or paths_per_task(plan, stop - start, threads)
+        ranges = [(a, min(a + size, stop)) for a in range(start, stop, size)]
+        plan_future = self._plan_future(plan)
+        window = WINDOW_PER_THREAD * threads
+        submitted = 0
+        finished: set[int] = set()
+        first_unfinished = 0
+
+        index_of: dict[str, int] = {}
+
+        def submit(index: int) -> Any:
+            a, b = ranges[index]
+            # pure (the default): the key is a hash of the function and its arguments
+            future = self.client.submit(simulate_task, plan_future, key, a, b, float(log_w_ref), int(keep_paths))
+            index_of[future.key] = index
+            return future
+
+        initial = []
+        while submitted < len(ranges) and submitted < window:
+            initial.append(submit(submitted))
+            submitted += 1
+        pending = distributed.as_completed(initial)
+        for future in pending:
+            partial = future.result()
+            index = index_of.pop(future.key)
+            future.release()
+            self.tasks_run += 1
+            sink(partial)
+            finished.add(index)
+            while first_unfinished in finished:
+                finished.discard(first_unfinished)
+                first_unfinished += 1
+            while submitted < len(ranges) and submitted < first_unfinished + window:
+                pending.add(submit(submitted))
+                submitted += 1
+
+
+@contextmanager
+def executor_for(scheduler: str | None = None, workers: int | None = None, client: Any = None,
+                 task_paths: int | None = None) -> Iterator[DaskExecutor | None]:
+    """A :class:`DaskExecutor` on ``client``, on the scheduler at ``scheduler`` or on a local cluster of
+    ``workers`` processes (closed after the block); ``None`` when none is given (the run stays here)."""
+    if client is not None:
+        if scheduler is not None or workers is not None:
+            raise TargetsimError("give a Dask client, a scheduler address or a number of workers, not several")
+        yield DaskExecutor(client, task_paths)
+        return
+    if scheduler is None and workers is None:
+        yield None
+        return
+    with dask_client(scheduler, workers) as made:
+        yield DaskExecutor(made, task_paths)

@@ -74,9 +74,10 @@ class RunEstimate:
 
 def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, paths: int,
              threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE, n_quantiles: int = 7,
-             plan_bytes: int = 0, n_counts: int = 0, n_projects: int = 0, n_jumps: int = 0) -> RunEstimate:
+             plan_bytes: int = 0, n_counts: int = 0, n_projects: int = 0, n_jumps: int = 0,
+             keep_paths: int = 0) -> RunEstimate:
     """Estimate from a plan's dimensions (``n_steps`` years after the base year; ``n_bins`` sketch
-    bins; ``n_counts`` of the indicators are counts)."""
+    bins; ``n_counts`` of the indicators are counts; ``keep_paths`` paths kept, ``--keep-paths``)."""
     from targetsim.kernels.layout import work_bytes
     from targetsim.kernels.sketch import OFF_GRID_BINS
 
@@ -98,6 +99,8 @@ def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, pa
         "chunk sums": n_chunks * (cells + 1) * F8,
         "results": 4 * F8 * (cells * (n_quantiles + 2) + n_targets * (n_y + 2 * n_targets + 8)),
         "plan": int(plan_bytes),
+        # the kept paths' rows (targets met, weight, 6 values per indicator, projects), and their dataset copy
+        "kept paths": 2 * keep_paths * (n_targets + F8 * (1 + 6 * n_indicators + n_projects)),
         "overhead": OVERHEAD_BYTES,
     }
     ns_per_path_year = (n_indicators - n_counts) * NS_PER_CELL + n_counts * NS_PER_COUNT_CELL
@@ -122,7 +125,7 @@ def estimate_for_plan(plan, *, paths: int, threads: int | None = None,
 
 
 def estimate_for_scenario(scenario, *, paths: int | None = None, threads: int | None = None,
-                          block_size: int = DEFAULT_BLOCK_SIZE) -> RunEstimate:
+                          block_size: int = DEFAULT_BLOCK_SIZE, keep_paths: int = 0) -> RunEstimate:
     """The same from a validated scenario, without building its plan."""
     from targetsim.engine.plan import SKETCH_BINS
     from targetsim.model.scenario import CountProcess
@@ -147,7 +150,7 @@ def estimate_for_scenario(scenario, *, paths: int | None = None, threads: int | 
                     n_quantiles=len(scenario.quantiles), plan_bytes=plan_bytes, n_counts=n_counts,
                     n_projects=sum(len(ind.process.projects) for ind in scenario.indicators
                                    if ind.process.kind == "buildout"),
-                    n_jumps=len(scenario.jumps))
+                    n_jumps=len(scenario.jumps), keep_paths=keep_paths)
 
 
 def _meminfo_available(path: str = "/proc/meminfo") -> int | None:

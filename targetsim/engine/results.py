@@ -269,6 +269,8 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
                                     {"long_name": "loading of the indicator's yearly shock on the common factor"})
         coords["factor_source"] = ("factor", [f.source or f"assumption: {f.assumption}" for f in scenario.factors])
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
+    if stats.kept is not None:
+        ds = ds.merge(kept_paths_dataset(scenario, stats.kept))
     if any(ind.fitted is not None for ind in inds):
         ds = ds.assign(_fitted_variables(inds))
     for i, ind in enumerate(inds):
@@ -293,7 +295,83 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         "baselines_file": "; ".join(map(str, scenario.baseline_files)),
         "model_file": str(scenario.model) if scenario.model else "",
     })
+    if stats.precision is not None:
+        outcome = stats.precision
+        ds.attrs.update({
+            "precision_target": float(outcome.target),
+            "precision_reached": float(outcome.reached),
+            "precision_met": int(outcome.met),
+            "max_paths": int(outcome.max_paths),
+            "precision_note": (f"every target's standard error is at most {outcome.target:g} at {outcome.paths:,} "
+                               f"paths" if outcome.met else
+                               f"stopped at --max-paths {outcome.max_paths:,}: the largest standard error is "
+                               f"{outcome.reached:.3g}, above the {outcome.target:g} asked for"),
+        })
     return ds
+
+
+def project_names(scenario: Scenario) -> list[str]:
+    """The build-out projects in the plan's order (indicator by indicator): their names, prefixed with
+    the indicator's id where two share a name."""
+    pairs = [(ind.id, project.name) for ind in scenario.indicators if ind.process.kind == "buildout"
+             for project in ind.process.projects]
+    names = [name for _, name in pairs]
+    return [name if names.count(name) == 1 else f"{ind_id}: {name}" for ind_id, name in pairs]
+
+
+def kept_paths_dataset(scenario: Scenario, kept) -> xr.Dataset:
+    """The kept paths (``--keep-paths``) as variables on the ``kept_path`` dimension (coordinate: the
+    path's index in the run). A public contract: scenario discovery and ``compare`` read these names."""
+    inds, targets = scenario.indicators, scenario.targets
+    rows = kept.stop - kept.first
+    projects = [(ind.id, p) for ind in inds if ind.process.kind == "buildout" for p in ind.process.projects]
+    step = kept.project_step
+    completed = (step >= 0).astype(np.int8)
+    with np.errstate(invalid="ignore"):
+        year = np.where(step >= 0, scenario.base_year + step.astype(np.float64), np.nan)
+    path_dims = ("kept_path",)
+    data_vars = {
+        "kept_target_met": (("kept_path", "target"), kept.target_met.astype(np.int8),
+                            {"long_name": "whether the kept path meets the target", "flag_values": np.array([0, 1], dtype=np.int8),
+                             "flag_meanings": "missed met"}),
+        "kept_weight": (path_dims, kept.weight.astype(np.float64),
+                        {"long_name": "the kept path's weight: 1 without observations; with them its likelihood "
+                                      "relative to the run's reference (exp(log_weight_reference))", "units": "1"}),
+        "kept_final_value": (("kept_path", "indicator"), kept.final_value,
+                             {"long_name": "the indicator's value on the kept path in the last simulated year"}),
+        "kept_start_value": (("kept_path", "indicator"), kept.start_value,
+                             {"long_name": "the indicator's value on the kept path in the base year (drawn per path "
+                                           "where the start is uncertain)"}),
+        "kept_growth_draw": (("kept_path", "indicator"), kept.growth_draw,
+                             {"long_name": "the kept path's drawn growth rate (a drift for a share or logistic: "
+                                           "added to the logit) of the indicator; NaN where it is not drawn per path "
+                                           "(no growth s.d.)"}),
+        "kept_count_mean": (("kept_path", "indicator"), kept.count_mean,
+                            {"long_name": "a count's mean additions a year drawn for the kept path (an uncertain mean); "
+                                          "NaN where not drawn per path"}),
+        "kept_delivery_probability": (("kept_path", "indicator"), kept.delivery,
+                                      {"long_name": "a scheduled count's delivery probability drawn for the kept path "
+                                                    "(programme-level risk); NaN where not drawn per path",
+                                       "units": "1"}),
+        "kept_jump_count": (("kept_path", "indicator"), kept.jump_count.astype(np.int64),
+                            {"long_name": "how many jumps (events × years) hit the indicator on the kept path"}),
+        "kept_project_completed": (("kept_path", "project"), completed,
+                                   {"long_name": "whether the build-out project completes by the horizon on the kept "
+                                                 "path", "flag_values": np.array([0, 1], dtype=np.int8),
+                                    "flag_meanings": "not_completed completed"}),
+        "kept_project_completion_year": (("kept_path", "project"), year,
+                                         {"long_name": "the year the build-out project completes on the kept path; "
+                                                       "NaN when it does not complete by the horizon"}),
+    }
+    coords = {
+        "kept_path": ("kept_path", np.arange(kept.first, kept.first + rows, dtype=np.int64),
+                      {"long_name": "the kept path's index in the run (paths 0 .. N - 1 are kept)"}),
+        "project": ("project", project_names(scenario)),
+        "project_indicator": ("project", [ind_id for ind_id, _ in projects]),
+        "target": ("target", [t.id for t in targets]),
+        "indicator": ("indicator", [ind.id for ind in inds]),
+    }
+    return xr.Dataset(data_vars=data_vars, coords=coords)
 
 
 def _fitted_variables(inds) -> dict[str, xr.DataArray]:

@@ -2,6 +2,13 @@
 
 Memory is independent of the number of paths: the kernel keeps one set of integer
 accumulators per worker slot and one batch of per-chunk float sums.
+
+Any range of paths ``start .. stop - 1`` (``start`` a multiple of ``CHUNK``) can be simulated on its own
+(:func:`simulate_range`: a pure function of the plan, the key and the range) into a :class:`Partial`:
+its integer accumulators, extremes and largest log-likelihood, which merge exactly in any order, and its
+per-chunk float sums, which :class:`RunningStatistics` adds in global chunk order. So a run split into
+ranges, on threads here or as tasks on other machines (:mod:`targetsim.distributed`), in any order, and a
+run extended range by range (:func:`simulate_to_precision`) are bit-identical to one run of all paths.
 """
 
 from __future__ import annotations
@@ -11,12 +18,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from targetsim.engine.plan import SimulationPlan
 from targetsim.errors import TargetsimError
 from targetsim.kernels.geometry import BATCH_PATHS, CHUNK, DEFAULT_BLOCK_SIZE, checked_threads
+from targetsim.kernels.layout import Kept
 from targetsim.kernels.weights import WEIGHT_ONE
 
 
@@ -50,6 +59,8 @@ class Statistics:
     total: np.ndarray             # (indicator, step) weighted sum of X
     log_weight_reference: float = 0.0  # weights are likelihoods relative to exp(this)
     log_weight_max: float = -np.inf    # the largest log-likelihood of a path (-inf: every path impossible)
+    kept: Kept | None = None           # the kept paths 0 .. N - 1 (--keep-paths), or None
+    precision: "PrecisionOutcome | None" = None  # how a run to a stated precision stopped
 
     @property
     def weight_sum(self) -> float:
@@ -62,6 +73,29 @@ class Statistics:
         if not self.weighted:
             return float(self.paths)
         return self.weight_sum**2 / self.weight_sq_total if self.weight_sq_total > 0 else 0.0
+
+    def attainment_standard_error(self) -> np.ndarray:
+        """Each target's binomial Monte Carlo standard error ``sqrt(p(1 − p)/n)``, ``n`` the effective
+        sample size (the number of paths when unweighted): the dataset's
+        ``attainment_probability_standard_error``."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = self.attained / self.weight_total
+            return np.sqrt(p * (1 - p) / self.effective_sample_size)
+
+
+@dataclass(frozen=True)
+class PrecisionOutcome:
+    """How a run to a stated precision (:func:`simulate_to_precision`) stopped."""
+
+    target: float     # the standard error asked for
+    reached: float    # the largest standard error of a target at the paths it stopped at
+    paths: int        # the paths it stopped at
+    max_paths: int    # the cap
+    stages: int       # how many times it extended the run
+
+    @property
+    def met(self) -> bool:
+        return self.reached <= self.target
 
 
 @contextmanager
@@ -107,50 +141,179 @@ def slot_runner(n_slots: int) -> Iterator[Callable[[Callable[[int], None]], None
         yield run_all
 
 
-def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None = None,
-             block_size: int = DEFAULT_BLOCK_SIZE, progress: ProgressCallback | None = None) -> Statistics:
-    """Simulate ``paths`` paths of ``plan`` with ``seed``; bit-identical for any threads and block size.
 
-    With observations, path weights are likelihoods relative to the reference 0 (an upper bound of
-    every log-likelihood). Should their rounding matter (see :mod:`targetsim.kernels.weights`), the
-    run is repeated relative to its own largest log-likelihood, so that no weight underflows.
-    """
-    from targetsim.kernels.rng import key_from_seed
-    from targetsim.kernels.weights import MAX_WEIGHTED_PATHS, ROUNDING_BOUND
+#: Integer accumulators (first axis: slot in the kernel's arrays; merged by sums in any order).
+_COUNT_FIELDS = ("attained", "attained_by_year", "joint", "n_met_hist", "group_joint", "groups_met_hist",
+                 "pair_fail", "weight_total", "nonfinite", "sketch")
+#: Kept-path arrays written row by row (see :class:`targetsim.kernels.layout.Kept`).
+KEPT_FIELDS = ("target_met", "weight", "final_value", "start_value", "growth_draw", "count_mean", "delivery",
+               "project_step", "jump_count")
 
-    if block_size <= 0 or block_size % CHUNK:
-        raise TargetsimError(f"block size must be a positive multiple of {CHUNK}, got {block_size}")
-    if paths < 1:
-        raise TargetsimError(f"paths must be at least 1, got {paths}")
-    if plan.weighted and paths > MAX_WEIGHTED_PATHS:
-        raise TargetsimError(f"with observations at most {MAX_WEIGHTED_PATHS} paths, got {paths}")
-    key = key_from_seed(seed)
+
+@dataclass
+class Partial:
+    """The statistics of paths ``start .. stop - 1``: integer accumulators (summed over slots), extremes
+    of ``ln X``, the largest log-likelihood, the per-chunk float sums of the range's chunks in path order
+    (``chunk_sums[c]`` covers paths ``start + c·CHUNK ..``) and its kept paths. What a task returns."""
+
+    start: int
+    stop: int
+    counts: dict[str, np.ndarray]
+    vmin: np.ndarray
+    vmax: np.ndarray
+    log_w_max: float
+    chunk_sums: np.ndarray
+    chunk_w2: np.ndarray
+    kept: Kept
+
+    @property
+    def nbytes(self) -> int:
+        arrays = [*self.counts.values(), self.vmin, self.vmax, self.chunk_sums, self.chunk_w2,
+                  *(getattr(self.kept, name) for name in KEPT_FIELDS)]
+        return int(sum(a.nbytes for a in arrays))
+
+
+class RunningStatistics:
+    """Statistics of paths ``0 .. done - 1``, extended range by range.
+
+    Integer accumulators, extremes and kept rows are merged as soon as a range arrives, in any order.
+    Float sums are added chunk by chunk in global path order, starting from zero, as one run of all
+    paths adds them: a range that arrives before the ranges in front of it waits in ``pending``
+    (:meth:`add`), so the totals do not depend on the order ranges finish in."""
+
+    def __init__(self, plan: SimulationPlan, keep_paths: int = 0) -> None:
+        from targetsim.kernels.layout import kept_arrays
+        from targetsim.kernels.sketch import OFF_GRID_BINS
+
+        n_ind, n_t, n_steps1 = plan.n_indicators, plan.n_targets, plan.n_steps + 1
+        n_groups = group_count(plan)
+        self.weighted = plan.weighted
+        self.done = 0
+        self.counts = {
+            "attained": np.zeros(n_t, dtype=np.int64),
+            "attained_by_year": np.zeros((n_t, n_steps1), dtype=np.int64),
+            "joint": np.zeros((), dtype=np.int64),
+            "n_met_hist": np.zeros(n_t + 1, dtype=np.int64),
+            "group_joint": np.zeros(n_groups, dtype=np.int64),
+            "groups_met_hist": np.zeros(n_groups + 1, dtype=np.int64),
+            "pair_fail": np.zeros((n_t, n_t), dtype=np.int64),
+            "weight_total": np.zeros((), dtype=np.int64),
+            "nonfinite": np.zeros(n_ind, dtype=np.int64),
+            "sketch": np.zeros((n_ind, n_steps1, plan.n_bins + OFF_GRID_BINS), dtype=np.int64),
+        }
+        self.vmin = np.full((n_ind, n_steps1), np.inf)
+        self.vmax = np.full((n_ind, n_steps1), -np.inf)
+        self.log_w_max = -np.inf
+        self.total = np.zeros((n_ind, n_steps1))
+        self.w2_total = 0.0
+        self.kept = kept_arrays(0, keep_paths, n_ind, n_t, len(plan.arrays["proj_ind"]))
+        self.pending: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}  # start: (stop, chunk sums, w2)
+        self.log_weight_reference = 0.0
+
+    def add_counts(self, counts: dict[str, np.ndarray], vmin: np.ndarray, vmax: np.ndarray, log_w_max: float) -> None:
+        """Integer accumulators (already summed over slots), extremes and the largest log-likelihood."""
+        for name, value in counts.items():
+            self.counts[name] += value
+        np.minimum(self.vmin, vmin, out=self.vmin)
+        np.maximum(self.vmax, vmax, out=self.vmax)
+        self.log_w_max = max(self.log_w_max, float(log_w_max))
+
+    def add_chunks(self, start: int, chunk_sums: np.ndarray, chunk_w2: np.ndarray, stop: int) -> None:
+        """The float sums of paths ``start .. stop - 1`` (``start == done``), chunk by chunk in path order."""
+        if start != self.done:
+            raise RuntimeError(f"chunk sums of paths from {start} arrived while {self.done} are merged")
+        for c in range(chunk_sums.shape[0]):
+            self.total += chunk_sums[c]
+            self.w2_total += chunk_w2[c]
+        self.done = stop
+
+    def add_kept(self, kept: Kept) -> None:
+        first, stop = kept.first, min(kept.stop, self.kept.stop)
+        if stop <= first:
+            return
+        for name in KEPT_FIELDS:
+            getattr(self.kept, name)[first:stop] = getattr(kept, name)[:stop - first]
+
+    def add(self, partial: Partial) -> None:
+        """A range's partial statistics, in any order (see the class)."""
+        self.add_counts(partial.counts, partial.vmin, partial.vmax, partial.log_w_max)
+        self.add_kept(partial.kept)
+        self.pending[partial.start] = (partial.stop, partial.chunk_sums, partial.chunk_w2)
+        while self.done in self.pending:
+            stop, sums, w2 = self.pending.pop(self.done)
+            self.add_chunks(self.done, sums, w2, stop)
+
+    def statistics(self) -> Statistics:
+        """The merged statistics of paths ``0 .. done - 1`` (every range must have arrived)."""
+        if self.pending:
+            raise RuntimeError(f"ranges from {sorted(self.pending)} wait for paths {self.done} onwards")
+        c = self.counts
+        kept = self.kept
+        if kept.stop > self.done:  # fewer paths than asked to keep (a run to a precision that stopped early)
+            kept = kept._replace(stop=self.done, **{name: getattr(kept, name)[:self.done] for name in KEPT_FIELDS})
+        return Statistics(
+            paths=self.done, weighted=self.weighted, weight_total=int(c["weight_total"]), weight_sq_total=self.w2_total,
+            attained=c["attained"].copy(), attained_by_year=c["attained_by_year"].copy(), joint=int(c["joint"]),
+            n_met=c["n_met_hist"].copy(), group_joint=c["group_joint"].copy(), groups_met=c["groups_met_hist"].copy(),
+            pair_fail=c["pair_fail"].copy(), nonfinite=c["nonfinite"].copy(), sketch=c["sketch"].copy(),
+            log_min=self.vmin.copy(), log_max=self.vmax.copy(), total=self.total.copy(),
+            log_weight_reference=float(self.log_weight_reference), log_weight_max=float(self.log_w_max),
+            kept=kept if kept.stop > 0 else None)
+
+
+def group_count(plan: SimulationPlan) -> int:
+    """The number of target groups (plans) of the plan."""
+    return int(plan.arrays["t_group"].max()) + 1 if plan.n_targets else 1
+
+
+class PathExecutor(Protocol):
+    """Runs ranges of paths elsewhere (:class:`targetsim.distributed.DaskExecutor`): splits paths
+    ``start .. stop - 1`` into tasks of :func:`simulate_range`, and hands each task's :class:`Partial` to
+    ``sink`` as it completes, in any order."""
+
+    def run(self, plan: SimulationPlan, key: np.ndarray, start: int, stop: int, log_w_ref: float,
+            keep_paths: int, sink: Callable[[Partial], None]) -> None: ...
+
+
+def simulate_range(plan: SimulationPlan, key: np.ndarray, start: int, stop: int, *, log_w_ref: float = 0.0,
+                   keep_paths: int = 0, threads: int | None = 1, block_size: int = DEFAULT_BLOCK_SIZE) -> Partial:
+    """The statistics of paths ``start .. stop - 1`` alone (``start`` a multiple of ``CHUNK``): a pure
+    function of its arguments, so a task that runs it can be repeated (a lost worker) with the same
+    result. Its chunk sums are kept in full: ``(stop − start)/CHUNK × indicators × years`` floats."""
     n_slots = checked_threads(threads)
+    collected: list[tuple[np.ndarray, np.ndarray]] = []
     with slot_runner(n_slots) as run_slots:
-        stats = _simulate_batches(plan, key, paths, 0.0, n_slots, run_slots, block_size, progress)
-        likeliest = stats.log_weight_max
-        if plan.weighted and math.isfinite(likeliest) and likeliest < 0.0 and (
-                paths > 2 * ROUNDING_BOUND * stats.weight_total):
-            stats = _simulate_batches(plan, key, paths, likeliest, n_slots, run_slots, block_size, progress)
-        return stats
+        partial = _simulate_range(plan, key, start, stop, log_w_ref, n_slots, run_slots, block_size, keep_paths,
+                                  on_chunks=lambda first, sums, w2, last: collected.append((sums.copy(), w2.copy())))
+    if collected:
+        partial.chunk_sums = np.concatenate([sums for sums, _ in collected])
+        partial.chunk_w2 = np.concatenate([w2 for _, w2 in collected])
+    return partial
 
 
-def _simulate_batches(plan: SimulationPlan, key: np.ndarray, paths: int, log_w_ref: float, n_slots: int,
-                      run_slots: Callable[[Callable[[int], None]], None], block_size: int,
-                      progress: ProgressCallback | None) -> Statistics:
-    """Paths ``0 .. paths - 1`` in batches of blocks, their statistics merged."""
-    from targetsim.kernels.layout import Accumulators, Run, work_arrays
+def _simulate_range(plan: SimulationPlan, key: np.ndarray, start: int, stop: int, log_w_ref: float, n_slots: int,
+                    run_slots: Callable[[Callable[[int], None]], None], block_size: int, keep_paths: int,
+                    on_chunks: Callable[[int, np.ndarray, np.ndarray, int], None],
+                    progress: Callable[[int], None] | None = None) -> Partial:
+    """Paths ``start .. stop - 1`` in batches of blocks, on ``n_slots`` slots. Each batch's chunk sums go
+    to ``on_chunks(first path, sums, w2, stop)`` in path order (the arrays are reused by the next batch);
+    ``progress(paths done)`` after each batch. Returns the integer accumulators, extremes and kept paths
+    (its ``chunk_sums`` empty)."""
+    from targetsim.kernels.layout import Accumulators, Run, kept_arrays, work_arrays
     from targetsim.kernels.paths import simulate_slot
     from targetsim.kernels.sketch import OFF_GRID_BINS
 
+    if start % CHUNK:
+        raise ValueError(f"a range of paths starts at a multiple of {CHUNK}, got {start}")
     n_ind, n_t, n_steps1 = plan.n_indicators, plan.n_targets, plan.n_steps + 1
+    paths = stop - start
     n_blocks_total = -(-paths // block_size)
     blocks_per_batch = max(n_slots, BATCH_PATHS // block_size)
+    n_groups = group_count(plan)
     attained = np.zeros((n_slots, n_t), dtype=np.int64)
     by_year = np.zeros((n_slots, n_t, n_steps1), dtype=np.int64)
     joint = np.zeros(n_slots, dtype=np.int64)
     n_met = np.zeros((n_slots, n_t + 1), dtype=np.int64)
-    n_groups = int(plan.arrays["t_group"].max()) + 1 if n_t else 1
     group_joint = np.zeros((n_slots, n_groups), dtype=np.int64)
     groups_met = np.zeros((n_slots, n_groups + 1), dtype=np.int64)
     pair_fail = np.zeros((n_slots, n_t, n_t), dtype=np.int64)
@@ -160,36 +323,186 @@ def _simulate_batches(plan: SimulationPlan, key: np.ndarray, paths: int, log_w_r
     sketch = np.zeros((n_slots, n_ind, n_steps1, plan.n_bins + OFF_GRID_BINS), dtype=np.int64)
     vmin = np.full((n_slots, n_ind, n_steps1), np.inf)
     vmax = np.full((n_slots, n_ind, n_steps1), -np.inf)
-    n_chunks_batch = blocks_per_batch * block_size // CHUNK
+    n_chunks_batch = min(blocks_per_batch * block_size, -(-paths // CHUNK) * CHUNK) // CHUNK
     chunk_sums = np.zeros((n_chunks_batch, n_ind, n_steps1))
     chunk_w2 = np.zeros(n_chunks_batch)
-    total = np.zeros((n_ind, n_steps1))
-    w2_total = 0.0
     acc = Accumulators(attained=attained, attained_by_year=by_year, joint=joint, n_met_hist=n_met,
                        group_joint=group_joint, groups_met_hist=groups_met,
                        pair_fail=pair_fail, weight_total=weight_total, log_w_max=log_w_max, nonfinite=nonfinite,
                        sketch=sketch, vmin=vmin, vmax=vmax, chunk_sums=chunk_sums, chunk_w2=chunk_w2)
     work_shape = (n_ind, n_steps1, n_t, len(plan.arrays["proj_ind"]), len(plan.arrays["jump_prob"]))
+    kept = kept_arrays(start, min(stop, keep_paths), n_ind, n_t, len(plan.arrays["proj_ind"]))
 
     for first in range(0, n_blocks_total, blocks_per_batch):
         n_blocks = min(blocks_per_batch, n_blocks_total - first)
-        run = Run(key=key, first_block=first, n_blocks=n_blocks, block_size=block_size, n_paths=paths, chunk=CHUNK,
-                  weighted=plan.weighted, log_w_ref=float(log_w_ref))
-        run_slots(lambda s, run=run: simulate_slot(s, n_slots, run, plan.kernel, acc, work_arrays(*work_shape)))
-        done = min((first + n_blocks) * block_size, paths)
-        n_chunks = -(-(done - first * block_size) // CHUNK)
-        # add chunk sums in path order: the same float operations whatever the batching
-        for c in range(n_chunks):
-            total += chunk_sums[c]
-            w2_total += chunk_w2[c]
+        first_path = start + first * block_size
+        run = Run(key=key, first_path=first_path, n_blocks=n_blocks, block_size=block_size, n_paths=stop,
+                  chunk=CHUNK, weighted=plan.weighted, log_w_ref=float(log_w_ref))
+        run_slots(lambda s, run=run: simulate_slot(s, n_slots, run, plan.kernel, acc, work_arrays(*work_shape), kept))
+        done = min(first_path + n_blocks * block_size, stop)
+        n_chunks = -(-(done - first_path) // CHUNK)
+        on_chunks(first_path, chunk_sums[:n_chunks], chunk_w2[:n_chunks], done)
         if progress is not None:
-            progress(done, paths)
+            progress(done - start)
 
-    return Statistics(
-        paths=paths, weighted=plan.weighted, weight_total=int(weight_total.sum()), weight_sq_total=w2_total,
-        attained=attained.sum(axis=0), attained_by_year=by_year.sum(axis=0), joint=int(joint.sum()),
-        n_met=n_met.sum(axis=0), group_joint=group_joint.sum(axis=0), groups_met=groups_met.sum(axis=0),
-        pair_fail=pair_fail.sum(axis=0), nonfinite=nonfinite.sum(axis=0),
-        sketch=sketch.sum(axis=0), log_min=vmin.min(axis=0), log_max=vmax.max(axis=0), total=total,
-        log_weight_reference=float(log_w_ref), log_weight_max=float(log_w_max.max()),
-    )
+    counts = {"attained": attained.sum(axis=0), "attained_by_year": by_year.sum(axis=0), "joint": joint.sum(),
+              "n_met_hist": n_met.sum(axis=0), "group_joint": group_joint.sum(axis=0),
+              "groups_met_hist": groups_met.sum(axis=0), "pair_fail": pair_fail.sum(axis=0),
+              "weight_total": weight_total.sum(), "nonfinite": nonfinite.sum(axis=0), "sketch": sketch.sum(axis=0)}
+    return Partial(start=start, stop=stop, counts=counts, vmin=vmin.min(axis=0), vmax=vmax.max(axis=0),
+                   log_w_max=float(log_w_max.max()), chunk_sums=chunk_sums[:0].copy(), chunk_w2=chunk_w2[:0].copy(),
+                   kept=kept)
+
+
+@contextmanager
+def _extender(plan: SimulationPlan, key: np.ndarray, *, threads: int | None, block_size: int, keep_paths: int,
+              executor: PathExecutor | None, progress: ProgressCallback | None
+              ) -> Iterator[Callable[[RunningStatistics, int, int, float], None]]:
+    """``extend(running, stop, goal, log_w_ref)``: simulate paths ``running.done .. stop - 1`` into
+    ``running``, here on threads or through ``executor``; progress says ``(paths done, goal)``."""
+    if executor is not None:
+        def extend_remote(running: RunningStatistics, stop: int, goal: int, log_w_ref: float) -> None:
+            running.log_weight_reference = float(log_w_ref)
+            start = running.done
+            completed = [start]
+
+            def sink(partial: Partial) -> None:
+                running.add(partial)
+                completed[0] += partial.stop - partial.start
+                if progress is not None:
+                    progress(completed[0], goal)
+
+            executor.run(plan, key, start, stop, log_w_ref, keep_paths, sink)
+            if running.done != stop:
+                raise RuntimeError(f"the executor returned paths up to {running.done} of {stop}")
+        yield extend_remote
+        return
+    n_slots = checked_threads(threads)
+    with slot_runner(n_slots) as run_slots:
+        def extend_here(running: RunningStatistics, stop: int, goal: int, log_w_ref: float) -> None:
+            running.log_weight_reference = float(log_w_ref)
+            start = running.done
+            report = None if progress is None else (lambda done: progress(start + done, goal))
+            partial = _simulate_range(plan, key, start, stop, log_w_ref, n_slots, run_slots, block_size, keep_paths,
+                                      on_chunks=lambda first, sums, w2, last: running.add_chunks(first, sums, w2, last),
+                                      progress=report)
+            running.add_counts(partial.counts, partial.vmin, partial.vmax, partial.log_w_max)
+            running.add_kept(partial.kept)
+        yield extend_here
+
+
+def _check_run(plan: SimulationPlan, paths: int, block_size: int) -> None:
+    from targetsim.kernels.weights import MAX_WEIGHTED_PATHS
+
+    if block_size <= 0 or block_size % CHUNK:
+        raise TargetsimError(f"block size must be a positive multiple of {CHUNK}, got {block_size}")
+    if paths < 1:
+        raise TargetsimError(f"paths must be at least 1, got {paths}")
+    if plan.weighted and paths > MAX_WEIGHTED_PATHS:
+        raise TargetsimError(f"with observations at most {MAX_WEIGHTED_PATHS} paths, got {paths}")
+
+
+def _needs_second_pass(plan: SimulationPlan, stats: Statistics) -> bool:
+    """Whether a weighted run's rounding of the weights relative to 0 could matter (see
+    :mod:`targetsim.kernels.weights`): it is then repeated relative to its likeliest path."""
+    from targetsim.kernels.weights import ROUNDING_BOUND
+
+    likeliest = stats.log_weight_max
+    return bool(plan.weighted and math.isfinite(likeliest) and likeliest < 0.0
+                and stats.paths > 2 * ROUNDING_BOUND * stats.weight_total)
+
+
+def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None = None,
+             block_size: int = DEFAULT_BLOCK_SIZE, progress: ProgressCallback | None = None,
+             keep_paths: int = 0, executor: PathExecutor | None = None) -> Statistics:
+    """Simulate ``paths`` paths of ``plan`` with ``seed``; bit-identical for any threads, block size and
+    executor (its number of workers and the order its tasks finish in).
+
+    With observations, path weights are likelihoods relative to the reference 0 (an upper bound of
+    every log-likelihood). Should their rounding matter (see :mod:`targetsim.kernels.weights`), the
+    run is repeated relative to its own largest log-likelihood, so that no weight underflows.
+    ``keep_paths``: keep the outcomes and drawn inputs of paths ``0 .. keep_paths - 1``
+    (``Statistics.kept``); at most ``paths``.
+    """
+    from targetsim.kernels.rng import key_from_seed
+
+    _check_run(plan, paths, block_size)
+    if not 0 <= keep_paths <= paths:
+        raise TargetsimError(f"--keep-paths must lie between 0 and the number of paths ({paths:,}), got {keep_paths:,}")
+    key = key_from_seed(seed)
+    with _extender(plan, key, threads=threads, block_size=block_size, keep_paths=keep_paths, executor=executor,
+                   progress=progress) as extend:
+        running = RunningStatistics(plan, keep_paths)
+        extend(running, paths, paths, 0.0)
+        stats = running.statistics()
+        if _needs_second_pass(plan, stats):
+            running = RunningStatistics(plan, keep_paths)
+            extend(running, paths, paths, stats.log_weight_max)
+            stats = running.statistics()
+        return stats
+
+
+#: A run to a stated precision starts with this many paths and doubles them until every target's
+#: standard error is small enough: a fixed schedule (2^14, 2^15, ... then the cap), so the same seed and
+#: precision stop at the same paths.
+PRECISION_FIRST_PATHS = 1 << 14
+#: The default cap of a run to a stated precision.
+DEFAULT_MAX_PATHS = 10**8
+
+
+def precision_schedule(max_paths: int, first: int = PRECISION_FIRST_PATHS) -> list[int]:
+    """The path counts a run to a precision checks, in order: ``first``, doubled, ..., ``max_paths``."""
+    stops = []
+    stop = first
+    while stop < max_paths:
+        stops.append(stop)
+        stop *= 2
+    stops.append(max_paths)
+    return stops
+
+
+def simulate_to_precision(plan: SimulationPlan, *, precision: float, seed: int,
+                          max_paths: int = DEFAULT_MAX_PATHS, threads: int | None = None,
+                          block_size: int = DEFAULT_BLOCK_SIZE, progress: ProgressCallback | None = None,
+                          keep_paths: int = 0, executor: PathExecutor | None = None,
+                          first_paths: int = PRECISION_FIRST_PATHS) -> Statistics:
+    """Add paths, on the schedule :func:`precision_schedule`, until every target's binomial standard
+    error (with observations: from the effective sample size) is at most ``precision``, or ``max_paths``
+    is reached (``Statistics.precision`` says which). Earlier paths are never simulated again: the
+    statistics are extended (each path's draws depend only on the seed and its index), so the result is
+    bit-identical to :func:`simulate` with the paths it stopped at.
+
+    With observations whose weights need the second pass (see :func:`simulate`), each check repeats
+    that pass over the paths so far (with the doubling schedule, at most twice the final pass's work);
+    the first pass is still extended, never repeated. ``keep_paths``: as for :func:`simulate`, cut to the
+    paths it stopped at when fewer.
+    """
+    from targetsim.kernels.rng import key_from_seed
+
+    if not (precision > 0 and math.isfinite(precision)):
+        raise TargetsimError(f"--precision must be a positive standard error (e.g. 0.001), got {precision}")
+    if first_paths % CHUNK or first_paths < CHUNK:
+        raise TargetsimError(f"the first stage of a run to a precision must be a multiple of {CHUNK} paths, "
+                             f"got {first_paths}")
+    _check_run(plan, max_paths, block_size)
+    if keep_paths < 0:
+        raise TargetsimError(f"--keep-paths must be at least 0, got {keep_paths}")
+    key = key_from_seed(seed)
+    schedule = precision_schedule(max_paths, first_paths)
+    with _extender(plan, key, threads=threads, block_size=block_size, keep_paths=keep_paths, executor=executor,
+                   progress=progress) as extend:
+        running = RunningStatistics(plan, keep_paths)
+        for stage, stop in enumerate(schedule, start=1):
+            extend(running, stop, stop, 0.0)
+            stats = running.statistics()
+            if _needs_second_pass(plan, stats):
+                again = RunningStatistics(plan, keep_paths)
+                extend(again, stop, stop, stats.log_weight_max)
+                stats = again.statistics()
+            errors = stats.attainment_standard_error()
+            reached = float(np.max(errors)) if errors.size else 0.0
+            if reached <= precision or stop == schedule[-1]:
+                stats.precision = PrecisionOutcome(target=float(precision), reached=reached, paths=stop,
+                                                   max_paths=int(max_paths), stages=stage)
+                return stats
+    raise AssertionError("unreachable: the schedule ends at max_paths")

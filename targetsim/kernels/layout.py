@@ -24,7 +24,7 @@ class Run(NamedTuple):
     """Which paths a kernel call simulates, and how."""
 
     key: np.ndarray          # the seed's key (see kernels.rng.key_from_seed)
-    first_block: int
+    first_path: int          # the call's first path (a multiple of chunk): its blocks start here
     n_blocks: int
     block_size: int
     n_paths: int
@@ -157,6 +157,35 @@ class Accumulators(NamedTuple):
     vmax: np.ndarray
     chunk_sums: np.ndarray
     chunk_w2: np.ndarray
+
+
+class Kept(NamedTuple):
+    """The kept paths (``--keep-paths``): paths ``first .. stop - 1`` of the run, row ``p - first``, get
+    their outcomes and drawn inputs written here (``stop <= first``: none; the arrays may then be empty).
+    Their size is the number of kept paths, never the run's."""
+
+    first: int
+    stop: int
+    target_met: np.ndarray      # (path, target) int8: 1 where the path meets the target
+    weight: np.ndarray          # (path,) the path's weight (1, or its likelihood relative to the run's reference)
+    final_value: np.ndarray     # (path, indicator) the value in the last simulated year
+    start_value: np.ndarray     # (path, indicator) the value in the base year (drawn where the start is uncertain)
+    growth_draw: np.ndarray     # (path, indicator) the drawn growth (or drift) parameter; NaN where not drawn
+    count_mean: np.ndarray      # (path, indicator) an uncertain count mean's draw λ; NaN where not drawn
+    delivery: np.ndarray        # (path, indicator) a scheduled count's delivery drawn per path; NaN where not drawn
+    project_step: np.ndarray    # (path, project) int64: the step the project completes in; -1: never
+    jump_count: np.ndarray      # (path, indicator) int64: jumps that hit the indicator (events × years)
+
+
+def kept_arrays(first: int, stop: int, n_ind: int, n_targets: int, n_proj: int) -> Kept:
+    """Fresh kept-path arrays for paths ``first .. stop - 1`` (none when ``stop <= first``)."""
+    m = max(0, stop - first)
+    return Kept(first=int(first), stop=int(first + m),
+                target_met=np.zeros((m, n_targets), dtype=np.int8), weight=np.zeros(m),
+                final_value=np.zeros((m, n_ind)), start_value=np.zeros((m, n_ind)),
+                growth_draw=np.full((m, n_ind), np.nan), count_mean=np.full((m, n_ind), np.nan),
+                delivery=np.full((m, n_ind), np.nan), project_step=np.full((m, n_proj), -1, dtype=np.int64),
+                jump_count=np.zeros((m, n_ind), dtype=np.int64))
 
 
 class Draws(NamedTuple):

@@ -660,9 +660,9 @@ def _has_observations(obs):
 # several times over: numba types a prange body again with other integer types). _nrt=False: see
 # above; the working arrays come from kernels.layout.work_arrays.
 @njit(cache=True, nogil=True, _nrt=False)
-def simulate_slot(s, n_slots, run, plan, acc, work):
-    """Slot ``s`` of ``n_slots``: simulate its share (blocks ``first_block + s``,
-    ``first_block + s + n_slots``, ... below ``first_block + n_blocks``) and accumulate its
+def simulate_slot(s, n_slots, run, plan, acc, work, kept):
+    """Slot ``s`` of ``n_slots``: simulate its share (blocks ``s``, ``s + n_slots``, ... below
+    ``n_blocks`` of ``block_size`` paths from ``first_path``, none past ``n_paths``) and accumulate its
     statistics. The slots of a batch are independent (each writes only its own accumulators and
     its own chunks), so the caller may run them on parallel threads in any order.
 
@@ -677,9 +677,11 @@ def simulate_slot(s, n_slots, run, plan, acc, work):
     Per-chunk float sums (overwritten): ``chunk_sums[c, i, t]`` of ``w·X``, ``chunk_w2[c]`` of ``w²``.
     The slot's paths run group by group: drawn, advanced, then folded into its accumulators.
     The arguments are named bundles (see :mod:`targetsim.kernels.layout`): ``run`` (which paths),
-    ``plan`` (the scenario's sections), ``acc`` (the accumulators) and ``work`` (the slot's arrays).
+    ``plan`` (the scenario's sections), ``acc`` (the accumulators), ``work`` (the slot's arrays) and
+    ``kept`` (the kept paths' rows, :class:`~targetsim.kernels.layout.Kept`: written for the paths of the
+    call that lie in ``kept.first .. kept.stop - 1``; one comparison per group when none is kept).
     """
-    key, first_block, n_blocks, block_size, n_paths, chunk, weighted, log_w_ref = run
+    key, first_path, n_blocks, block_size, n_paths, chunk, weighted, log_w_ref = run
     kind, x0 = plan.processes.kind, plan.processes.x0
     t_ind, t_kind, t_cmp, t_thr, t_lo, t_hi = (plan.targets.t_ind, plan.targets.t_kind, plan.targets.t_cmp,
                                                plan.targets.t_thr, plan.targets.t_lo, plan.targets.t_hi)
@@ -700,7 +702,6 @@ def simulate_slot(s, n_slots, run, plan, acc, work):
     has_obs = _has_observations(obs)
     # an uncertain start: the base year differs path by path, and is folded with the other years
     varied = _has_varied_start(plan.processes.x0_law)
-    first_path = first_block * block_size
     # The base year is the same on every path: set it once (lane 0, then every lane), and fold
     # it into the statistics once per slot (counts: the slot's total weight) or chunk (sums).
     # With an uncertain start (varied) each group sets its paths' own (_start_group) and folds them.
@@ -718,7 +719,7 @@ def simulate_slot(s, n_slots, run, plan, acc, work):
     w_chunk = 0.0
     lw_max = log_w_max[s]
     for b in range(s, n_blocks, n_slots):
-        block_start = (first_block + b) * block_size
+        block_start = first_path + b * block_size
         block_stop = min(block_start + block_size, n_paths)
         for g in range(block_start, block_stop, LANES):
             n = min(LANES, block_stop - g)
@@ -754,6 +755,8 @@ def simulate_slot(s, n_slots, run, plan, acc, work):
                         chunk_sums[c, i, 0] = w_chunk * val[i, 0, 0]
             _fold_indicators(s, c, n, weighted, varied, paths, plan.grid, fold, acc)
             _fold_targets(s, n, weighted, varied, kind, paths, plan.targets, fold, acc)
+            if g < kept.stop and g + n > kept.first:
+                _keep_group(g, n, plan, draws, paths, fold, kept)
     log_w_max[s] = lw_max
     if w_slot != 0 and not varied:
         for i in range(n_ind):
@@ -763,6 +766,48 @@ def simulate_slot(s, n_slots, run, plan, acc, work):
             vmax[s, i, 0] = max(vmax[s, i, 0], lx)
         for k in range(n_targets):
             attained_by_year[s, k, 0] += w_slot * hit0[k]
+
+
+@njit(cache=True, _nrt=False)
+def _keep_group(g, n, plan, draws, paths, fold, kept):
+    """Write the group's kept paths (those of ``g .. g + n - 1`` in ``kept.first .. kept.stop - 1``) into
+    their rows of ``kept``: each target met, the weight, the final and base-year values, and the inputs
+    the path drew: its growth (or drift) parameter ``p_mean + p_sd·dev`` (the same arithmetic as
+    :func:`_advance_group`), an uncertain count mean ``λ``, a per-path delivery probability, the projects'
+    completion steps, and how many jumps hit each indicator."""
+    p_mean, p_sd, vol_df = plan.processes.p_mean, plan.processes.p_sd, plan.processes.vol_df
+    c_sd, s_delivery_kappa = plan.counts.c_sd, plan.counts.s_delivery_kappa
+    jump_effect = plan.jumps.jump_effect
+    val = paths.val
+    n_ind, n_steps1 = val.shape[0], val.shape[1]
+    n_targets = fold.met.shape[0]
+    n_proj = paths.proj_step.shape[0]
+    n_jumps = jump_effect.shape[0]
+    for lane in range(max(kept.first - g, 0), min(n, kept.stop - g)):
+        row = g + lane - kept.first
+        for k in range(n_targets):
+            kept.target_met[row, k] = fold.met[k, lane]
+        kept.weight[row] = fold.w[lane]
+        for i in range(n_ind):
+            kept.final_value[row, i] = val[i, n_steps1 - 1, lane]
+            kept.start_value[row, i] = val[i, 0, lane]
+            if p_sd[i] > 0.0:
+                dev = draws.pdraw[i, lane] * draws.vol_w[i, lane] if vol_df[i] > 0.0 else draws.pdraw[i, lane]
+                kept.growth_draw[row, i] = p_mean[i] + p_sd[i] * dev
+            if c_sd[i] > 0.0:
+                kept.count_mean[row, i] = draws.c_lam[i, lane]
+            if s_delivery_kappa[i] > 0.0:
+                kept.delivery[row, i] = draws.s_dlv[i, lane]
+            hits = 0
+            for j in range(n_jumps):
+                if jump_effect[j, i] != 0.0:
+                    for t in range(1, n_steps1):
+                        if draws.jump_hit[j, t, lane]:
+                            hits += 1
+            kept.jump_count[row, i] = hits
+        for j in range(n_proj):
+            step = paths.proj_step[j, lane]
+            kept.project_step[row, j] = step if step < n_steps1 else -1
 
 
 @njit(cache=True, _nrt=False)

@@ -47,7 +47,7 @@ class ProgressBar:
             )
             self._progress.start()
             self._task = self._progress.add_task("paths", total=total)
-        self._progress.update(self._task, completed=done)
+        self._progress.update(self._task, completed=done, total=total)  # a run to a precision grows its goal
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
