@@ -18,6 +18,8 @@ from targetsim.errors import TargetsimError
 import targetsim.kernels.paths  # noqa: F401,E402 - see above
 
 DASK_EXTRA_HINT = "pip install 'targetsim[dask]'"
+#: How long to try to reach a scheduler before saying it cannot be reached.
+CONNECT_TIMEOUT = "10s"
 
 
 def require_distributed() -> Any:
@@ -43,7 +45,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     distributed = require_distributed()
     if scheduler is not None:
         try:
-            client = distributed.Client(scheduler, timeout="10s")
+            client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
         except OSError as exc:
             raise TargetsimError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}. Start one with "
                                  f"`dask scheduler` (and workers with `dask worker {scheduler}`), or use "

@@ -1,0 +1,150 @@
+"""Dask-distributed runs (issue 19): blocks of paths as tasks on a LocalCluster of processes give the
+dataset of a local run bit for bit, whatever the workers, the order tasks finish in, or a worker lost
+mid-run. One cluster of two worker processes serves the module (starting one costs seconds)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+import targetsim
+from targetsim.errors import TargetsimError
+from tests.engine_scenarios import assert_identical, drawn_inputs
+
+distributed = pytest.importorskip("distributed", reason="the dask extra is not installed: pip install 'targetsim[dask]'")
+
+from targetsim.distributed import FAULT_DIR_ENV, DaskExecutor, paths_per_task  # noqa: E402
+
+PATHS = 20_000
+TASK = 2048  # ten tasks of a 20,000-path run: several per worker, finishing in varying order
+
+
+@pytest.fixture(scope="module")
+def fault_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("faults")
+
+
+@pytest.fixture(scope="module")
+def client(fault_dir):
+    # the workers inherit the fault-injection directory (a file there ends the worker that claims it)
+    previous = os.environ.get(FAULT_DIR_ENV)
+    os.environ[FAULT_DIR_ENV] = str(fault_dir)
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                      silence_logs=40) as cluster, distributed.Client(cluster) as made:
+            yield made
+    finally:
+        if previous is None:
+            os.environ.pop(FAULT_DIR_ENV, None)
+        else:
+            os.environ[FAULT_DIR_ENV] = previous
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return drawn_inputs()
+
+
+@pytest.fixture(scope="module")
+def local(scenario):
+    return targetsim.run(scenario, paths=PATHS, keep_paths=3000, threads=2)
+
+
+def test_distributed_equals_local_bit_for_bit(client, scenario, local):
+    progress = []
+    ds = targetsim.run(scenario, paths=PATHS, keep_paths=3000, client=client, task_paths=TASK,
+                       progress=lambda done, total: progress.append((done, total)))
+    assert_identical(local, ds)
+    # progress: one report per completed task, up to every path
+    assert len(progress) == -(-PATHS // TASK) and progress[-1] == (PATHS, PATHS)
+    assert [d for d, _ in progress] == sorted(d for d, _ in progress)
+
+
+def test_one_worker_and_other_task_sizes_equal_local(client, scenario, local):
+    one = [next(iter(client.scheduler_info()["workers"]))]
+
+    class OneWorker(DaskExecutor):  # every task on one worker process
+        def run(self, plan, key, start, stop, log_w_ref, keep_paths, sink):
+            submit = self.client.submit
+            self.client.submit = lambda *a, **k: submit(*a, workers=one, allow_other_workers=False, **k)
+            try:
+                super().run(plan, key, start, stop, log_w_ref, keep_paths, sink)
+            finally:
+                self.client.submit = submit
+
+    from targetsim.engine.plan import build_plan
+    from targetsim.engine.results import build_dataset
+    from targetsim.engine.simulate import simulate
+
+    plan = build_plan(scenario)
+    executor = OneWorker(client, task_paths=4096 + 256)
+    stats = simulate(plan, paths=PATHS, seed=scenario.seed, keep_paths=3000, executor=executor)
+    ds = build_dataset(scenario, plan, stats, seed=scenario.seed, version=targetsim.__version__)
+    assert executor.tasks_run == -(-PATHS // (4096 + 256))
+    assert_identical(local.drop_attrs(), ds.drop_attrs())
+
+
+def test_weighted_distributed_equals_local(client):
+    observed = drawn_inputs(observed=True)
+    here = targetsim.run(observed, paths=PATHS, keep_paths=500, threads=1)
+    there = targetsim.run(observed, paths=PATHS, keep_paths=500, client=client, task_paths=TASK)
+    assert here.effective_sample_size.values[0] < PATHS  # the paths are weighted
+    assert_identical(here, there)
+
+
+def test_precision_distributed_equals_local(client, scenario):
+    here = targetsim.run(scenario, precision=0.003, threads=2)
+    there = targetsim.run(scenario, precision=0.003, client=client, task_paths=8192)
+    assert_identical(here, there)
+
+
+def test_a_worker_lost_mid_run_changes_nothing(client, scenario, local, fault_dir):
+    marker = fault_dir / "kill-worker"
+    marker.write_text("the first task to remove this file ends its worker process")
+    ds = targetsim.run(scenario, paths=PATHS, keep_paths=3000, client=client, task_paths=TASK)
+    assert not marker.exists()  # a task claimed it and its worker died; the scheduler ran its tasks again
+    assert_identical(local, ds)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+
+
+@pytest.mark.slow  # starts a cluster of its own
+def test_a_local_cluster_from_workers(scenario, local):
+    ds = targetsim.run(scenario, paths=PATHS, keep_paths=3000, workers=1, task_paths=8192)
+    assert_identical(local, ds)
+
+
+def test_task_size_keeps_scheduling_a_small_share(scenario):
+    from targetsim.distributed import SCHEDULING_SHARE, TASK_OVERHEAD_S
+    from targetsim.engine.plan import build_plan
+    from targetsim.engine.resources import estimate_for_plan
+
+    plan = build_plan(scenario)
+    per_path = estimate_for_plan(plan, paths=1, threads=1).seconds
+    for paths, threads in ((10**5, 2), (2 * 10**6, 2), (10**8, 64)):
+        size = paths_per_task(plan, paths, threads)
+        assert size % 8192 == 0
+        assert TASK_OVERHEAD_S <= SCHEDULING_SHARE * size * per_path
+    # a long run on few threads: at least four tasks per thread
+    assert paths_per_task(plan, 10**8, 2) <= 10**8 / 8 + 8192
+
+
+def test_missing_dask_names_the_extra(monkeypatch):
+    from targetsim.distributed import require_distributed
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(TargetsimError, match=r"targetsim\[dask\]"):
+        require_distributed()
+
+
+def test_bad_distributed_options(scenario, monkeypatch):
+    import targetsim.distributed
+
+    monkeypatch.setattr(targetsim.distributed, "CONNECT_TIMEOUT", "0.5s")
+    with pytest.raises(TargetsimError, match="not both"):
+        targetsim.run(scenario, paths=1000, scheduler="tcp://127.0.0.1:1", workers=2)
+    with pytest.raises(TargetsimError, match="distributed run"):
+        targetsim.run(scenario, paths=1000, task_paths=4096)
+    with pytest.raises(TargetsimError, match="cannot reach the Dask scheduler"):
+        targetsim.run(scenario, paths=1000, scheduler="tcp://127.0.0.1:9")
