@@ -13,8 +13,8 @@ What it measures, in this order:
              complete (``distributed.as_completed``), per task; and one task of the engine on 256 paths
              (plan sent once by ``scatter``, its partial statistics returned) minus the same range
              simulated in-process
-  task size  ``targetsim.distributed.paths_per_task`` for the run, and the share of a task that the
-             measured overhead is at that size
+  task size  ``targetsim.distributed.paths_per_task`` for the run (from ``TASK_OVERHEAD_S``, and from the
+             overhead just measured), and the share of a task that the measured overhead is at that size
   runs       the same run (same seed) with 2 local threads and on the cluster, best of 3 each, and
              whether the two datasets are bit-identical
 
@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> dict:
         out["small_task_overhead_ms"] = 1e3 * (remote - here)
         overhead_s = max(out["noop_task_ms"], out["small_task_overhead_ms"]) / 1e3
 
-        size = paths_per_task(plan, paths, args.workers)
+        size = paths_per_task(plan, paths, args.workers)  # what a run chooses (TASK_OVERHEAD_S)
+        out["task_paths_from_measured_overhead"] = paths_per_task(plan, paths, args.workers, overhead_s=overhead_s)
         local_ds = None
 
         def run_local():
@@ -142,7 +143,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  per-task overhead: no-op task {out['noop_task_ms']:.2f} ms, 256-path engine task "
           f"{out['small_task_ms']:.2f} ms ({out['small_task_overhead_ms']:.2f} ms over the same work in-process)")
     print(f"  task size {size:,} paths ({out['tasks']} tasks, {out['task_simulation_s'] * 1e3:.0f} ms each): the "
-          f"overhead is {100 * out['overhead_share_at_task_size']:.2f} % of a task")
+          f"measured overhead is {100 * out['overhead_share_at_task_size']:.2f} % of a task (from the overhead "
+          f"measured now: {out['task_paths_from_measured_overhead']:,} paths a task)")
     print(f"  local {args.workers} threads {out['local_threads_s']:.2f} s, cluster of {args.workers} workers "
           f"{out['cluster_s']:.2f} s ({out['cluster_vs_local']:.2f}x); bit-identical: {out['bit_identical']}")
     print(f"wrote {target}")

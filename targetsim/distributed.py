@@ -60,16 +60,21 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
 
 # --- blocks of paths as Dask tasks ---------------------------------------------------------------------------
 
-#: Scheduler overhead of one task (submit, schedule, run an empty function, fetch a small result), measured
-#: with ``python -m benches.distributed`` on a LocalCluster of 2 processes here: about 3-6 ms (see the README's
-#: "Distributed runs and precision"). A remote cluster adds network round trips; 10 ms covers both.
-TASK_OVERHEAD_S = 0.010
-#: Bytes a task's result moves per second (pickled partial statistics from worker to client, the sketches
-#: dominating): a conservative figure for a local network.
-RESULT_BYTES_PER_S = 200e6
-#: Scheduling (and moving results) should take at most this share of a task's time: tasks are at least
+#: Scheduler overhead of one task, per worker thread (submit, schedule, run, gather as completed), measured
+#: with ``python -m benches.distributed``: 400 no-op tasks on a LocalCluster of 2 processes took 23 ms each
+#: per worker on the 2-core development machine under load (the scheduler, the client and both workers
+#: share its 2 cores; a dedicated scheduler host is faster). See the README's "Distributed runs and precision".
+TASK_OVERHEAD_S = 0.020
+#: Bytes a task's result moves per second (pickled partial statistics from worker to client, the quantile
+#: sketches dominating: 8 bytes × indicators × years × 4,098 bins): about 100 MB/s measured here and on a
+#: gigabit network.
+RESULT_BYTES_PER_S = 100e6
+#: Scheduling and moving results should take at most this share of a task's time: tasks are at least
 #: ``(TASK_OVERHEAD_S + result bytes / RESULT_BYTES_PER_S) / SCHEDULING_SHARE`` seconds of simulation.
-SCHEDULING_SHARE = 0.02
+SCHEDULING_SHARE = 0.05
+#: The overhead accepted to give every worker thread a task of its own (a run too short for
+#: :data:`SCHEDULING_SHARE` on every thread).
+BUSY_SHARE = 0.25
 #: Tasks no longer than this many paths (a retried task repeats at most this much work; its chunk sums,
 #: ``paths / 256 × indicators × years`` floats, stay small), and at least this many tasks per worker thread
 #: where the run is long enough (the last tasks then balance the load).
@@ -84,22 +89,25 @@ FAULT_DIR_ENV = "TARGETSIM_TEST_FAULT_DIR"
 
 
 def paths_per_task(plan: Any, paths: int, threads: int, *, overhead_s: float = TASK_OVERHEAD_S) -> int:
-    """Paths per task for a run of ``paths`` paths on ``threads`` worker threads: long enough that the
-    measured per-task overhead (and moving the task's result) is at most :data:`SCHEDULING_SHARE` of its
-    time, from the run's own time estimate (:func:`targetsim.engine.resources.estimate_for_plan`); otherwise
-    short enough to give each thread :data:`TASKS_PER_THREAD` tasks, and no longer than
-    :data:`MAX_TASK_PATHS`. A multiple of the default block size."""
+    """Paths per task for a run of ``paths`` paths on ``threads`` worker threads, from the measured per-task
+    overhead (``overhead_s``, plus moving the task's result) and the run's own time estimate
+    (:func:`targetsim.engine.resources.estimate_for_plan`): :data:`TASKS_PER_THREAD` tasks per thread (the
+    last ones balance the load), fewer where the overhead would pass :data:`SCHEDULING_SHARE` of a task's
+    time, but one per thread where that keeps the overhead below :data:`BUSY_SHARE` (an idle thread costs
+    more than the overhead), and none longer than :data:`MAX_TASK_PATHS`. The run is split evenly; a
+    multiple of the default block size."""
     from targetsim.engine.resources import estimate_for_plan
     from targetsim.kernels.geometry import DEFAULT_BLOCK_SIZE
     from targetsim.kernels.sketch import OFF_GRID_BINS
 
-    per_path_s = max(estimate_for_plan(plan, paths=1, threads=1).seconds, 1e-9)
+    threads = max(threads, 1)
+    per_path_s = max(estimate_for_plan(plan, paths=1, threads=1).seconds, 1e-12)
     result_bytes = 8 * plan.n_indicators * (plan.n_steps + 1) * (plan.n_bins + OFF_GRID_BINS + 2)
-    shortest = (overhead_s + result_bytes / RESULT_BYTES_PER_S) / SCHEDULING_SHARE / per_path_s
-    balanced = min(paths / (TASKS_PER_THREAD * max(threads, 1)), MAX_TASK_PATHS)
-    size = max(shortest, balanced)
-    blocks = max(1, math.ceil(size / DEFAULT_BLOCK_SIZE))
-    return blocks * DEFAULT_BLOCK_SIZE
+    per_task_s = overhead_s + result_bytes / RESULT_BYTES_PER_S
+    work_s = paths * per_path_s
+    tasks = min(TASKS_PER_THREAD * threads, math.floor(work_s * SCHEDULING_SHARE / per_task_s))
+    tasks = max(tasks, min(threads, math.floor(work_s * BUSY_SHARE / per_task_s)), math.ceil(paths / MAX_TASK_PATHS), 1)
+    return math.ceil(paths / tasks / DEFAULT_BLOCK_SIZE) * DEFAULT_BLOCK_SIZE
 
 
 def simulate_task(plan: Any, key: Any, start: int, stop: int, log_w_ref: float, keep_paths: int) -> Any:

@@ -115,19 +115,32 @@ def test_a_local_cluster_from_workers(scenario, local):
     assert_identical(local, ds)
 
 
-def test_task_size_keeps_scheduling_a_small_share(scenario):
-    from targetsim.distributed import SCHEDULING_SHARE, TASK_OVERHEAD_S
+def test_task_size_keeps_scheduling_a_small_share():
+    from targetsim.distributed import BUSY_SHARE, RESULT_BYTES_PER_S, SCHEDULING_SHARE, TASK_OVERHEAD_S
     from targetsim.engine.plan import build_plan
     from targetsim.engine.resources import estimate_for_plan
+    from tests.conftest import ROOT
 
-    plan = build_plan(scenario)
+    plan = build_plan(targetsim.load_scenario(ROOT / "scenarios" / "base.yaml"))
     per_path = estimate_for_plan(plan, paths=1, threads=1).seconds
-    for paths, threads in ((10**5, 2), (2 * 10**6, 2), (10**8, 64)):
+    result_s = 8 * plan.n_indicators * (plan.n_steps + 1) * (plan.n_bins + 2 + 2) / RESULT_BYTES_PER_S
+
+    def tasks_and_share(paths: int, threads: int) -> tuple[int, float]:
         size = paths_per_task(plan, paths, threads)
         assert size % 8192 == 0
-        assert TASK_OVERHEAD_S <= SCHEDULING_SHARE * size * per_path
-    # a long run on few threads: at least four tasks per thread
-    assert paths_per_task(plan, 10**8, 2) <= 10**8 / 8 + 8192
+        return -(-paths // size), (TASK_OVERHEAD_S + result_s) / (size * per_path)
+
+    # long runs: four tasks per thread, the overhead within its share (10^9 paths: 3.9 million a task, below
+    # MAX_TASK_PATHS)
+    tasks, share = tasks_and_share(2 * 10**7, 2)
+    assert tasks == 8 and share <= SCHEDULING_SHARE
+    tasks, share = tasks_and_share(10**9, 64)
+    assert tasks == 256 and share <= SCHEDULING_SHARE
+    # a run too short for that: one task per thread while the overhead stays below BUSY_SHARE
+    tasks, share = tasks_and_share(2 * 10**6, 2)
+    assert tasks == 2 and share <= BUSY_SHARE
+    # too short even for that: one task
+    assert tasks_and_share(20_000, 2)[0] == 1
 
 
 def test_missing_dask_names_the_extra(monkeypatch):
