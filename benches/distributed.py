@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     import distributed
 
     import targetsim
-    from targetsim.distributed import SCHEDULING_SHARE, paths_per_task, simulate_task
+    from targetsim.distributed import LOCAL_CLUSTER_QUIET, SCHEDULING_SHARE, paths_per_task, simulate_task
     from targetsim.engine.plan import build_plan
     from targetsim.engine.simulate import simulate_range
     from targetsim.kernels.rng import key_from_seed
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     targetsim.run(scenario, paths=10_000, threads=args.workers)  # kernels loaded here
     started = time.perf_counter()
     with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=40) as cluster, \
+                                  **LOCAL_CLUSTER_QUIET) as cluster, \
             distributed.Client(cluster) as client:
         out["cluster_start_s"] = time.perf_counter() - started
         plan_future = client.scatter(plan, broadcast=True, hash=False)

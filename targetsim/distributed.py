@@ -18,6 +18,9 @@ from targetsim.errors import TargetsimError
 import targetsim.kernels.paths  # noqa: F401,E402 - see above
 
 DASK_EXTRA_HINT = "pip install 'targetsim[dask]'"
+#: A local cluster's scheduler without a dashboard, its HTTP server on a free port (the default, 8787, may be
+#: taken by another cluster on the machine), and only its errors logged.
+LOCAL_CLUSTER_QUIET = {"dashboard_address": ":0", "scheduler_kwargs": {"dashboard": False}, "silence_logs": 40}
 #: How long to try to reach a scheduler before saying it cannot be reached.
 CONNECT_TIMEOUT = "10s"
 
@@ -53,8 +56,8 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         with client:
             yield client
         return
-    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, **LOCAL_CLUSTER_QUIET
+                                  ) as cluster, distributed.Client(cluster) as client:
         yield client
 
 

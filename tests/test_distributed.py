@@ -11,11 +11,11 @@ import pytest
 
 import targetsim
 from targetsim.errors import TargetsimError
-from tests.engine_scenarios import assert_identical, drawn_inputs
+from tests.engine_scenarios import EXTREME_OBSERVATION, assert_identical, drawn_inputs
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed: pip install 'targetsim[dask]'")
 
-from targetsim.distributed import FAULT_DIR_ENV, DaskExecutor, paths_per_task  # noqa: E402
+from targetsim.distributed import FAULT_DIR_ENV, LOCAL_CLUSTER_QUIET, DaskExecutor, paths_per_task  # noqa: E402
 
 PATHS = 20_000
 TASK = 2048  # ten tasks of a 20,000-path run: several per worker, finishing in varying order
@@ -32,8 +32,8 @@ def client(fault_dir):
     previous = os.environ.get(FAULT_DIR_ENV)
     os.environ[FAULT_DIR_ENV] = str(fault_dir)
     try:
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                      silence_logs=40) as cluster, distributed.Client(cluster) as made:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, **LOCAL_CLUSTER_QUIET
+                                      ) as cluster, distributed.Client(cluster) as made:
             yield made
     finally:
         if previous is None:
@@ -94,6 +94,22 @@ def test_weighted_distributed_equals_local(client):
     assert_identical(here, there)
 
 
+def test_second_pass_distributed_equals_local(client):
+    # an observation in the tail: the run repeats itself relative to its likeliest path (log_w_ref < 0)
+    from targetsim.engine.plan import build_plan
+    from targetsim.engine.simulate import simulate
+
+    plan = build_plan(drawn_inputs(observed=EXTREME_OBSERVATION))
+    here = simulate(plan, paths=PATHS, seed=9, threads=2, keep_paths=400)
+    there = simulate(plan, paths=PATHS, seed=9, keep_paths=400, executor=DaskExecutor(client, task_paths=TASK))
+    assert here.log_weight_reference < 0 and here.log_weight_reference == there.log_weight_reference
+    for name in ("attained", "attained_by_year", "pair_fail", "sketch", "total", "log_min", "log_max", "n_met"):
+        assert getattr(here, name).tobytes() == getattr(there, name).tobytes(), name
+    assert (here.weight_total, here.weight_sq_total) == (there.weight_total, there.weight_sq_total)
+    for name in here.kept._fields[2:]:
+        assert getattr(here.kept, name).tobytes() == getattr(there.kept, name).tobytes(), name
+
+
 def test_precision_distributed_equals_local(client, scenario):
     here = targetsim.run(scenario, precision=0.003, threads=2)
     there = targetsim.run(scenario, precision=0.003, client=client, task_paths=8192)
@@ -109,7 +125,6 @@ def test_a_worker_lost_mid_run_changes_nothing(client, scenario, local, fault_di
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it
 
 
-@pytest.mark.slow  # starts a cluster of its own
 def test_a_local_cluster_from_workers(scenario, local):
     ds = targetsim.run(scenario, paths=PATHS, keep_paths=3000, workers=1, task_paths=8192)
     assert_identical(local, ds)
@@ -151,7 +166,7 @@ def test_missing_dask_names_the_extra(monkeypatch):
         require_distributed()
 
 
-def test_bad_distributed_options(scenario, monkeypatch):
+def test_bad_distributed_options(scenario, monkeypatch, tmp_path):
     import targetsim.distributed
 
     monkeypatch.setattr(targetsim.distributed, "CONNECT_TIMEOUT", "0.5s")
@@ -161,3 +176,13 @@ def test_bad_distributed_options(scenario, monkeypatch):
         targetsim.run(scenario, paths=1000, task_paths=4096)
     with pytest.raises(TargetsimError, match="cannot reach the Dask scheduler"):
         targetsim.run(scenario, paths=1000, scheduler="tcp://127.0.0.1:9")
+    # the command line: one line naming the cause, exit status 1
+    from click.testing import CliRunner
+
+    from targetsim.cli import main
+    from tests.conftest import ROOT
+
+    result = CliRunner().invoke(main, ["run", str(ROOT / "scenarios" / "base.yaml"), "-o", str(tmp_path / "x.nc"),
+                                       "--paths", "1000", "--scheduler", "tcp://127.0.0.1:9", "--quiet"])
+    assert result.exit_code == 1 and "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in result.output
+    assert not (tmp_path / "x.nc").exists()

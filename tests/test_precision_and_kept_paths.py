@@ -17,7 +17,7 @@ from targetsim.engine.simulate import (RunningStatistics, precision_schedule, si
                                        simulate_to_precision)
 from targetsim.errors import TargetsimError, TargetsimWarning
 from targetsim.kernels.rng import key_from_seed
-from tests.engine_scenarios import GROWTH_MEAN, GROWTH_SD, assert_identical, drawn_inputs
+from tests.engine_scenarios import EXTREME_OBSERVATION, GROWTH_MEAN, GROWTH_SD, assert_identical, drawn_inputs
 
 PATHS = 20_000
 
@@ -214,6 +214,22 @@ def test_precision_stops_at_the_first_stage_that_meets_it_and_equals_a_plain_run
     assert paths > 16_384
     before = targetsim.run(chosen, paths=paths // 2, threads=2)
     assert before.attainment_probability_standard_error.values.max() > precision
+
+
+def test_precision_with_the_second_pass_equals_a_plain_run():
+    # weights so small relative to 0 that the run repeats itself relative to its likeliest path: each check
+    # repeats that pass, and the result is still the plain run's at the paths it stopped at
+    plan = build_plan(drawn_inputs(observed=EXTREME_OBSERVATION))
+    stats = simulate_to_precision(plan, precision=0.02, seed=4, threads=2, keep_paths=300)
+    assert stats.log_weight_reference < 0 and stats.precision.met and stats.precision.paths > 16_384
+    plain = simulate(plan, paths=stats.precision.paths, seed=4, threads=1, keep_paths=300)
+    assert plain.log_weight_reference == stats.log_weight_reference
+    for name in ("attained", "attained_by_year", "pair_fail", "sketch", "total", "log_min", "log_max"):
+        assert getattr(plain, name).tobytes() == getattr(stats, name).tobytes(), name
+    assert (plain.weight_total, plain.weight_sq_total) == (stats.weight_total, stats.weight_sq_total)
+    for name in plain.kept._fields[2:]:
+        assert getattr(plain.kept, name).tobytes() == getattr(stats.kept, name).tobytes(), name
+    assert stats.attainment_standard_error().max() == stats.precision.reached <= 0.02
 
 
 def test_the_cap_stops_a_run_and_says_so(scenario):
