@@ -64,9 +64,11 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
 # --- blocks of paths as Dask tasks ---------------------------------------------------------------------------
 
 #: Scheduler overhead of one task, per worker thread (submit, schedule, run, gather as completed), measured
-#: with ``python -m benches.distributed``: 400 no-op tasks on a LocalCluster of 2 processes took 23 ms each
-#: per worker on the 2-core development machine under load (the scheduler, the client and both workers
-#: share its 2 cores; a dedicated scheduler host is faster). See the README's "Distributed runs and precision".
+#: with ``python -m benches.distributed``: 400 no-op tasks on a LocalCluster of 2 processes took 8-14 ms each
+#: per worker on the 2-core development machine (the scheduler, the client and both workers share its
+#: 2 cores; 34 ms when other jobs loaded it), an engine task of 256 paths 21-30 ms more than the same work
+#: in-process (its 1.3 MB result moved). A dedicated scheduler host is faster. See the README's
+#: "Distributed runs and precision".
 TASK_OVERHEAD_S = 0.020
 #: Bytes a task's result moves per second (pickled partial statistics from worker to client, the quantile
 #: sketches dominating: 8 bytes × indicators × years × 4,098 bins): about 100 MB/s measured here and on a
