@@ -166,12 +166,6 @@ class Partial:
     chunk_w2: np.ndarray
     kept: Kept
 
-    @property
-    def nbytes(self) -> int:
-        arrays = [*self.counts.values(), self.vmin, self.vmax, self.chunk_sums, self.chunk_w2,
-                  *(getattr(self.kept, name) for name in KEPT_FIELDS)]
-        return int(sum(a.nbytes for a in arrays))
-
 
 class RunningStatistics:
     """Statistics of paths ``0 .. done - 1``, extended range by range.
