@@ -19,6 +19,7 @@ from targetsim.report.compare import Z95, compare_datasets, pairing, wilson_uppe
 # One log-normal indicator over one year: X = 100·exp(μ + 0.2 Z); the target X ≥ 110 is met with
 # probability Φ((μ − ln 1.1)/0.2). Raising μ moves the probability by a known amount.
 VOL = 0.2
+K = 4.5  # Monte Carlo standard errors: the tolerance of a single run's comparison with a closed form
 
 
 def _scenario(tmp_path, name: str, mean: float, seed: int = 11, paths: int = 40_000):
@@ -74,7 +75,7 @@ def test_different_seeds_are_independent_and_cover_the_closed_form(tmp_path):
     se_a, se_b = math.sqrt(pa * (1 - pa) / 40_000), math.sqrt(pb * (1 - pb) / 40_000)
     assert row["standard_error"] == pytest.approx(math.hypot(se_a, se_b), rel=1e-6)
     truth = _exact(0.10) - _exact(0.05)
-    assert row["difference_lower"] <= truth <= row["difference_upper"]
+    assert abs(row["difference"] - truth) <= K * row["standard_error"]
 
 
 def test_same_seed_without_kept_paths_gives_the_coupling_free_bound(tmp_path):
@@ -87,7 +88,7 @@ def test_same_seed_without_kept_paths_gives_the_coupling_free_bound(tmp_path):
     sa = float(ca["attainment_probability_standard_error"].isel(scenario=0, target=0))
     sb = float(cb["attainment_probability_standard_error"].isel(scenario=0, target=0))
     assert row.standard_error == pytest.approx(sa + sb)
-    assert row.lower <= _exact(0.10) - _exact(0.05) <= row.upper
+    assert abs(row.difference - (_exact(0.10) - _exact(0.05))) <= K * row.standard_error
 
 
 def _synthetic(p_flags: np.ndarray, kept: int, seed: int) -> xr.Dataset:
@@ -172,3 +173,29 @@ def test_compare_refuses_one_file_and_foreign_files(tmp_path):
     assert result.exit_code == 1 and "at least two results files" in result.output
     result = CliRunner().invoke(main, ["compare", str(tmp_path / "none.nc"), str(tmp_path / "other.nc")])
     assert result.exit_code == 1 and "no such results file" in result.output
+
+
+def test_runs_with_kept_paths_are_paired_end_to_end(tmp_path):
+    """Two runs of the closed-form scenario, one seed, growth 5 % and 10 %, both keeping their first paths:
+    the comparison pairs them, its interval covers the exact difference, and it is much narrower than the
+    bound without kept paths (every path that meets the target at 5 % meets it at 10 %)."""
+    outs = []
+    for name, mean in (("a", 0.05), ("b", 0.10)):
+        out = tmp_path / f"{name}.nc"
+        result = CliRunner().invoke(main, ["run", str(_scenario(tmp_path, name, mean)), "-o", str(out), "--quiet",
+                                           "--keep-paths", "10000"])
+        assert result.exit_code == 0, result.output
+        outs.append(out)
+    a, b = (xr.open_dataset(p) for p in outs)
+    paired = compare_datasets(a, b)
+    assert paired.method == "paired" and paired.kept_paths == 10_000
+    row = paired.differences[0]
+    truth = _exact(0.10) - _exact(0.05)
+    # the paired s.e. is the exact one here, sqrt(D(1 - D)/n) (the discordant paths are exactly those between
+    # the two thresholds), up to the Wilson bound on the kept paths' share
+    exact_se = math.sqrt(truth * (1 - truth) / 40_000)
+    assert exact_se <= row.standard_error <= 1.2 * exact_se
+    assert abs(row.difference - truth) <= K * row.standard_error
+    assert row.discordant == pytest.approx(truth, abs=K * math.sqrt(truth * (1 - truth) / 10_000))
+    bound = compare_datasets(a.drop_vars("kept_target_met"), b.drop_vars("kept_target_met")).differences[0]
+    assert row.standard_error < 0.5 * bound.standard_error
