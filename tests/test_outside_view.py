@@ -318,7 +318,7 @@ indicators:
     start: 100
     process:
       kind: lognormal
-      growth: {outside_view: {binding: expected, plan_level: city}}
+      growth: {outside_view: {binding: expected, plan_level: city, centre: margin}}
       volatility: 0.02
   y:
     label: Y
@@ -358,8 +358,8 @@ def test_a_scenario_takes_its_growth_from_the_outside_view(tmp_path):
     assert ind.fitted.kind == "outside_view" and ind.fitted.describe() == ind.parameters.source
     assert sc.indicator_by_id["y"].fitted is None
     # `outside_view: true` means the defaults (an expected target of a city plan)
-    same = _load(tmp_path, SCENARIO.replace("{outside_view: {binding: expected, plan_level: city}}",
-                                            "{outside_view: true}"))
+    same = _load(tmp_path, SCENARIO.replace("{binding: expected, plan_level: city, centre: margin}",
+                                            "{centre: margin}"))
     assert same.indicator_by_id["x"].process.growth == growth
     ds = run(sc, paths=4096)
     text = ds["indicator_outside_view"].values.tolist()
@@ -383,21 +383,22 @@ def test_the_outside_view_reads_cagr_targets_ceilings_and_other_cells(tmp_path):
                                                "threshold: 80, by: 2029, comparator: '<='}"))
     centre, _, _ = fit.predict("level", "expected", "city", 5)
     assert ceiling.indicator_by_id["x"].process.growth.mean == pytest.approx(math.log(0.8) / 5 - centre)
-    national = _load(tmp_path, SCENARIO.replace("{binding: expected, plan_level: city}",
-                                                "{binding: binding, plan_level: national, kind: count}"))
+    national = _load(tmp_path, SCENARIO.replace("{binding: expected, plan_level: city, centre: margin}",
+                                                "{binding: binding, plan_level: national, kind: count, "
+                                                "centre: margin}"))
     centre, _, _ = fit.predict("count", "binding", "national", 5)
     assert national.indicator_by_id["x"].process.growth.mean == pytest.approx(math.log(1.5) / 5 + centre)
 
 
 @pytest.mark.parametrize("old, new, message", [
-    ("{outside_view: {binding: expected, plan_level: city}}", "{outside_view: {binding: soft}}",
+    ("{outside_view: {binding: expected, plan_level: city, centre: margin}}", "{outside_view: {binding: soft}}",
      "binding must be one of"),
-    ("{outside_view: {binding: expected, plan_level: city}}", "{outside_view: {plan_level: county}}",
+    ("{outside_view: {binding: expected, plan_level: city, centre: margin}}", "{outside_view: {plan_level: county}}",
      "plan_level must be one of"),
-    ("{outside_view: {binding: expected, plan_level: city}}", "{outside_view: {trend: 0.1}}", "unknown key 'trend'"),
-    ("{outside_view: {binding: expected, plan_level: city}}", "{outside_view: true, log_sd: 0.1}",
+    ("{outside_view: {binding: expected, plan_level: city, centre: margin}}", "{outside_view: {trend: 0.1}}", "unknown key 'trend'"),
+    ("{outside_view: {binding: expected, plan_level: city, centre: margin}}", "{outside_view: true, log_sd: 0.1}",
      "unknown key 'log_sd' beside 'outside_view'"),
-    ("{outside_view: {binding: expected, plan_level: city}}", "{outside_view: yes please}", "outside_view is true"),
+    ("{outside_view: {binding: expected, plan_level: city, centre: margin}}", "{outside_view: yes please}", "outside_view is true"),
     ("kind: lognormal\n      growth: {outside_view", "kind: ar1_growth\n      growth: {outside_view",
      "sets a lognormal process's growth"),
     ("{id: tx, indicator: x, kind: level, threshold: 150, by: 2029}",
@@ -416,10 +417,13 @@ def test_outside_view_spelling_errors(tmp_path, old, new, message):
 
 
 def test_the_outside_view_centred_on_the_logistic_p_met(tmp_path):
-    sc = _load(tmp_path, SCENARIO.replace("plan_level: city}}", "plan_level: city, centre: p_met}}"))
+    sc = _load(tmp_path, SCENARIO.replace("plan_level: city, centre: margin}}", "plan_level: city, centre: p_met}}"))
     ind = sc.indicator_by_id["x"]
     log_mean, _ = outside_view_growth(math.log(1.5) / 5, 5, "level", "expected", "city", centre="p_met")
     assert ind.process.growth.mean == pytest.approx(log_mean)
     assert "logistic model's P(met)" in ind.parameters.source
     with pytest.raises(Exception, match="centre must be one of"):
-        _load(tmp_path, SCENARIO.replace("plan_level: city}}", "plan_level: city, centre: mode}}"))
+        _load(tmp_path, SCENARIO.replace("centre: margin}}", "centre: mode}}"))
+    # `outside_view: true` means the defaults: an expected target of a city plan, centred on the logistic P(met)
+    default = _load(tmp_path, SCENARIO.replace("{binding: expected, plan_level: city, centre: margin}", "true"))
+    assert default.indicator_by_id["x"].process.growth == ind.process.growth

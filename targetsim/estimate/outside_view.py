@@ -80,7 +80,8 @@ from targetsim.errors import FitError
 
 __all__ = ["REFERENCE_FILES", "ReferenceRow", "load_reference", "margin_of", "MarginFit", "fit_margin_model",
            "MetLogit", "fit_met_logit", "outside_view_growth", "default_fit", "KINDS", "BINDINGS", "PLAN_LEVELS",
-           "inconsistencies", "leave_one_plan_out", "default_logit", "CENTRES", "family_of", "plan_group", "EXACT_HIT"]
+           "inconsistencies", "leave_one_plan_out", "default_logit", "CENTRES", "family_of", "plan_group", "EXACT_HIT",
+           "outside_view_margin", "CountAdditions", "outside_view_count_additions"]
 
 REFERENCE_FILES = ("reference_targets.csv", "reference_targets_national.csv", "reference_targets_subnational.csv",
                    "reference_targets_sectoral.csv")
@@ -693,6 +694,81 @@ def outside_view_growth(required_growth: float, horizon: float, kind: str = "lev
     elif centre != "margin":
         raise FitError(f"outside view: centre must be one of {', '.join(CENTRES)}, not {centre!r}")
     return float(required_growth + mean), float(sd)
+
+
+def outside_view_margin(horizon: float, kind: str = "level", binding: str = "expected", plan_level: str = "city",
+                        *, fit: MarginFit | None = None, centre: str = "margin",
+                        logit: MetLogit | None = None) -> tuple[float, float, float]:
+    """``(centre, sd, centre_se)`` of the yearly margin of a target of this kind, type and plan level over
+    ``horizon`` years: the predicted margin (``centre="margin"``) or the one that meets the target with
+    the logistic model's P(met) under a normal law of that s.d. (``centre="p_met"``); ``sd`` the
+    predictive s.d.; ``centre_se`` the standard error of the predicted margin alone."""
+    model = fit if fit is not None else default_fit()
+    mean, sd, _ = model.predict(kind, binding, plan_level, horizon)
+    if centre == "p_met":
+        from scipy import stats
+
+        p = (logit if logit is not None else default_logit()).p_met(kind, binding, plan_level, horizon)
+        mean = sd * float(stats.norm.ppf(p))
+    elif centre != "margin":
+        raise FitError(f"outside view: centre must be one of {', '.join(CENTRES)}, not {centre!r}")
+    x = model.vector(kind, binding, plan_level, horizon)
+    return float(mean), float(sd), math.sqrt(float(x @ model.cov @ x))
+
+
+@dataclass(frozen=True)
+class CountAdditions:
+    """A count's yearly additions from the outside view: the per-path mean ``mean`` and its s.d.
+    ``mean_sd`` (a gamma law, what ``additions: {mean: {mean, sd}}`` draws), the moments of the yearly
+    additions the margin implies (``implied_mean``, ``implied_sd``), and ``note`` (empty, or why the
+    s.d. is 0: the count's own noise is already wider than the outside view's spread)."""
+
+    mean: float
+    mean_sd: float
+    implied_mean: float
+    implied_sd: float
+    note: str = ""
+
+
+_HERMITE = 64  # Gauss-Hermite nodes for the moments of a function of the normal margin
+
+
+def outside_view_count_additions(target: float, start: float, horizon: float, margin_centre: float, margin_sd: float,
+                                 *, on_stock: bool, dispersion: float | None = None) -> CountAdditions:
+    """The yearly additions of a count whose target's margin ``m`` (yearly, on the log scale) is
+    ``Normal(margin_centre, margin_sd)``, over ``horizon`` years.
+
+    ``on_stock``: the target is the stock's level (a ``level`` row of the reference class: the stock
+    ``S(h) = target·e^{h·m}``, so the additions over the horizon are ``S(h) − start``, never below 0);
+    otherwise it is the additions themselves (a ``count`` row: they total ``target·e^{h·m}``; for a
+    target on each year's additions ``horizon`` is 1 and ``target`` the yearly threshold). The yearly
+    mean ``λ = additions/h`` then has the mean and variance those laws give (Gauss-Hermite), and the
+    count's per-path mean takes that mean and the part of the variance the count's own yearly noise
+    (Poisson: ``λ/h`` of ``λ``'s variance; a negative binomial with ``dispersion`` k adds ``λ²/(h·k)``)
+    does not already give: ``Var(λ) = Var(A/h) − E[λ]/h − E[λ]²/(h·k)``, divided by ``1 + 1/(h·k)``.
+    So the total additions over the horizon have (to this moment match) the outside view's mean and
+    variance, and P(met) is close to the margin's ``P(m ≥ 0)``.
+    """
+    if not (target > 0 and horizon > 0 and margin_sd >= 0 and start >= 0):
+        raise FitError(f"outside view for a count: needs a positive target and horizon and a start >= 0 "
+                       f"(target {target!r}, start {start!r}, horizon {horizon!r})")
+    nodes, weights = np.polynomial.hermite_e.hermegauss(_HERMITE)
+    weights = weights / weights.sum()
+    m = margin_centre + margin_sd * nodes
+    total = target * np.exp(np.clip(horizon * m, -50.0, 50.0))
+    additions = np.maximum(total - start, 0.0) if on_stock else total
+    lam = additions / horizon
+    mean = float(weights @ lam)
+    var = float(weights @ (lam - mean) ** 2)
+    k = dispersion if dispersion else math.inf
+    own = mean / horizon + mean * mean / (horizon * k)
+    param_var = (var - own) / (1.0 + 1.0 / (horizon * k))
+    note = ""
+    if param_var <= 0.0:
+        param_var = 0.0
+        note = "the count's own yearly noise is already as wide as the outside view's spread: mean known"
+    return CountAdditions(mean=mean, mean_sd=math.sqrt(param_var), implied_mean=mean, implied_sd=math.sqrt(var),
+                          note=note)
 
 
 # ------------------------------------------------------------------------------------------------ folds

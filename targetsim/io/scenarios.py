@@ -127,16 +127,24 @@ def _fit_requested_processes(src: YamlSource, path: Path) -> dict[str, FittedPar
 
 # The keys of ``growth: {outside_view: {...}}``: the cell of the reference class the indicator's first
 # target falls in (defaults: an expected target of a city plan, of the kind its target suggests), and
-# the centre of the growth (the predicted margin, or the one that gives the logistic model's P(met)).
+# the centre of the growth (the one that gives the logistic model's P(met), or the predicted margin).
 OUTSIDE_VIEW_KEYS = ("binding", "plan_level", "kind", "centre")
-OUTSIDE_VIEW_DEFAULTS = {"binding": "expected", "plan_level": "city", "centre": "margin"}
+OUTSIDE_VIEW_DEFAULTS = {"binding": "expected", "plan_level": "city", "centre": "p_met"}
+# Where each process kind takes the outside view: (the key path under ``process``, the placeholder put
+# there until the start is known).
+OUTSIDE_VIEW_PLACES = {
+    "lognormal": (("growth",), {"log_mean": 0.0, "log_sd": 0.0}),
+    "logit_share": (("drift",), {"mean": 0.0, "sd": 0.0}),
+    "count": (("additions", "mean"), 1.0),
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class OutsideViewParameters(FittedParameters):
-    """What ``growth: {outside_view: ...}`` gave a lognormal indicator, recorded like a fit: the
-    estimates ``growth_log_mean`` (standard error: the uncertainty of the predicted margin alone) and
-    ``growth_log_sd``, and ``outside_view``, the sentence that says how (the dataset's
+    """What ``{outside_view: ...}`` gave an indicator, recorded like a fit: the estimates (a lognormal's
+    ``growth_log_mean`` and ``growth_log_sd``, a logit share's ``drift_mean`` and ``drift_sd``, a
+    count's ``additions_mean`` and ``additions_mean_sd``; the mean's standard error: the uncertainty of
+    the predicted margin alone) and ``outside_view``, the sentence that says how (the dataset's
     ``indicator_outside_view`` and ``fit_description``)."""
 
     outside_view: str = ""
@@ -146,9 +154,10 @@ class OutsideViewParameters(FittedParameters):
 
 
 def _outside_view_requests(src: YamlSource) -> dict[str, dict[str, str | None]]:
-    """Find every ``growth: {outside_view: true | {binding, plan_level, kind, centre}}`` of a lognormal
-    indicator, check it, and put a placeholder growth in its place (the growth needs the resolved
-    start, so :func:`_apply_outside_view` sets it after :func:`_resolve_starts`)."""
+    """Find every ``{outside_view: true | {binding, plan_level, kind, centre}}`` (a lognormal's
+    ``growth``, a logit share's ``drift``, a count's ``additions: {mean: ...}``), check it, and put a
+    placeholder in its place (the parameters need the resolved start, so :func:`_apply_outside_view`
+    sets them after :func:`_resolve_starts`)."""
     data = src.data
     indicators = data.get("indicators") if isinstance(data, dict) else None
     if not isinstance(indicators, dict):
@@ -156,19 +165,36 @@ def _outside_view_requests(src: YamlSource) -> dict[str, dict[str, str | None]]:
     requests: dict[str, dict[str, str | None]] = {}
     for name, spec in indicators.items():
         process = spec.get("process") if isinstance(spec, dict) else None
-        growth = process.get("growth") if isinstance(process, dict) else None
-        if not (isinstance(growth, dict) and "outside_view" in growth):
+        if not isinstance(process, dict):
             continue
+        found = None
+        for kind, (keys, placeholder) in OUTSIDE_VIEW_PLACES.items():
+            holder, at = process, ("indicators", name, "process")
+            for key in keys[:-1]:
+                holder = holder.get(key) if isinstance(holder, dict) else None
+                at = (*at, key)
+            value = holder.get(keys[-1]) if isinstance(holder, dict) else None
+            if isinstance(value, dict) and "outside_view" in value:
+                found = (kind, holder, keys[-1], value, (*at, keys[-1]), placeholder)
+                break
+        if found is None:
+            continue
+        kind, holder, key_name, spec_value, at, placeholder = found
         from targetsim.estimate.outside_view import BINDINGS, CENTRES, KINDS, PLAN_LEVELS
 
-        at = ("indicators", name, "process", "growth")
-        if process.get("kind") != "lognormal":
-            raise src.error((*at, "outside_view"), f"outside_view sets a lognormal process's growth; this process is "
+        if process.get("kind") != kind:
+            if kind == "lognormal":
+                raise src.error((*at, "outside_view"), f"outside_view sets a lognormal process's growth (a "
+                                                       f"logit_share's drift, a count's additions mean); this "
+                                                       f"process is {process.get('kind')!r}")
+            raise src.error((*at, "outside_view"), f"outside_view under {'.'.join(OUTSIDE_VIEW_PLACES[kind][0])} "
+                                                   f"is for a {kind} process; this process is "
                                                    f"{process.get('kind')!r}")
-        for key in growth:
+        for key in spec_value:
             if key != "outside_view":
-                raise src.error((*at, key), f"unknown key {key!r} beside 'outside_view': it sets the whole growth")
-        request = growth["outside_view"]
+                raise src.error((*at, key), f"unknown key {key!r} beside 'outside_view': it sets the whole "
+                                            f"{key_name}")
+        request = spec_value["outside_view"]
         if request is True:
             request = {}
         if not isinstance(request, dict):
@@ -183,96 +209,205 @@ def _outside_view_requests(src: YamlSource) -> dict[str, dict[str, str | None]]:
                 raise src.error((*at, "outside_view", key),
                                 f"{key} must be one of {', '.join(allowed[key])}, not {value!r}")
         requests[name] = {**OUTSIDE_VIEW_DEFAULTS, "kind": None, **request}
-        process["growth"] = {"log_mean": 0.0, "log_sd": 0.0}  # a placeholder until the start is known
+        holder[key_name] = dict(placeholder) if isinstance(placeholder, dict) else placeholder
     return requests
 
 
 def _apply_outside_view(scenario: Scenario, src: YamlSource, requests: dict[str, dict[str, str | None]]) -> Scenario:
-    """Give each requesting indicator ``growth: {log_mean, log_sd}`` from the outside view
-    (:func:`targetsim.estimate.outside_view.outside_view_growth`): the required growth and the horizon
-    of its first target (a ``level`` target: ``ln(threshold/start)/h``; a ``cagr``: ``ln(1+threshold)``),
-    plus the margin past targets of that kind, type and plan level achieved. ``log_sd`` is the whole
-    predictive spread of the average yearly log growth less what the process's own volatility adds
-    over the horizon (``volatility²/h``), and no less than the uncertainty of the predicted margin."""
+    """Give each requesting indicator its parameters from the outside view
+    (:mod:`targetsim.estimate.outside_view`), read from the required change and the horizon of its first
+    target plus the margin past targets of that kind, type and plan level achieved:
+
+    - a lognormal's ``growth: {log_mean, log_sd}`` (a ``level`` target: ``ln(threshold/start)/h``; a
+      ``cagr``: ``ln(1+threshold)``), ``log_sd`` the whole predictive spread of the average yearly log
+      growth less what the process's own volatility adds over the horizon (``volatility²/h``), and no
+      less than the uncertainty of the predicted margin;
+    - a logit share's ``drift: {mean, sd}`` the same way on the logit scale (a ``share`` target:
+      ``(logit threshold − logit start)/h``; reference kind ``share``);
+    - a count's ``additions: {mean: {mean, sd}}``
+      (:func:`targetsim.estimate.outside_view.outside_view_count_additions`): a target on the stock
+      (``count_stock``/``level`` from a positive start) as a ``level`` target of the reference class; a
+      target on the additions (``cumulative``, or a stock from 0) as a ``count`` target over its horizon;
+      one on each year's additions (``count_per_year``, ``in_year``) as a yearly ``count`` target.
+    """
     from targetsim.errors import FitError
-    from targetsim.estimate.outside_view import default_fit, outside_view_growth
+    from targetsim.estimate.outside_view import default_fit
 
     try:
         fit = default_fit()
     except FitError as exc:
-        raise src.error(("indicators", next(iter(requests)), "process", "growth", "outside_view"), str(exc)) from None
+        raise src.error(("indicators", next(iter(requests)), "process", "outside_view"), str(exc)) from None
     indicators = []
     for ind in scenario.indicators:
         request = requests.get(ind.id)
-        if request is None or not isinstance(ind.process, LognormalProcess):
+        if request is None:
             indicators.append(ind)
             continue
-        at = ("indicators", ind.id, "process", "growth", "outside_view")
+        keys = OUTSIDE_VIEW_PLACES[ind.process.kind][0]
+        at = ("indicators", ind.id, "process", *keys, "outside_view")
         target = next((t for t in scenario.targets if t.indicator == ind.id), None)
         if target is None:
             raise src.error(at, f"outside_view reads the growth needed from the indicator's first target: no target "
                                 f"is on {ind.id}")
         horizon = target.by - scenario.base_year
-        start = ind.start.value
         if horizon < 1:
             raise src.error(at, f"outside_view needs a target after the base year; {target.id} is for {target.by}")
-        if target.kind == "level":
-            if not target.threshold > 0:
-                raise src.error(at, f"outside_view needs a positive level threshold; {target.id} has "
-                                    f"{target.threshold:g}")
-            required = math.log(target.threshold / start) / horizon
-            need = f"ln({target.threshold:g}/{start:g})/{horizon}"
-        elif target.kind == "cagr":
-            required = math.log1p(target.threshold)
-            need = f"ln(1+{target.threshold:g})"
-        else:
-            raise src.error(at, f"outside_view reads a level or cagr target; the first target on {ind.id}, "
-                                f"{target.id}, is {target.kind!r}")
-        kind = request["kind"] or ("growth" if target.kind == "cagr" else "level")
-        down = target.comparator in ("<", "<=")  # the margin is on the side the target asks for
-        favourable = -required if down else required
         try:
-            ahead, spread = outside_view_growth(favourable, horizon, kind, request["binding"], request["plan_level"],
-                                                fit=fit, centre=request["centre"])
+            if isinstance(ind.process, LognormalProcess):
+                ind = _outside_view_lognormal(ind, target, horizon, request, fit, src, at)
+            elif isinstance(ind.process, LogitShareProcess):
+                ind = _outside_view_share(ind, target, horizon, request, fit, src, at)
+            else:
+                ind = _outside_view_count(ind, target, horizon, request, fit, src, at)
         except FitError as exc:
             raise src.error(at, str(exc)) from None
-        centre = ahead - favourable
-        x = fit.vector(kind, request["binding"], request["plan_level"], horizon)
-        centre_se = math.sqrt(float(x @ fit.cov @ x))
-        log_mean = -ahead if down else ahead
-        volatility = float(ind.process.volatility)
-        log_sd = math.sqrt(max(spread ** 2 - volatility ** 2 / horizon, centre_se ** 2))
-        if not MIN_LOG_GROWTH <= log_mean <= math.log1p(MAX_RATE):
-            raise src.error(at, f"the outside view gives ln(1+g) = {log_mean:.4g}, outside "
-                                f"[{MIN_LOG_GROWTH:g}, {math.log1p(MAX_RATE):.4g}]: is the target ({target.id}) "
-                                f"or the start ({start:g}) right?")
-        article = "an" if request["binding"] in ("expected", "unknown") else "a"
-        text = (f"outside view: growth from {fit.n} past plan targets (baselines/reference_targets*.csv, "
-                f"targetsim.estimate.outside_view): as {article} {request['binding']} {kind} target of a "
-                f"{request['plan_level']} plan over {horizon} years, {target.id} ({target.comparator} "
-                f"{target.threshold:g} by {target.by}) needs ln-growth {need} = {required:.4f}/yr; "
-                + (f"past targets like it beat the pace they needed by {centre:+.4f}/yr on average"
-                   if request["centre"] == "margin" else
-                   f"centred {centre:+.4f}/yr {'below' if down else 'above'} that to meet it with the logistic "
-                   f"model's P(met)")
-                + f" (predictive s.d. {spread:.4f}), so ln(1+g) ~ N({log_mean:.4f}, {log_sd:.4f}) (the volatility's "
-                f"{volatility:g}²/{horizon} taken out of the spread)")
-        given = ind.parameters
-        parameters = Parameters(
-            source=text + (f"; {given.source}" if given.source else ""),
-            assumption=given.assumption or ("the indicator is assumed to fare as comparable past plan targets "
-                                            "did (the reference class), and its volatility is assumed"))
-        fitted = OutsideViewParameters(
-            kind="outside_view", estimates=(("growth_log_mean", log_mean, centre_se), ("growth_log_sd", log_sd,
-                                                                                       float("nan"))),
-            years=(), df=fit.df, outside_view=text)
-        process = dataclasses.replace(ind.process, growth=Growth(mean=log_mean, sd=log_sd, log=True))
-        indicators.append(dataclasses.replace(ind, process=process, parameters=parameters, fitted=fitted))
+        indicators.append(ind)
     scenario = dataclasses.replace(scenario, indicators=tuple(indicators))
     problem = numeric_range_problem(scenario)
     if problem is not None:
         raise src.error(("indicators", problem[0], "process"), problem[1])
     return scenario
+
+
+def _cell(request: dict[str, str | None], kind: str, horizon: int) -> str:
+    article = "an" if request["binding"] in ("expected", "unknown") else "a"
+    return f"as {article} {request['binding']} {kind} target of a {request['plan_level']} plan over {horizon} years"
+
+
+def _centre_words(request: dict[str, str | None], centre: float, unit: str) -> str:
+    if request["centre"] == "margin":
+        return f"past targets like it beat the pace they needed by {centre:+.4f}{unit} on average"
+    return f"centred {centre:+.4f}{unit} on the side the target asks for, to meet it with the logistic model's P(met)"
+
+
+def _with_outside_view(ind: Indicator, process, text: str, estimates, fit) -> Indicator:
+    given = ind.parameters
+    parameters = Parameters(
+        source=text + (f"; {given.source}" if given.source else ""),
+        assumption=given.assumption or ("the indicator is assumed to fare as comparable past plan targets "
+                                        "did (the reference class), and its volatility is assumed"))
+    fitted = OutsideViewParameters(kind="outside_view", estimates=estimates, years=(), df=fit.df, outside_view=text)
+    return dataclasses.replace(ind, process=process, parameters=parameters, fitted=fitted)
+
+
+def _outside_view_lognormal(ind, target, horizon, request, fit, src, at) -> Indicator:
+    from targetsim.estimate.outside_view import outside_view_margin
+
+    start = ind.start.value
+    if target.kind == "level":
+        if not target.threshold > 0:
+            raise src.error(at, f"outside_view needs a positive level threshold; {target.id} has "
+                                f"{target.threshold:g}")
+        required = math.log(target.threshold / start) / horizon
+        need = f"ln({target.threshold:g}/{start:g})/{horizon}"
+    elif target.kind == "cagr":
+        required = math.log1p(target.threshold)
+        need = f"ln(1+{target.threshold:g})"
+    else:
+        raise src.error(at, f"outside_view reads a level or cagr target; the first target on {ind.id}, "
+                            f"{target.id}, is {target.kind!r}")
+    kind = request["kind"] or ("growth" if target.kind == "cagr" else "level")
+    down = target.comparator in ("<", "<=")  # the margin is on the side the target asks for
+    favourable = -required if down else required
+    centre, spread, centre_se = outside_view_margin(horizon, kind, request["binding"], request["plan_level"], fit=fit,
+                                                    centre=request["centre"])
+    ahead = favourable + centre
+    log_mean = -ahead if down else ahead
+    volatility = float(ind.process.volatility)
+    log_sd = math.sqrt(max(spread ** 2 - volatility ** 2 / horizon, centre_se ** 2))
+    if not MIN_LOG_GROWTH <= log_mean <= math.log1p(MAX_RATE):
+        raise src.error(at, f"the outside view gives ln(1+g) = {log_mean:.4g}, outside "
+                            f"[{MIN_LOG_GROWTH:g}, {math.log1p(MAX_RATE):.4g}]: is the target ({target.id}) "
+                            f"or the start ({start:g}) right?")
+    text = (f"outside view: growth from {fit.n} past plan targets (baselines/reference_targets*.csv, "
+            f"targetsim.estimate.outside_view): {_cell(request, kind, horizon)}, {target.id} ({target.comparator} "
+            f"{target.threshold:g} by {target.by}) needs ln-growth {need} = {required:.4f}/yr; "
+            + (f"past targets like it beat the pace they needed by {centre:+.4f}/yr on average"
+               if request["centre"] == "margin" else
+               f"centred {centre:+.4f}/yr {'below' if down else 'above'} that to meet it with the logistic "
+               f"model's P(met)")
+            + f" (predictive s.d. {spread:.4f}), so ln(1+g) ~ N({log_mean:.4f}, {log_sd:.4f}) (the volatility's "
+            f"{volatility:g}²/{horizon} taken out of the spread)")
+    process = dataclasses.replace(ind.process, growth=Growth(mean=log_mean, sd=log_sd, log=True))
+    return _with_outside_view(ind, process, text, (("growth_log_mean", log_mean, centre_se),
+                                                   ("growth_log_sd", log_sd, float("nan"))), fit)
+
+
+def _outside_view_share(ind, target, horizon, request, fit, src, at) -> Indicator:
+    from targetsim.estimate.outside_view import outside_view_margin
+
+    start = ind.start.value
+    if target.kind != "share" or not 0.0 < target.threshold < 1.0 or not 0.0 < start < 1.0:
+        raise src.error(at, f"outside_view for a logit_share reads a share target with a threshold and a start "
+                            f"strictly between 0 and 1; the first target on {ind.id}, {target.id}, is "
+                            f"{target.kind!r} {target.threshold:g} from {start:g}")
+    logit = lambda p: math.log(p / (1.0 - p))  # noqa: E731
+    required = (logit(target.threshold) - logit(start)) / horizon
+    kind = request["kind"] or "share"
+    down = target.comparator in ("<", "<=")
+    favourable = -required if down else required
+    centre, spread, centre_se = outside_view_margin(horizon, kind, request["binding"], request["plan_level"], fit=fit,
+                                                    centre=request["centre"])
+    ahead = favourable + centre
+    drift = -ahead if down else ahead
+    volatility = float(ind.process.volatility)
+    drift_sd = math.sqrt(max(spread ** 2 - volatility ** 2 / horizon, centre_se ** 2))
+    text = (f"outside view: logit drift from {fit.n} past plan targets (baselines/reference_targets*.csv, "
+            f"targetsim.estimate.outside_view): {_cell(request, kind, horizon)}, {target.id} ({target.comparator} "
+            f"{target.threshold:g} by {target.by}) needs a logit change (logit {target.threshold:g} − logit "
+            f"{start:.4g})/{horizon} = {required:.4f}/yr; {_centre_words(request, centre, '/yr')} (predictive s.d. "
+            f"{spread:.4f}), so the drift ~ N({drift:.4f}, {drift_sd:.4f}) (the volatility's {volatility:g}²/{horizon} "
+            f"taken out of the spread)")
+    process = dataclasses.replace(ind.process, drift=Growth(mean=drift, sd=drift_sd, log=False))
+    return _with_outside_view(ind, process, text, (("drift_mean", drift, centre_se),
+                                                   ("drift_sd", drift_sd, float("nan"))), fit)
+
+
+# count target kinds read on each year's additions (a yearly count target of the reference class)
+_YEARLY_COUNT_TARGETS = ("count_per_year", "in_year")
+
+
+def _outside_view_count(ind, target, horizon, request, fit, src, at) -> Indicator:
+    from targetsim.estimate.outside_view import outside_view_count_additions, outside_view_margin
+
+    start = float(ind.start.value)
+    if target.comparator in ("<", "<=") or not target.threshold > 0:
+        raise src.error(at, f"outside_view for a count reads a positive floor (>=, >, ~); the first target on "
+                            f"{ind.id}, {target.id}, is {target.comparator} {target.threshold:g}")
+    if target.kind in _YEARLY_COUNT_TARGETS:
+        on_stock, h, reading = False, 1, f"each year's additions against {target.threshold:g}"
+    elif target.kind == "cumulative" or (target.kind in ("count_stock", "level") and start <= 0.0):
+        on_stock, h, reading = False, horizon, f"the additions over {horizon} years against {target.threshold:g}"
+    elif target.kind in ("count_stock", "level"):
+        on_stock, h, reading = True, horizon, f"the stock from {start:g} against {target.threshold:g}"
+    else:
+        raise src.error(at, f"outside_view for a count reads a count_stock, level, cumulative, count_per_year or "
+                            f"in_year target; the first target on {ind.id}, {target.id}, is {target.kind!r}")
+    kind = request["kind"] or ("level" if on_stock else "count")
+    centre, spread, centre_se = outside_view_margin(h, kind, request["binding"], request["plan_level"], fit=fit,
+                                                    centre=request["centre"])
+    dispersion = ind.process.dispersion
+
+    def law(c: float):
+        return outside_view_count_additions(target.threshold, start, h, c, spread, on_stock=on_stock,
+                                            dispersion=dispersion)
+
+    additions = law(centre)
+    if not additions.mean > 0.0:
+        raise src.error(at, f"the outside view gives no additions for {ind.id}: the start {start:g} is far above "
+                            f"{target.id}'s {target.threshold:g}; drop outside_view and give the additions")
+    mean_se = abs(law(centre + centre_se).mean - law(centre - centre_se).mean) / 2.0
+    text = (f"outside view: additions from {fit.n} past plan targets (baselines/reference_targets*.csv, "
+            f"targetsim.estimate.outside_view): {_cell(request, kind, h)}, {target.id} ({target.comparator} "
+            f"{target.threshold:g} by {target.by}) read on {reading}, yearly log margin "
+            f"~ N({centre:+.4f}, {spread:.4f}) ({_centre_words(request, centre, '/yr')}); the yearly additions "
+            f"that implies have mean {additions.implied_mean:.4g} and s.d. {additions.implied_sd:.4g}, so the "
+            f"per-path mean ~ Gamma(mean {additions.mean:.4g}, s.d. {additions.mean_sd:.4g}) with "
+            f"{ind.process.distribution} additions (their own noise taken out of the spread"
+            + (f"; {additions.note}" if additions.note else "") + ")")
+    process = dataclasses.replace(ind.process, mean=additions.mean, mean_sd=additions.mean_sd)
+    return _with_outside_view(ind, process, text, (("additions_mean", additions.mean, mean_se),
+                                                   ("additions_mean_sd", additions.mean_sd, float("nan"))), fit)
 
 
 def _resolve_starts(scenario: Scenario, src: YamlSource) -> Scenario:
