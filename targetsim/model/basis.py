@@ -14,8 +14,11 @@ the results table and ``targetsim catalog`` all say the same. The bases, from th
 - ``assumption``: no source (``parameters.source`` empty or "none found"): an assumption with its reason;
 - ``plan pace``: the old plan-pace prior: an assumption whose stated reason is that the indicator moves,
   on average, at the pace its target needs (P(met) about one half by construction). It is recognised
-  by its written reason (``plan's pace``, ``plan-pace``, ``header convention``, ``uninformative prior``
-  in ``parameters``), the wording every shipped model used for it; the shipped models no longer use it.
+  by its written reason in ``parameters``, the wording every shipped model used for it: ``plan's pace``,
+  ``plan-pace``, ``uninformative prior``, ``pace the target needs``, ``even odds``, or ``header convention`` with no
+  source. A ``scheduled`` count is never plan pace: its convention plans more units than the target
+  needs, each delivered with a probability (README "A scheduled count"), so P(met) is not one half by
+  construction; it is an ``assumption`` (or ``sourced``). The shipped models no longer use plan pace.
 
 A derived indicator (``ratio``, ``sum``) has the weakest basis of its parts, and a target the basis of
 its indicator: a ratio of a fitted numerator and an assumed denominator is ``assumption``. Where an
@@ -42,7 +45,8 @@ MIN_FIT_POINTS = 5
 #: ``FittedParameters.kind`` of parameters set by the outside view (targetsim.io.scenarios)
 OUTSIDE_VIEW_KIND = "outside_view"
 
-_PLAN_PACE = re.compile(r"plan'?s pace|plan[- ]pace|header convention|uninformative prior", re.IGNORECASE)
+_PLAN_PACE = re.compile(r"plan'?s pace|plan[- ]pace|uninformative prior|pace the (plan|target) needs|even (odds|chance)", re.IGNORECASE)
+_CONVENTION = re.compile(r"header convention", re.IGNORECASE)
 _NO_SOURCE = re.compile(r"^\s*(none found|none|no source|n/?a)?\s*[.;]?\s*$", re.IGNORECASE)
 _POOLED = re.compile(r"pool", re.IGNORECASE)
 
@@ -50,10 +54,11 @@ _POOLED = re.compile(r"pool", re.IGNORECASE)
 def is_plan_pace(ind: Indicator) -> bool:
     """Whether the indicator's written parameters say they are the plan-pace prior (and nothing set them
     from a fit or the outside view)."""
-    if ind.fitted is not None:
+    if ind.fitted is not None or ind.process.kind == "scheduled":
         return False
     text = f"{ind.parameters.source} {ind.parameters.assumption}"
-    return bool(_PLAN_PACE.search(text))
+    unsourced = bool(_NO_SOURCE.match(ind.parameters.source or ""))
+    return bool(_PLAN_PACE.search(text)) or (unsourced and bool(_CONVENTION.search(text)))
 
 
 def _own_basis(ind: Indicator) -> str:
