@@ -15,6 +15,7 @@ import xarray as xr
 from targetsim.engine.plan import SimulationPlan
 from targetsim.engine.simulate import Statistics
 from targetsim.kernels.sketch import relative_error_bound, sketch_quantile
+from targetsim.model.basis import BASES, indicator_bases
 from targetsim.model.processes import PROCESS_SPECS, volatility_df
 from targetsim.model.targets import PERIOD_FREE_KINDS, TARGET_SPECS
 from targetsim.model.scenario import ABOUT_COMPARATORS, Scenario, assumption_flags
@@ -138,6 +139,9 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
     # a target rests on an assumption when its indicator's start or parameters (or a part's) do
     target_assumed = np.array([any_assumed[index[t.indicator]] for t in targets], dtype=np.int8)
     flag = {"flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "observed assumption"}
+    bases = indicator_bases(scenario.indicators)
+    basis_note = {"long_name": "what the process parameters rest on (targetsim.model.basis; a derived indicator: its "
+                               "weakest part's; a target: its indicator's)", "basis_values": ", ".join(BASES)}
 
     data_vars = {
         "attainment_probability": target_var(p, "probability that the target is met"),
@@ -216,6 +220,8 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
                         {"long_name": "tier in the plan (1 = headline goal); 0 = not given"}),
         "target_source": ("target", [t.source.render() for t in targets]),
         "target_rests_on_assumption": ("target", target_assumed, flag),
+        "target_basis": ("target", [bases[t.indicator] for t in targets], basis_note),
+        "indicator_basis": ("indicator", [bases[ind.id] for ind in inds], basis_note),
         "indicator_label": ("indicator", [ind.label for ind in inds]),
         "indicator_unit": ("indicator", [ind.unit for ind in inds]),
         "target_tolerance": ("target", np.array([t.tolerance if t.comparator in ABOUT_COMPARATORS else np.nan

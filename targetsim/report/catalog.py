@@ -12,6 +12,7 @@ from pathlib import Path
 from targetsim.errors import TargetsimError
 from targetsim.io.baselines import BaselineValue, load_baselines
 from targetsim.io.scenarios import load_scenario
+from targetsim.model.basis import BASES, target_bases
 from targetsim.model.scenario import Scenario, assumption_flags
 
 
@@ -24,6 +25,7 @@ class CatalogRow:
     scenario: str          # file that lists it ('' when none)
     status: str            # 'modelled', 'not modelled: <reason>', or 'missing'
     assumption: bool       # the target's indicator (start value or parameters) rests on an assumption
+    basis: str = ""        # what its parameters rest on (targetsim.model.basis); '' when not modelled
 
 
 def read_catalog(path: Path) -> list[dict[str, str]]:
@@ -61,16 +63,17 @@ def own_targets(path: Path, scenario: Scenario, scenarios: dict[Path, Scenario])
 
 def catalog_rows(catalog: Path, folder: Path) -> list[CatalogRow]:
     scenarios = load_all_scenarios(folder)
-    where: dict[str, list[tuple[Path, str, bool]]] = {}
+    where: dict[str, list[tuple[Path, str, bool, str]]] = {}
     for path, sc in scenarios.items():
         mine, not_modelled = own_targets(path, sc, scenarios)
         assumed = assumption_flags(sc.indicators)
+        bases = target_bases(sc)
         reasons = {n.id: n.reason for n in sc.not_modelled}
         for t in sc.targets:
             if t.id in mine:
-                where.setdefault(t.id, []).append((path, "modelled", assumed.get(t.indicator, False)))
+                where.setdefault(t.id, []).append((path, "modelled", assumed.get(t.indicator, False), bases[t.id]))
         for tid in not_modelled:
-            where.setdefault(tid, []).append((path, f"not modelled: {reasons[tid]}", False))
+            where.setdefault(tid, []).append((path, f"not modelled: {reasons[tid]}", False, ""))
     rows = []
     for entry in read_catalog(catalog):
         places = where.get(entry["target_id"], [])
@@ -78,10 +81,23 @@ def catalog_rows(catalog: Path, folder: Path) -> list[CatalogRow]:
             rows.append(CatalogRow(entry["target_id"], entry["plan_zh"], entry["kind"], entry["tier"], "",
                                    "missing", False))
             continue
-        for path, status, assumed in places:
+        for path, status, assumed, basis in places:
             rows.append(CatalogRow(entry["target_id"], entry["plan_zh"], entry["kind"], entry["tier"],
-                                   path.name, status, assumed))
+                                   path.name, status, assumed, basis))
     return rows
+
+
+def basis_counts(rows: list[CatalogRow]) -> dict[str, dict[str, int]]:
+    """Per plan (the catalog's plan title), the number of modelled targets of each basis (every basis of
+    :data:`targetsim.model.basis.BASES`, zeros included), a target modelled in several scenarios once."""
+    counts: dict[str, dict[str, int]] = {}
+    seen: set[str] = set()
+    for r in rows:
+        if r.status != "modelled" or r.target_id in seen:
+            continue
+        seen.add(r.target_id)
+        counts.setdefault(r.plan, dict.fromkeys(BASES, 0))[r.basis] += 1
+    return counts
 
 
 # Verbatim copies of the seed catalog's files kept among the baselines, with the seed's own columns

@@ -74,7 +74,10 @@ def format_threshold(kind: str, comparator: str, threshold: float, unit: str, to
 
 # The table's columns, and the terminal widths below which it drops the label, writes the interval
 # as ± its larger half, and drops the simulated pace and truncates long target ids.
-COLUMN_KEYS = ("target", "label", "by", "threshold", "P(met)", "needs", "simulated")
+COLUMN_KEYS = ("target", "label", "by", "threshold", "P(met)", "needs", "simulated", "basis")
+#: the table's short name of each basis (targetsim.model.basis; the dataset's ``target_basis`` spells it out)
+BASIS_CODES = {"fit": "fit", "pooled": "pool", "outside view": "ov", "sourced": "src", "assumption": "asm",
+               "plan pace": "pace"}
 WIDTH_FOR_LABEL = 140
 WIDTH_FOR_FULL_INTERVAL = 120
 WIDTH_FOR_SIMULATED = 100
@@ -193,6 +196,9 @@ ROW_COLUMNS: tuple[Column, ...] = (
            "statistic stands in for them (see proxy_for)", "flag"),
     Column("proxy_for", "proxy for", "代理说明", "what the proxy stands in for (empty when not a proxy)"),
     Column("aspirational", "aspirational (力争)", "力争", "1: the plan only strives for the target (力争)", "flag"),
+    Column("basis", "basis", "参数依据", "what the indicator's process parameters rest on (target_basis): fit (on >= 5 "
+           "observed values of the city's own series), pooled (a shorter, pooled or proxy fit), outside view (past "
+           "plan targets), sourced (hand-set from sourced figures), assumption, plan pace"),
     Column("source", "source", "出处原文", "the plan's file, clause and verbatim quote"),
 )
 ROW_KEYS: tuple[str, ...] = tuple(c.key for c in ROW_COLUMNS)
@@ -214,6 +220,7 @@ def target_rows(ds: xr.Dataset) -> list[dict]:
 
     plans = column("target_plan", str(ds.attrs.get("scenario_name", "")))
     aspirational = column("target_is_aspirational", 0)
+    basis = column("target_basis", "")
     tolerance = column("target_tolerance", math.nan)
     rows = []
     for k, tid in enumerate(sel["target"].values.tolist()):
@@ -239,6 +246,7 @@ def target_rows(ds: xr.Dataset) -> list[dict]:
             "proxy": bool(proxies.get(indicator, 0)),
             "proxy_for": str(proxy_for.get(indicator, "")),
             "aspirational": bool(aspirational[k]),
+            "basis": str(basis[k]),
             "source": str(sel["target_source"].values[k]),
         })
     return rows
@@ -328,10 +336,11 @@ def print_results(ds: xr.Dataset, console: Console | None = None, *, sort: str =
     cell_rows = [[_marked_id(row), row["label"], str(row["year"]), row["threshold_text"],
                   _probability_cell(row["probability"], row["probability_lower"], row["probability_upper"],
                                     full_interval),
-                  _pct(row["required_growth"]), _pct(row["simulated_growth"])] for row in rows]
+                  _pct(row["required_growth"]), _pct(row["simulated_growth"]),
+                  BASIS_CODES.get(row["basis"], row["basis"])] for row in rows]
     headers = ["target", "label", "by", "threshold", "P(met) [95 % interval]" if full_interval else "P(met) % ±95",
-               "needs", "simulated"]
-    for name, justify in zip(headers, ("left", "left", "right", "right", "right", "right", "right")):
+               "needs", "simulated", "basis"]
+    for name, justify in zip(headers, ("left", "left", "right", "right", "right", "right", "right", "left")):
         if name.split(" ")[0] not in shown:
             continue
         table.add_column(name, justify=justify, no_wrap=name != "label",
@@ -380,6 +389,12 @@ def _notes(ds: xr.Dataset, rows: list[dict], all_rows: list[dict], *, sort: str,
     notes.append("needs: average annual growth the target requires; simulated: median simulated growth"
                  f"{shown_note}.")
     notes.extend(_pace_notes(rows))
+    if any(r["basis"] for r in rows):
+        counts = {code: sum(BASIS_CODES.get(r["basis"]) == code for r in rows) for code in BASIS_CODES.values()}
+        notes.append("basis of the parameters (`target_basis`): fit = fitted on >= 5 observed values of the city's own "
+                     "series, pool = pooled, proxy or shorter fit, ov = outside view (past plan targets), src = "
+                     "sourced figures, asm = assumption, pace = plan-pace prior; here "
+                     + ", ".join(f"{code} {n}" for code, n in counts.items() if n) + ".")
     if "indicator_mean_is_defined" in sel:
         undefined = [str(ind) for ind, row in zip(sel["indicator"].values, sel["indicator_mean_is_defined"].values)
                      if not row.all()]
@@ -492,10 +507,11 @@ def print_catalog(rows, console: Console | None = None) -> None:
     """One line per catalog target: plan, kind, tier, the scenario that models it, assumptions."""
     console = _console(console)
     table = Table(title="catalog targets and the scenarios that model them", title_justify="left")
-    for name in ("target", "kind", "tier", "scenario", "status"):
+    for name in ("target", "kind", "tier", "scenario", "basis", "status"):
         table.add_column(name, no_wrap=name != "status")
     for r in rows:
-        table.add_row(r.target_id + (" *" if r.assumption else ""), r.kind, r.tier, r.scenario or "–", r.status)
+        table.add_row(r.target_id + (" *" if r.assumption else ""), r.kind, r.tier, r.scenario or "–",
+                      BASIS_CODES.get(r.basis, r.basis) or "–", r.status)
     console.print(table)
     modelled = sum(r.status == "modelled" for r in rows)
     missing = sum(r.status == "missing" for r in rows)
@@ -504,6 +520,28 @@ def print_catalog(rows, console: Console | None = None) -> None:
     console.print(f"{len(set(ids))} targets: {modelled} modelled ({sum(r.assumption for r in rows)} resting on "
                   f"assumptions, marked *), {len(rows) - modelled - missing} not modelled, {missing} missing"
                   + (f"; {twice} listed in more than one scenario" if twice else ""))
+    print_basis_counts(rows, console)
+
+
+def print_basis_counts(rows, console: Console | None = None) -> None:
+    """Per plan, how many modelled targets rest on each basis (:func:`targetsim.report.catalog.basis_counts`)."""
+    from targetsim.model.basis import BASES
+    from targetsim.report.catalog import basis_counts
+
+    console = _console(console)
+    counts = basis_counts(rows)
+    if not counts:
+        return
+    table = Table(title="what the modelled targets' parameters rest on, per plan (target_basis)", title_justify="left")
+    table.add_column("plan", overflow="fold")
+    for basis in BASES:
+        table.add_column(basis, justify="right")
+    table.add_column("all", justify="right")
+    for plan, by_basis in counts.items():
+        table.add_row(plan, *(str(by_basis[b]) for b in BASES), str(sum(by_basis.values())))
+    totals = [sum(c[b] for c in counts.values()) for b in BASES]
+    table.add_row("all plans", *map(str, totals), str(sum(totals)))
+    console.print(table)
 
 
 def print_baseline_summary(rows, console: Console | None = None) -> None:
