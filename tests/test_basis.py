@@ -1,0 +1,305 @@
+"""What each target's parameters rest on (targetsim.model.basis), and the outside view for counts and shares."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from targetsim.estimate import outside_view as ov
+from targetsim.model.basis import BASES, basis_counts, indicator_bases, is_plan_pace, target_bases
+from targetsim.model.scenario import FittedParameters
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+
+BASIS_SCENARIO = """\
+name: basis
+base_year: 2024
+horizon: 2027
+paths: 2048
+seed: 3
+indicators:
+  fitted:
+    label: F
+    unit: CNY_100m
+    start: 100
+    process: {kind: lognormal, growth: 0.05, volatility: 0.02}
+    parameters: {source: "rows f 2016-2024"}
+  sourced:
+    label: S
+    unit: CNY_100m
+    start: 100
+    process: {kind: lognormal, growth: 0.05, volatility: 0.02}
+    parameters: {source: "China's rate 2020-2024 (row c)", assumption: "volatility assumed"}
+  assumed:
+    label: A
+    unit: CNY_100m
+    start: 50
+    process: {kind: lognormal, growth: 0.05, volatility: 0.02}
+    parameters: {source: "none found", assumption: "a guess from the neighbouring province"}
+  paced:
+    label: P
+    unit: count
+    start: 0
+    process: {kind: count, additions: {distribution: poisson, mean: 3.3}}
+    parameters: {source: "none found", assumption: "Uninformative prior at the plan's pace (header convention)."}
+  scheduled:
+    label: D
+    unit: count
+    start: 0
+    process: {kind: scheduled, schedule: {2025: 4, 2026: 4, 2027: 4}, delivery: 0.85}
+    parameters: {source: "none found", assumption: "Schedule, delivery ASSUMED (header convention for scheduled counts)."}
+  share_of_fitted:
+    label: R
+    unit: ratio
+    process: {kind: ratio, numerator: fitted, denominator: assumed}
+  fitted_plus_sourced:
+    label: T
+    unit: CNY_100m
+    process: {kind: sum, terms: [fitted, sourced]}
+targets:
+  - {id: t_fitted, indicator: fitted, kind: level, threshold: 110, by: 2027}
+  - {id: t_sourced, indicator: sourced, kind: level, threshold: 110, by: 2027}
+  - {id: t_assumed, indicator: assumed, kind: level, threshold: 60, by: 2027}
+  - {id: t_paced, indicator: paced, kind: cumulative, threshold: 10, by: 2027}
+  - {id: t_scheduled, indicator: scheduled, kind: cumulative, threshold: 10, by: 2027}
+  - {id: t_ratio, indicator: share_of_fitted, kind: level, threshold: 1.5, by: 2027}
+  - {id: t_sum, indicator: fitted_plus_sourced, kind: level, threshold: 230, by: 2027}
+"""
+
+
+def _load(tmp_path, text):
+    from targetsim.io.scenarios import load_scenario
+
+    (tmp_path / "s.yaml").write_text(text, encoding="utf-8")
+    return load_scenario(tmp_path / "s.yaml")
+
+
+def _with_fit(scenario, indicator, years, *, notes=(), kind="lognormal"):
+    fitted = FittedParameters(kind=kind, estimates=(("growth_log_mean", 0.05, 0.01),), years=tuple(years), df=3.0,
+                              notes=tuple(notes))
+    return dataclasses.replace(scenario, indicators=tuple(
+        dataclasses.replace(ind, fitted=fitted) if ind.id == indicator else ind for ind in scenario.indicators))
+
+
+def test_each_basis_by_its_rule(tmp_path):
+    sc = _with_fit(_load(tmp_path, BASIS_SCENARIO), "fitted", range(2018, 2025))
+    bases = indicator_bases(sc.indicators)
+    assert bases == {"fitted": "fit", "sourced": "sourced", "assumed": "assumption", "paced": "plan pace",
+                     "scheduled": "assumption",           # a scheduled count's convention is not the plan's pace
+                     "share_of_fitted": "assumption",     # a ratio: its weakest part's
+                     "fitted_plus_sourced": "sourced"}
+    assert target_bases(sc) == {"t_fitted": "fit", "t_sourced": "sourced", "t_assumed": "assumption",
+                                "t_paced": "plan pace", "t_scheduled": "assumption", "t_ratio": "assumption",
+                                "t_sum": "sourced"}
+    counts = basis_counts(sc)
+    assert list(counts) == ["basis"] and tuple(counts["basis"]) == BASES
+    assert counts["basis"] == {"plan pace": 1, "assumption": 3, "sourced": 2, "outside view": 0, "pooled": 0, "fit": 1}
+    # four observed values, a proxy, or a pooled fit: pooled
+    assert indicator_bases(_with_fit(sc, "fitted", range(2021, 2025)).indicators)["fitted"] == "pooled"
+    assert indicator_bases(_with_fit(sc, "fitted", range(2016, 2025), notes=("pooled with china_x",)).indicators)[
+        "fitted"] == "pooled"
+    proxy = dataclasses.replace(sc, indicators=tuple(dataclasses.replace(i, proxy_for="China's series") if
+                                                     i.id == "fitted" else i for i in sc.indicators))
+    assert indicator_bases(proxy.indicators)["fitted"] == "pooled"
+    # the outside view wins over any text its parameters keep
+    ov_fit = _with_fit(sc, "paced", (), kind="outside_view")
+    assert indicator_bases(ov_fit.indicators)["paced"] == "outside view"
+    assert not is_plan_pace(ov_fit.indicator_by_id["paced"])
+
+
+def test_the_dataset_and_the_table_mark_each_target_s_basis(tmp_path):
+    import csv
+    import io
+
+    from rich.console import Console
+
+    import targetsim
+    from targetsim.report.table import format_results, print_results
+
+    sc = _load(tmp_path, BASIS_SCENARIO)
+    ds = targetsim.run(sc, paths=2048, seed=1)
+    assert ds["target_basis"].values.tolist() == ["sourced", "sourced", "assumption", "plan pace", "assumption",
+                                                  "assumption", "sourced"]
+    assert dict(zip(ds["indicator"].values.tolist(), ds["indicator_basis"].values.tolist()))["paced"] == "plan pace"
+    rows = list(csv.DictReader(io.StringIO(format_results(ds, "csv"))))
+    assert [r["basis"] for r in rows] == ds["target_basis"].values.tolist()
+    console = Console(width=100, record=True, force_terminal=False)
+    print_results(ds, console)
+    text = console.export_text()
+    assert "basis" in text and "pace" in text and "src 3" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+# ------------------------------------------------------------------------------------------------ counts, shares
+
+def test_count_additions_match_the_margin_law_by_closed_form():
+    """The moment match: the total additions of a gamma-Poisson count (a negative binomial, exactly) are
+    met about as often as the margin law says, P(m >= 0) (the law matches two moments, not the shape:
+    within 0.03 here)."""
+    from scipy import stats
+
+    for target, start, h, centre, sd, on_stock in ((30, 0, 3, 0.13, 0.156, False), (300, 167, 2, 0.18, 0.18, True),
+                                                  (720, 0, 3, 0.05, 0.15, False)):
+        law = ov.outside_view_count_additions(target, start, h, centre, sd, on_stock=on_stock)
+        need = target - start
+        shape = (law.mean / law.mean_sd) ** 2                    # total over h years: NB(shape, b/(b+h))
+        b = law.mean / law.mean_sd ** 2
+        p_met = stats.nbinom.sf(math.ceil(need) - 1, shape, b / (b + h))
+        assert p_met == pytest.approx(stats.norm.sf(-centre / sd), abs=0.03), (target, start)
+        # the total's mean and variance are the margin law's (lognormal closed form off the stock)
+        mu, var = h * law.mean, h * law.mean + h * h * law.mean_sd ** 2
+        if not on_stock:
+            assert mu == pytest.approx(target * math.exp(h * centre + (h * sd) ** 2 / 2), rel=1e-6)
+            assert var == pytest.approx(target ** 2 * math.exp(2 * h * centre + (h * sd) ** 2)
+                                        * math.expm1((h * sd) ** 2), rel=1e-6)
+    # a small count: its Poisson noise is wider than the margin's spread, so the mean is known
+    small = ov.outside_view_count_additions(5, 0, 1, 0.25, 0.23, on_stock=False)
+    assert small.mean_sd == 0.0 and "already" in small.note
+    assert small.mean == pytest.approx(5 * math.exp(0.25 + 0.23 ** 2 / 2), rel=1e-6)
+    with pytest.raises(ov.FitError):
+        ov.outside_view_count_additions(0, 0, 3, 0.1, 0.1, on_stock=False)
+
+
+def _count_rows(n, seed, mean_count, mean_share, sd=0.1):
+    """Reference rows with a count margin of ``mean_count`` and a share margin of ``mean_share`` (h = 1..5),
+    the other kinds at 0: what a count or share target's outside view must recover."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        kind = ("growth", "level", "count", "share")[i % 4]
+        h = int(rng.choice([1, 3, 5]))
+        centre = {"count": mean_count, "share": mean_share}.get(kind, 0.0)
+        rows.append(ov.ReferenceRow(
+            id=f"r{i}", plan=f"P{i % 30}", plan_level="city", kind=kind, binding="expected", unit="x", indicator="x",
+            comparator=">=", base_year=None, base_value=None, trend_growth=None, target_value=1.0, target_year=2020,
+            realised_value=1.0, realised_year=2020, met=None, horizon=h, horizon_source="test", required=None,
+            margin=float(centre + sd * rng.standard_normal()), scale="log level", note="", source="test"))
+    return rows
+
+
+def test_a_count_and_a_share_scenario_recover_a_known_margin(tmp_path, monkeypatch):
+    """From a synthetic reference class whose count targets beat their pace by 0.2/yr and share targets
+    fell 0.1/yr short, a count's additions and a share's drift follow those margins (centre: margin)."""
+    import targetsim
+
+    rows = _count_rows(800, 11, 0.2, -0.1)
+    fit = ov.fit_margin_model(rows, variance_model=False)
+    monkeypatch.setattr(ov, "_DEFAULT", fit)
+    assert fit.predict("count", "expected", "city", 3)[0] == pytest.approx(0.2, abs=0.03)
+    text = """\
+name: ovc
+base_year: 2024
+horizon: 2027
+paths: 20000
+seed: 2
+indicators:
+  c:
+    label: C
+    unit: count
+    start: 0
+    process: {kind: count, additions: {distribution: poisson, mean: {outside_view: {centre: margin}}}}
+  s:
+    label: S
+    unit: percent
+    start: 0.4
+    process: {kind: logit_share, drift: {outside_view: {centre: margin}}, volatility: 0.02}
+targets:
+  - {id: tc, indicator: c, kind: cumulative, threshold: 60, by: 2027}
+  - {id: ts, indicator: s, kind: share, threshold: 0.5, by: 2027}
+"""
+    sc = _load(tmp_path, text)
+    c, s = sc.indicator_by_id["c"], sc.indicator_by_id["s"]
+    centre, spread, _ = fit.predict("count", "expected", "city", 3)
+    # the yearly mean: the target times the lognormal mean of e^{3m}, over 3 years
+    assert c.process.mean == pytest.approx(60 * math.exp(3 * centre + (3 * spread) ** 2 / 2) / 3, rel=1e-6)
+    assert c.process.mean == pytest.approx(60 * math.exp(0.6) / 3, rel=0.15)
+    required = (math.log(0.5 / 0.5) - math.log(0.4 / 0.6)) / 3
+    share_centre = fit.predict("share", "expected", "city", 3)[0]
+    assert share_centre == pytest.approx(-0.1, abs=0.03)
+    assert s.process.drift.mean == pytest.approx(required + share_centre)
+    assert c.fitted.kind == s.fitted.kind == "outside_view"
+    assert indicator_bases(sc.indicators) == {"c": "outside view", "s": "outside view"}
+    ds = targetsim.run(sc, paths=20000, seed=2)
+    p = dict(zip(ds["target"].values.tolist(), ds["attainment_probability"].values[0].tolist()))
+    # the count meets its target about as often as the margin law says (moment match; MC s.e. ~0.003)
+    assert p["tc"] == pytest.approx(float(fit.p_met("count", "expected", "city", 3)), abs=0.04)
+    # the share misses by the margin on the logit scale: P(met) = P(N(-0.1·3, ·) >= 0) < 1/2
+    assert p["ts"] < 0.5
+    assert str(ds["fit_description"].sel(indicator="c").values).startswith("outside view: additions from")
+    assert float(ds["fitted_parameter"].sel(indicator="c", fit_parameter="additions_mean")) == \
+        pytest.approx(c.process.mean)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("kind: count, additions: {distribution: poisson, mean: {outside_view: true}}",
+     "kind: count, additions: {distribution: poisson, mean: {outside_view: true, sd: 1}}", "unknown key 'sd'"),
+    ("{id: tc, indicator: c, kind: cumulative, threshold: 6, by: 2027}",
+     "{id: tc, indicator: c, kind: cumulative, threshold: 6, by: 2027, comparator: '<='}", "reads a positive floor"),
+])
+def test_count_outside_view_errors(tmp_path, old, new, message):
+    from targetsim.errors import ScenarioError
+
+    text = """\
+name: ovc
+base_year: 2024
+horizon: 2027
+indicators:
+  c:
+    label: C
+    unit: count
+    start: 0
+    process: {kind: count, additions: {distribution: poisson, mean: {outside_view: true}}}
+targets:
+  - {id: tc, indicator: c, kind: cumulative, threshold: 6, by: 2027}
+"""
+    assert old in text
+    with pytest.raises(ScenarioError, match=message):
+        _load(tmp_path, text.replace(old, new))
+
+
+# ------------------------------------------------------------------------------------------------ shipped
+
+@pytest.fixture(scope="module")
+def catalog():
+    from targetsim.report.catalog import catalog_rows
+
+    return catalog_rows(SCENARIOS / "catalog.csv", SCENARIOS)
+
+
+def test_no_shipped_indicator_is_on_the_plan_pace_prior(catalog):
+    import targetsim
+
+    for name in ("wuhan_all_plans.yaml", "hangzhou_digital_trade.yaml"):
+        sc = targetsim.load_scenario(SCENARIOS / name)
+        bases = indicator_bases(sc.indicators)
+        assert not [i for i, b in bases.items() if b == "plan pace"], name
+        # an indicator on the outside view got its parameters from it at load time
+        for ind in sc.indicators:
+            if bases[ind.id] == "outside view" and not ind.is_derived:
+                assert ind.fitted.kind == "outside_view" and ind.parameters.source.startswith("outside view")
+    assert not [r.target_id for r in catalog if r.basis == "plan pace"]
+    assert sum(r.basis == "outside view" for r in catalog) >= 50
+
+
+def test_the_catalog_counts_match_the_runs_bases(catalog):
+    """targetsim catalog's counts (per plan, from the plans' own files) are the joint runs' target_basis."""
+    import targetsim
+    from targetsim.report.catalog import basis_counts as catalog_counts
+
+    by_target = {}
+    for name in ("wuhan_all_plans.yaml", "hangzhou_digital_trade.yaml"):
+        by_target.update(target_bases(targetsim.load_scenario(SCENARIOS / name)))
+    modelled = {r.target_id: r for r in catalog if r.status == "modelled"}
+    shared = set(by_target) & set(modelled)
+    assert len(shared) >= 200
+    assert all(modelled[t].basis == by_target[t] for t in shared)
+    counts = catalog_counts(list(modelled.values()))
+    assert sum(sum(c.values()) for c in counts.values()) == len(modelled)
+    for plan, by_basis in counts.items():
+        ids = [t for t, r in modelled.items() if r.plan == plan]
+        assert by_basis == {b: sum(modelled[t].basis == b for t in ids) for b in BASES}
