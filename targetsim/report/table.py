@@ -106,6 +106,16 @@ def _fitted_target_width(width: int, shown: set[str], headers: list[str],
     return max(MIN_TARGET_WIDTH, min(room, widest if widest is not None else room))
 
 
+def _room_for_basis(width: int, shown: set[str], headers: list[str], cell_rows: list[list[str]]) -> bool:
+    """Whether the basis column fits beside whole (unwrapped) labels: every shown column at its widest
+    cell, a border and a space either side of each, and the last border."""
+    from rich.cells import cell_len
+
+    needed = sum(max(cell_len(headers[j]), *(cell_len(cells[j]) for cells in cell_rows)) + 3
+                 for j, key in enumerate(COLUMN_KEYS) if key in shown) + 1
+    return needed <= width
+
+
 def _shown_columns(width: int) -> set[str]:
     shown = set(COLUMN_KEYS)
     if width < WIDTH_FOR_LABEL:
@@ -340,6 +350,8 @@ def print_results(ds: xr.Dataset, console: Console | None = None, *, sort: str =
                   BASIS_CODES.get(row["basis"], row["basis"])] for row in rows]
     headers = ["target", "label", "by", "threshold", "P(met) [95 % interval]" if full_interval else "P(met) % ±95",
                "needs", "simulated", "basis"]
+    if "label" in shown and not _room_for_basis(console.width, shown, headers, cell_rows):
+        shown.discard("basis")  # the labels keep one line; the legend and the dataset still give the basis
     for name, justify in zip(headers, ("left", "left", "right", "right", "right", "right", "right", "left")):
         if name.split(" ")[0] not in shown:
             continue
