@@ -303,3 +303,101 @@ def test_the_catalog_counts_match_the_runs_bases(catalog):
     for plan, by_basis in counts.items():
         ids = [t for t, r in modelled.items() if r.plan == plan]
         assert by_basis == {b: sum(modelled[t].basis == b for t in ids) for b in BASES}
+
+
+# ------------------------------------------------------------------------------------------------ combining
+
+def test_combine_normal_is_the_precision_weighted_mean():
+    mean, sd = ov.combine_normal(0.10, 0.04, 0.02, 0.02)
+    assert mean == pytest.approx((0.10 / 0.04 ** 2 + 0.02 / 0.02 ** 2) / (1 / 0.04 ** 2 + 1 / 0.02 ** 2))
+    assert sd == pytest.approx((1 / 0.04 ** 2 + 1 / 0.02 ** 2) ** -0.5)
+    assert ov.combine_normal(0.1, 0.0, 0.02, 0.02) == (0.1, 0.0)
+    assert ov.combine_normal(0.1, 0.04, 0.02, 0.0) == (0.02, 0.0)
+
+
+def test_a_fit_with_the_outside_view_as_its_prior(tmp_path):
+    import textwrap
+
+    import targetsim
+    from targetsim.errors import ScenarioError
+    from targetsim.estimate.fitting import fit
+
+    (tmp_path / "b.csv").write_text(textwrap.dedent("""\
+        indicator,year,value,unit,source,quote,assumption,notes
+        x,2016,100,CNY_100m,doc A,,,
+        x,2017,109,CNY_100m,doc A,,,
+        x,2018,121,CNY_100m,doc A,,,
+        x,2019,126,CNY_100m,doc A,,,
+        x,2020,146,CNY_100m,doc A,,,
+        x,2021,158,CNY_100m,doc A,,,
+        x,2022,171,CNY_100m,doc B,,,
+        """), encoding="utf-8")
+    text = textwrap.dedent("""\
+        name: fitted
+        base_year: 2022
+        horizon: 2025
+        paths: 4096
+        seed: 3
+        baselines: b.csv
+        indicators:
+          x:
+            label: X
+            unit: CNY_100m
+            start: baseline
+            process: {fit: lognormal, prior: outside_view}
+        targets:
+          - {id: t, indicator: x, kind: level, threshold: 250, by: 2025}
+        """)
+    sc = _load(tmp_path, text)
+    ind = sc.indicator_by_id["x"]
+    f = fit(range(2016, 2023), [100, 109, 121, 126, 146, 158, 171], "lognormal")
+    centre, spread, _ = ov.outside_view_margin(3, "level", centre="margin")
+    prior = math.log(250 / 171) / 3 + centre
+    mean, sd = ov.combine_normal(prior, spread, f.estimates["log_growth"], f.std_errors["log_growth"])
+    assert ind.process.growth.mean == pytest.approx(mean, rel=1e-4) and ind.process.growth.sd == pytest.approx(sd,
+                                                                                                             rel=1e-3)
+    # the series (7 points, s.e. ~0.01) outweighs the outside view's wide prior, which still pulls toward the target
+    assert f.estimates["log_growth"] < mean < prior
+    assert "prior: outside_view" in ind.fitted.describe() and indicator_bases(sc.indicators)["x"] == "fit"
+    ds = targetsim.run(sc, paths=4096)
+    assert float(ds["fitted_parameter"].sel(indicator="x", fit_parameter="combined_growth_log_mean")) == \
+        pytest.approx(ind.process.growth.mean)
+    with pytest.raises(ScenarioError, match="prior must be outside_view"):
+        _load(tmp_path, text.replace("prior: outside_view", "prior: hunch"))
+
+
+def _annual_rows(values, *, plan_suffix="年X市政府工作报告", target=7.0, start=2001, prefix="r"):
+    return [ov.ReferenceRow(
+        id=f"{prefix}{k}", plan=f"{start + k}{plan_suffix}", plan_level="city", kind="growth", binding="expected",
+        unit="percent", indicator="GDP growth", comparator=">=", base_year=None, base_value=None, trend_growth=None,
+        target_value=target, target_year=start + k, realised_value=v, realised_year=start + k, met=int(v >= target),
+        horizon=1, horizon_source="annual plan", required=math.log1p(target / 100),
+        margin=math.log1p(v / 100) - math.log1p(target / 100), scale="log growth", note="", source="test")
+        for k, v in enumerate(values)]
+
+
+def test_series_trends_use_only_earlier_years_of_the_same_issuer():
+    rows = _annual_rows([8.0, 9.0, 10.0, 7.5, 6.0, 5.0, 4.0]) + _annual_rows([1.0] * 7, plan_suffix="年Y市政府工作报告", prefix="y")
+    trends = ov.series_trends(rows, min_years=3, max_years=5)
+    assert "r0" not in trends and "r2" not in trends          # fewer than three earlier years
+    t = trends["r3"]
+    assert t.years == (2001, 2002, 2003) and t.n == 3
+    assert t.mean == pytest.approx(np.mean(np.log1p([0.08, 0.09, 0.10])))
+    assert t.sd == pytest.approx(np.std(np.log1p([0.08, 0.09, 0.10]), ddof=1))
+    assert trends["r6"].years == (2002, 2003, 2004, 2005, 2006)   # the five before 2007, never its own year
+    assert trends["r6"].mean == pytest.approx(np.mean(np.log1p([0.09, 0.10, 0.075, 0.06, 0.05])))
+    assert trends["y6"].mean == pytest.approx(math.log1p(0.01)) and trends["y6"].sd == 0.0
+
+
+@pytest.mark.slow
+def test_the_combination_is_calibrated_on_the_reference_class():
+    """Leave one plan out, on every yearly growth target with three or more earlier outcomes of the same
+    issuer (benches/outside_view_combined.py): the combined forecast's mean P(met) is within two
+    binomial standard errors of the share met, and it scores far better than the plan pace."""
+    rows = ov.load_reference()
+    result = ov.combined_forecasts(rows, ov.series_trends(rows))
+    y = np.array([r.met for r, *_ in result], dtype=float)
+    p = np.array([c for *_, c in result])
+    assert len(y) >= 25
+    assert abs(p.mean() - y.mean()) <= 2 * math.sqrt(y.mean() * (1 - y.mean()) / len(y))
+    assert np.mean((p - y) ** 2) < 0.2

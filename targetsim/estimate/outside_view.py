@@ -81,7 +81,8 @@ from targetsim.errors import FitError
 __all__ = ["REFERENCE_FILES", "ReferenceRow", "load_reference", "margin_of", "MarginFit", "fit_margin_model",
            "MetLogit", "fit_met_logit", "outside_view_growth", "default_fit", "KINDS", "BINDINGS", "PLAN_LEVELS",
            "inconsistencies", "leave_one_plan_out", "default_logit", "CENTRES", "family_of", "plan_group", "EXACT_HIT",
-           "outside_view_margin", "CountAdditions", "outside_view_count_additions"]
+           "outside_view_margin", "CountAdditions", "outside_view_count_additions", "combine_normal",
+           "SeriesTrend", "series_trends", "combined_forecasts"]
 
 REFERENCE_FILES = ("reference_targets.csv", "reference_targets_national.csv", "reference_targets_subnational.csv",
                    "reference_targets_sectoral.csv")
@@ -769,6 +770,99 @@ def outside_view_count_additions(target: float, start: float, horizon: float, ma
         note = "the count's own yearly noise is already as wide as the outside view's spread: mean known"
     return CountAdditions(mean=mean, mean_sd=math.sqrt(param_var), implied_mean=mean, implied_sd=math.sqrt(var),
                           note=note)
+
+
+# ------------------------------------------------------------------------------------------------ combining
+
+def combine_normal(prior_mean: float, prior_sd: float, mean: float, se: float) -> tuple[float, float]:
+    """The normal-normal update: a prior ``N(prior_mean, prior_sd²)`` of a growth mean and an estimate
+    ``mean`` with standard error ``se`` give the posterior ``(mean, sd)``, the precision-weighted mean
+    (a zero s.d. on either side: that side alone)."""
+    if prior_sd <= 0.0:
+        return float(prior_mean), 0.0
+    if se <= 0.0:
+        return float(mean), 0.0
+    w_prior, w_data = 1.0 / prior_sd ** 2, 1.0 / se ** 2
+    return float((w_prior * prior_mean + w_data * mean) / (w_prior + w_data)), float(math.sqrt(1.0 / (w_prior + w_data)))
+
+
+@dataclass(frozen=True)
+class SeriesTrend:
+    """The realised yearly log growths of the same issuer's same indicator in the years before a target:
+    their mean, sample s.d. and number (a city series as a yearly work report's table gives it)."""
+
+    mean: float
+    sd: float
+    n: int
+    years: tuple[int, ...]
+
+
+def _issuer_key(row: ReferenceRow) -> tuple[str, str, str]:
+    return re.sub(r"^\s*\d{4}\s*年", "", row.plan).strip(), row.indicator, row.unit
+
+
+def series_trends(rows: Sequence[ReferenceRow], *, min_years: int = 3, max_years: int = 5) -> dict[str, SeriesTrend]:
+    """For each one-year growth-rate target (``kind`` growth, ``>=``/``~`` comparator, a margin) whose
+    plan is a yearly report (a name like "2015年武汉市政府工作报告"), the trend of the same issuer's
+    same indicator from the realised values of its targets for the ``max_years`` years before (at
+    least ``min_years``): ``ln(1 + R/100)`` per year. Only realised outcomes of earlier years are
+    used, so the trend is what a forecaster had when the target was set (the reference class's own
+    ``trend_growth`` column is empty)."""
+    annual = [r for r in rows if r.kind == "growth" and r.horizon == 1 and r.realised_value is not None
+              and r.target_year is not None and re.match(r"\s*\d{4}\s*年", r.plan) and r.unit == "percent"
+              and not _REDUCTION.search(r.indicator) and r.realised_value > -100.0]
+    by_key: dict[tuple[str, str, str], dict[int, float]] = {}
+    for r in annual:
+        by_key.setdefault(_issuer_key(r), {})[r.target_year] = math.log1p(r.realised_value / 100.0)
+    out: dict[str, SeriesTrend] = {}
+    for r in annual:
+        if r.margin is None or r.comparator.strip().startswith("<"):
+            continue
+        history = by_key[_issuer_key(r)]
+        years = tuple(sorted(y for y in history if r.target_year - max_years <= y < r.target_year))
+        if len(years) < min_years:
+            continue
+        values = np.array([history[y] for y in years])
+        out[r.id] = SeriesTrend(mean=float(values.mean()), sd=float(values.std(ddof=1)), n=len(years), years=years)
+    return out
+
+
+def combined_forecasts(rows: Sequence[ReferenceRow], trends: dict[str, SeriesTrend], *,
+                       min_sd: float = 0.005) -> list[tuple[ReferenceRow, float, float, float]]:
+    """Leave-one-plan-out P(met) of every row with a trend: ``(row, outside view, trend, combined)``.
+
+    For a target needing log growth ``t`` (``ln(1 + T/100)``), with the margin model fitted without the
+    row's plan predicting ``m ~ N(c, s²)``, and the trend's ``n`` earlier yearly log growths of mean
+    ``ḡ`` and s.d. ``σ`` (at least ``min_sd``):
+
+    - outside view: the realised growth ``~ N(t + c, s²)``;
+    - trend: ``~ N(ḡ, σ²(1 + 1/n))`` (the textbook predictive of a new year);
+    - combined: the outside view as the prior of the growth mean, ``μ ~ N(t + c, s²)``, updated by the
+      series, ``ḡ ~ N(μ, σ²/n)`` (:func:`combine_normal`), and the year's own noise on top:
+      ``~ N(μ*, v* + σ²)``.
+
+    Each P(met) is ``P(growth ≥ t)``.
+    """
+    from scipy import stats
+
+    out = []
+    plans = sorted({r.plan for r in rows if r.id in trends})
+    for plan in plans:
+        train = [r for r in rows if r.plan != plan]
+        fit = fit_margin_model(train)
+        for r in rows:
+            if r.plan != plan or r.id not in trends:
+                continue
+            tr = trends[r.id]
+            sigma = max(tr.sd, min_sd)
+            need = math.log1p(r.target_value / 100.0)
+            c, s, _ = fit.predict(r.kind, r.binding, r.plan_level, r.horizon)
+            p_ov = float(stats.norm.sf(need, need + c, s))
+            p_trend = float(stats.norm.sf(need, tr.mean, sigma * math.sqrt(1.0 + 1.0 / tr.n)))
+            mu, sd = combine_normal(need + c, s, tr.mean, sigma / math.sqrt(tr.n))
+            p_comb = float(stats.norm.sf(need, mu, math.sqrt(sd ** 2 + sigma ** 2)))
+            out.append((r, p_ov, p_trend, p_comb))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ folds

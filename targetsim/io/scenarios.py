@@ -42,7 +42,8 @@ def scenario_from_document(source: YamlSource, path: str | Path, *, sha256: str 
     document was loaded from (relative ``baselines`` are relative to its folder). ``source.data`` is
     changed in place where it asks for fits or the outside view: pass a copy to keep it."""
     path = Path(path)
-    fitted = _fit_requested_processes(source, path)
+    priors: dict[str, str] = {}
+    fitted = _fit_requested_processes(source, path, priors)
     outside = _outside_view_requests(source)
     scenario = parse_scenario(source.data, source, file=path, sha256=sha256)
     if fitted:
@@ -50,18 +51,24 @@ def scenario_from_document(source: YamlSource, path: str | Path, *, sha256: str 
             dataclasses.replace(ind, fitted=fitted[ind.id]) if ind.id in fitted else ind
             for ind in scenario.indicators))
     scenario = _resolve_starts(scenario, source)
+    if priors:
+        scenario = _apply_fit_priors(scenario, source, priors)
     return _apply_outside_view(scenario, source, outside) if outside else scenario
 
 
-# The keys of ``process: {fit: KIND}``: the kind (or auto), the last year to use, the break years.
-FIT_KEYS = ("fit", "until", "breaks")
+# The keys of ``process: {fit: KIND}``: the kind (or auto), the last year to use, the break years, and a
+# prior for the growth mean (``prior: outside_view``: the outside view, updated by the fitted series).
+FIT_KEYS = ("fit", "until", "breaks", "prior")
+FIT_PRIORS = ("outside_view",)
 
 
-def _fit_requested_processes(src: YamlSource, path: Path) -> dict[str, FittedParameters]:
+def _fit_requested_processes(src: YamlSource, path: Path,
+                             priors: dict[str, str] | None = None) -> dict[str, FittedParameters]:
     """Replace every ``process: {fit: ...}`` of the document by the process fitted to the
     indicator's observed baselines rows up to the base year (or ``until``), and fill its
     ``parameters`` (when the scenario gives none) with where the fit comes from. Returns what
-    was fitted, by indicator."""
+    was fitted, by indicator; ``priors`` receives the indicators whose fit asks for a prior
+    (``prior: outside_view``, applied by :func:`_apply_fit_priors` once the starts are known)."""
     data = src.data
     indicators = data.get("indicators") if isinstance(data, dict) else None
     if not isinstance(indicators, dict):
@@ -109,11 +116,20 @@ def _fit_requested_processes(src: YamlSource, path: Path) -> dict[str, FittedPar
             raise src.error((*at, "until"), f"until must be a year no later than the base year {base_year}")
         if not isinstance(breaks, list) or not all(isinstance(b, int) and not isinstance(b, bool) for b in breaks):
             raise src.error((*at, "breaks"), "breaks is a list of years, e.g. [2019]")
+        prior = request.get("prior")
+        if prior is not None and prior not in FIT_PRIORS:
+            raise src.error((*at, "prior"), f"prior must be {' or '.join(FIT_PRIORS)}, not {prior!r}")
         try:
             series = series_from_rows(table.rows, name, until=until, breaks=tuple(breaks), origin=str(table_path))
             result = fit_series(series, kind)
         except FitError as exc:
             raise src.error((*at, "fit"), str(exc)) from None
+        if prior is not None:
+            if result.kind != "lognormal":
+                raise src.error((*at, "prior"), f"prior: {prior} updates a lognormal fit's growth mean; the fit of "
+                                                f"{name} chose {result.kind!r}: ask for fit: lognormal")
+            if priors is not None:
+                priors[name] = prior
         indicators[name]["process"] = dict(result.process)
         if indicators[name].get("parameters") is None:
             indicators[name]["parameters"] = result.parameters()
@@ -267,6 +283,55 @@ def _apply_outside_view(scenario: Scenario, src: YamlSource, requests: dict[str,
     if problem is not None:
         raise src.error(("indicators", problem[0], "process"), problem[1])
     return scenario
+
+
+def _apply_fit_priors(scenario: Scenario, src: YamlSource, priors: dict[str, str]) -> Scenario:
+    """Combine each ``process: {fit: lognormal, prior: outside_view}``: the outside view of the
+    indicator's first target (an expected target of a city plan, centred on the predicted margin:
+    :func:`targetsim.estimate.outside_view.outside_view_margin`) is the prior of the growth mean,
+    ``N(required + m̂, s²)`` with ``s`` the predictive s.d.; the fit's ``N(μ̂, se²)`` is the
+    likelihood; the growth becomes the posterior (:func:`targetsim.estimate.outside_view.combine_normal`).
+    The fit's volatility stays. ``benches/outside_view_combined.py`` checks the rule on the reference
+    class (leave one plan out)."""
+    from targetsim.errors import FitError
+    from targetsim.estimate.outside_view import combine_normal, default_fit, outside_view_margin
+
+    indicators = []
+    for ind in scenario.indicators:
+        if ind.id not in priors:
+            indicators.append(ind)
+            continue
+        at = ("indicators", ind.id, "process", "prior")
+        target = next((t for t in scenario.targets if t.indicator == ind.id), None)
+        if target is None or target.kind not in ("level", "cagr") or target.by <= scenario.base_year:
+            raise src.error(at, f"prior: outside_view reads the growth needed from the indicator's first target, a "
+                                f"level or cagr target after the base year; {ind.id} has none")
+        horizon = target.by - scenario.base_year
+        if target.kind == "level":
+            if not target.threshold > 0:
+                raise src.error(at, f"prior: outside_view needs a positive level threshold; {target.id} has "
+                                    f"{target.threshold:g}")
+            required, kind = math.log(target.threshold / ind.start.value) / horizon, "level"
+        else:
+            required, kind = math.log1p(target.threshold), "growth"
+        down = target.comparator in ("<", "<=")
+        try:
+            centre, spread, _ = outside_view_margin(horizon, kind, fit=default_fit(), centre="margin")
+        except FitError as exc:
+            raise src.error(at, str(exc)) from None
+        prior_mean = required + (-centre if down else centre)
+        growth = ind.process.growth
+        mean, sd = combine_normal(prior_mean, spread, growth.log_mean, growth.log_sd)
+        note = (f"growth mean combined with the outside view (prior: outside_view): prior N({prior_mean:.4f}, "
+                f"{spread:.4f}) from {target.id} ({kind} target of a city plan over {horizon} years), the fit's "
+                f"N({growth.log_mean:.4f}, {growth.log_sd:.4f}), posterior N({mean:.4f}, {sd:.4f})")
+        process = dataclasses.replace(ind.process, growth=Growth(mean=mean, sd=sd, log=True))
+        fitted = dataclasses.replace(ind.fitted, notes=(*ind.fitted.notes, note),
+                                     estimates=(*ind.fitted.estimates, ("combined_growth_log_mean", mean, sd)))
+        parameters = dataclasses.replace(ind.parameters, source=f"{ind.parameters.source}; {note}"
+                                         if ind.parameters.source else note)
+        indicators.append(dataclasses.replace(ind, process=process, fitted=fitted, parameters=parameters))
+    return dataclasses.replace(scenario, indicators=tuple(indicators))
 
 
 def _cell(request: dict[str, str | None], kind: str, horizon: int) -> str:
