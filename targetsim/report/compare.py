@@ -281,10 +281,12 @@ def print_comparisons(comparisons: list[Comparison], console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from targetsim.report.table import LOG_WIDTH
+
     if console is None:
         console = Console()
         if not console.is_terminal:
-            console = Console(width=160)
+            console = Console(width=LOG_WIDTH)
     wide = console.width >= 120
     for c in comparisons:
         table = Table(title=f"{c.other_name} − {c.reference_name}, P(met) in % and points", title_justify="left")

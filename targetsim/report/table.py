@@ -19,6 +19,8 @@ from targetsim.model.targets import TARGET_SPECS
 
 # A progress bar appears only once a run has taken this long, so quick runs stay quiet.
 PROGRESS_DELAY_S = 0.5
+#: the width of tables written to a log or a pipe: wide enough for the ids beside the labels, one line a row
+LOG_WIDTH = 240
 
 
 class ProgressBar:
@@ -72,56 +74,35 @@ def format_threshold(kind: str, comparator: str, threshold: float, unit: str, to
     return text
 
 
-# The table's columns, and the terminal widths below which it drops the label, writes the interval
-# as ± its larger half, and drops the simulated pace and truncates long target ids.
-COLUMN_KEYS = ("target", "label", "by", "threshold", "P(met)", "needs", "simulated", "basis")
+# The table's columns. The Chinese label, the planner's key column, comes first at every width (wrapping
+# onto more lines where it must, never squeezed to a character); the target id comes only where every column
+# fits on one line beside it. Below WIDTH_FOR_FULL_INTERVAL the interval is written as ± its larger half,
+# below WIDTH_FOR_SIMULATED the simulated pace goes.
+COLUMN_KEYS = ("label", "target", "by", "threshold", "P(met)", "needs", "simulated", "basis")
 #: the table's short name of each basis (targetsim.model.basis; the dataset's ``target_basis`` spells it out)
 BASIS_CODES = {"fit": "fit", "pooled": "pool", "outside view": "ov", "sourced": "src", "assumption": "asm",
                "plan pace": "pace"}
-WIDTH_FOR_LABEL = 140
 WIDTH_FOR_FULL_INTERVAL = 120
 WIDTH_FOR_SIMULATED = 100
-NARROW_TARGET_WIDTH = 26
-#: the narrowest the target column gets when long ids would push the other columns off the line
-MIN_TARGET_WIDTH = 12
+#: the least room the label keeps (terminal cells: 8 Chinese characters a line)
+MIN_LABEL_WIDTH = 16
 
 
-def _target_width(width: int) -> int | None:
-    """The target column's widest, by terminal width (None: as wide as its ids)."""
-    if width >= WIDTH_FOR_FULL_INTERVAL:
-        return None
-    return NARROW_TARGET_WIDTH if width < WIDTH_FOR_SIMULATED else NARROW_TARGET_WIDTH + 6
-
-
-def _fitted_target_width(width: int, shown: set[str], headers: list[str],
-                         cell_rows: list[list[str]]) -> int | None:
-    """The target column's widest: by terminal width, and, without the (wrapping) label, narrow enough
-    that the year, threshold, probability and paces keep their whole text on the line."""
-    widest = _target_width(width)
-    if "label" in shown or not cell_rows:
-        return widest
-    others = sum(max(len(headers[j]), *(len(cells[j]) for cells in cell_rows))
-                 for j, key in enumerate(COLUMN_KEYS) if key in shown and key not in ("target", "label"))
-    room = width - others - 3 * len(shown) - 1   # each column: a border and a space either side; the last border
-    return max(MIN_TARGET_WIDTH, min(room, widest if widest is not None else room))
-
-
-def _room_for_basis(width: int, shown: set[str], headers: list[str], cell_rows: list[list[str]]) -> bool:
-    """Whether the basis column fits beside whole (unwrapped) labels: every shown column at its widest
-    cell, a border and a space either side of each, and the last border."""
+def _one_line_width(shown: set[str], headers: list[str], cell_rows: list[list[str]]) -> int:
+    """The width the shown columns need with every cell on one line: each at its widest cell, a border and a
+    space either side, and the last border."""
     from rich.cells import cell_len
 
-    needed = sum(max(cell_len(headers[j]), *(cell_len(cells[j]) for cells in cell_rows)) + 3
-                 for j, key in enumerate(COLUMN_KEYS) if key in shown) + 1
-    return needed <= width
+    return sum(max(cell_len(headers[j]), *(cell_len(cells[j]) for cells in cell_rows)) + 3
+               for j, key in enumerate(COLUMN_KEYS) if key in shown) + 1
 
 
-def _shown_columns(width: int) -> set[str]:
+def _shown_columns(width: int, headers: list[str], cell_rows: list[list[str]]) -> set[str]:
     shown = set(COLUMN_KEYS)
-    if width < WIDTH_FOR_LABEL:
-        shown.discard("label")
     if width < WIDTH_FOR_SIMULATED:
         shown.discard("simulated")
+    if not cell_rows or _one_line_width(shown, headers, cell_rows) > width:
+        shown.discard("target")  # the id is the first to go: the label says what the target is
     return shown
 
 
@@ -334,50 +315,60 @@ def print_results(ds: xr.Dataset, console: Console | None = None, *, sort: str =
     if console is None:
         console = Console()
         if not console.is_terminal:  # logs and pipes: wide enough for one line per target
-            console = Console(width=160)
+            console = Console(width=LOG_WIDTH)
     sel = ds.isel(scenario=0)
     all_rows = target_rows(ds)
     rows = select_rows(all_rows, sort=sort, only=only)
     table = Table(title=_title(ds), title_justify="left")
-    # a narrow terminal drops columns, shortens the interval and truncates long target ids, rather
-    # than squeezing columns to nothing (the dataset holds every figure)
-    shown = _shown_columns(console.width)
+    # a narrow terminal drops the id and secondary columns and shortens the interval, rather than squeezing
+    # the label or the figures (the dataset and --format csv hold every field)
     full_interval = console.width >= WIDTH_FOR_FULL_INTERVAL
-    cell_rows = [[_marked_id(row), row["label"], str(row["year"]), row["threshold_text"],
+    cell_rows = [[_marked_label(row), row["target"], str(row["year"]), row["threshold_text"],
                   _probability_cell(row["probability"], row["probability_lower"], row["probability_upper"],
                                     full_interval),
                   _pct(row["required_growth"]), _pct(row["simulated_growth"]),
                   BASIS_CODES.get(row["basis"], row["basis"])] for row in rows]
-    headers = ["target", "label", "by", "threshold", "P(met) [95 % interval]" if full_interval else "P(met) % ±95",
+    headers = ["target", "id", "by", "threshold", "P(met) [95 % interval]" if full_interval else "P(met) % ±95",
                "needs", "simulated", "basis"]
-    if "label" in shown and not _room_for_basis(console.width, shown, headers, cell_rows):
-        shown.discard("basis")  # the labels keep one line; the legend and the dataset still give the basis
-    for name, justify in zip(headers, ("left", "left", "right", "right", "right", "right", "right", "left")):
-        if name.split(" ")[0] not in shown:
+    shown = _shown_columns(console.width, headers, cell_rows)
+    for key, name, justify in zip(COLUMN_KEYS, headers,
+                                  ("left", "left", "right", "right", "right", "right", "right", "left")):
+        if key not in shown:
             continue
-        table.add_column(name, justify=justify, no_wrap=name != "label",
-                         overflow="fold" if name == "label" else "ellipsis",
-                         max_width=_fitted_target_width(console.width, shown, headers, cell_rows)
-                         if name == "target" else None)
+        table.add_column(name, justify=justify, no_wrap=key != "label",
+                         overflow="fold" if key == "label" else "ellipsis",
+                         min_width=MIN_LABEL_WIDTH if key == "label" else None)
     for cells in cell_rows:
-        table.add_row(*(cell for cell, name in zip(cells, COLUMN_KEYS) if name in shown))
+        table.add_row(*(cell for cell, key in zip(cells, COLUMN_KEYS) if key in shown))
     console.print(table)
-    for note in _notes(ds, rows, all_rows, sort=sort, only=only, simulated_shown="simulated" in shown):
+    for note in _notes(ds, rows, all_rows, sort=sort, only=only, simulated_shown="simulated" in shown,
+                       ids_shown="target" in shown):
         console.print(note)
     for line in _plan_lines(sel):
         console.print(line)
 
 
-def _marked_id(row: dict) -> str:
-    return (row["target"] + (" *" if row["rests_on_assumption"] else "") + (PROXY_MARK if row["proxy"] else "")
+def _marks(row: dict) -> str:
+    return ((" *" if row["rests_on_assumption"] else "") + (PROXY_MARK if row["proxy"] else "")
             + (ASPIRATIONAL_MARK if row["aspirational"] else ""))
 
 
+def _marked_id(row: dict) -> str:
+    return row["target"] + _marks(row)
+
+
+def _marked_label(row: dict) -> str:
+    return (row["label"] or row["target"]) + _marks(row)
+
+
 def _notes(ds: xr.Dataset, rows: list[dict], all_rows: list[dict], *, sort: str, only: str,
-           simulated_shown: bool = True) -> list[str]:
+           simulated_shown: bool = True, ids_shown: bool = True) -> list[str]:
     """The lines under the table (plain text)."""
     sel = ds.isel(scenario=0)
     notes = []
+    if not ids_shown:
+        notes.append("target ids: a wider terminal shows them beside the labels, and --format csv|json|markdown "
+                     "lists them.")
     selection = _selection_note(len(rows), len(all_rows), sort, only)
     if selection:
         notes.append(selection)
@@ -511,7 +502,7 @@ def _console(console: Console | None) -> Console:
     if console is None:
         console = Console()
         if not console.is_terminal:
-            console = Console(width=160)
+            console = Console(width=LOG_WIDTH)
     return console
 
 
