@@ -107,6 +107,8 @@ def test_summary_is_sorted_by_risk_with_marks(runs, base_html):
         assert f">{text}<" in row
         lower = float(ds["attainment_probability_lower"].sel(target=tid))
         assert f"<b>{p[tid] * 100:.1f} %</b><br><span class='small'>{lower * 100:.1f} %" in row
+        basis = str(ds["target_basis"].sel(target=tid).values)
+        assert row.startswith(f"<br><span class='small basis'>rests on: {basis}</span>")
 
 
 @pytest.mark.parametrize("p, text", [(0.8, "on track"), (0.7999, "at risk"), (0.5, "at risk"), (0.4999, "off track"),

@@ -136,6 +136,7 @@ class Row:
     proxy: bool
     aspirational: bool
     source: str
+    basis: str = ""  # what the parameters rest on (target_basis: fit, pooled, outside view, sourced, assumption)
 
 
 def _median_path(sel, t) -> tuple[bool | None, str]:
@@ -257,7 +258,8 @@ def target_rows(ds: xr.Dataset, histories: dict[str, figures.History]) -> list[R
             category=category, category_css=css, ratio=ratio, median_met=met, median_text=median_text, note="",
             assumed=bool(t["target_rests_on_assumption"]), proxy=bool(proxies.get(ind, 0)),
             aspirational="target_is_aspirational" in t.coords and bool(t["target_is_aspirational"]),
-            source=str(t["target_source"].values))
+            source=str(t["target_source"].values),
+            basis=str(t["target_basis"].values) if "target_basis" in t.coords or "target_basis" in t else "")
         row.note = _explain(row, processes.get(ind, ""))
         rows.append(row)
     return sorted(rows, key=lambda r: (r.p if math.isfinite(r.p) else 2.0, r.target))
@@ -352,7 +354,8 @@ def _summary_table(rows: list[Row], plans: bool) -> str:
         verdict = {True: "meets it", False: "misses it", None: ""}[r.median_met]
         body.append(
             f"<tr{LEAD if r.note else ''}><td class='who'><b>{_e(r.label)}</b>{_e(_marks(r))}<br>"
-            f"<span class='small id'>{_e(r.target)}</span></td>"
+            f"<span class='small id'>{_e(r.target)}</span>"
+            + (f"<br><span class='small basis'>rests on: {_e(r.basis)}</span>" if r.basis else "") + "</td>"
             f"<td class='num'><b>{_pct(r.p)}</b><br><span class='small'>{_pct(r.lower)} – {_pct(r.upper)}</span></td>"
             f"<td><span class='badge {css}'>{text}</span></td>"
             + (f"<td>{_e(r.plan)}</td>" if plans else "")
@@ -376,7 +379,10 @@ LEGEND = (
     "track, 0.5–0.95 acceleration needed, −0.1–0.5 limited or no progress, below −0.1 deterioration. "
     "<b>simulated median</b>: the median simulated average growth; <b>median path</b>: the indicator's "
     "median in the target year (a growth rule: the median growth) against the threshold. "
-    "* rests on an assumed start or parameters; † proxy indicator; (力争) aspirational.</p>")
+    "* rests on an assumed start or parameters; † proxy indicator; (力争) aspirational. <b>rests on</b>: what "
+    "the target's growth parameters come from (<code>target_basis</code>): a fit on at least 5 observed values of "
+    "the city's own series, a pooled or proxy fit, the outside view (how comparable past plan targets turned "
+    "out), sourced figures, or an assumption.</p>")
 
 
 def _joint_section(ds: xr.Dataset, fig: _Figures) -> str:
