@@ -93,12 +93,19 @@ def test_same_seed_without_kept_paths_gives_the_coupling_free_bound(tmp_path):
 
 def _synthetic(p_flags: np.ndarray, kept: int, seed: int) -> xr.Dataset:
     """A minimal results dataset of one target from per-path flags: the first ``kept`` paths kept."""
+    from statsmodels.stats.proportion import proportion_confint
+
     n = p_flags.size
     p = float(p_flags.mean())
+    low, high = proportion_confint(int(p_flags.sum()), n, alpha=0.05, method="wilson")
     return xr.Dataset(
         {"attainment_probability": (("scenario", "target"), [[p]]),
          "attainment_probability_standard_error": (("scenario", "target"), [[math.sqrt(p * (1 - p) / n)]]),
+         "attainment_probability_lower": (("scenario", "target"), [[low]]),
+         "attainment_probability_upper": (("scenario", "target"), [[high]]),
          "joint_attainment_probability": (("scenario",), [p]),
+         "joint_attainment_probability_lower": (("scenario",), [low]),
+         "joint_attainment_probability_upper": (("scenario",), [high]),
          "kept_target_met": (("kept_path", "target"), p_flags[:kept, None].astype(np.int8))},
         coords={"scenario": ["s"], "target": ["t1"], "target_label": ("target", ["目标一"]),
                 "target_year": ("target", [2025]), "kept_path": np.arange(kept)},
@@ -140,7 +147,8 @@ def test_paired_standard_error_follows_the_discordance_formula():
     q = max(wilson_upper(100, 400), abs(d))
     assert row.discordant == pytest.approx(0.25)
     assert row.standard_error == pytest.approx(math.sqrt((q - d * d) / flags_a.size))
-    assert row.upper - row.lower == pytest.approx(2 * Z95 * row.standard_error)
+    # the normal interval, widened (here by under 5 %) to the exact interval of the disagreements' sign
+    assert 2 * Z95 * row.standard_error <= row.upper - row.lower <= 1.05 * 2 * Z95 * row.standard_error
 
 
 def test_pairing_rules():
@@ -199,3 +207,30 @@ def test_runs_with_kept_paths_are_paired_end_to_end(tmp_path):
     assert row.discordant == pytest.approx(truth, abs=K * math.sqrt(truth * (1 - truth) / 10_000))
     bound = compare_datasets(a.drop_vars("kept_target_met"), b.drop_vars("kept_target_met")).differences[0]
     assert row.standard_error < 0.5 * bound.standard_error
+
+
+def test_intervals_near_zero_do_not_call_a_handful_of_paths_a_difference():
+    """0 of 10,000 paths against 4 of 10,000 (Fisher's exact test: p = 0.125): no interval excludes 0, whether
+    the runs are independent, share a seed without kept paths, or are paired with the 4 paths disagreeing."""
+    none, four = np.zeros(10_000, dtype=bool), np.zeros(10_000, dtype=bool)
+    four[[10, 200, 3000, 9000]] = True
+    for ra, rb in ((_synthetic(none, 10_000, 1), _synthetic(four, 10_000, 2)),     # independent
+                   (_synthetic(none, 10_000, 1), _synthetic(four, 10_000, 1)),     # paired
+                   (_synthetic(none, 10_000, 1).drop_vars("kept_target_met"),
+                    _synthetic(four, 10_000, 1).drop_vars("kept_target_met"))):   # bound
+        row = compare_datasets(ra, rb).differences[0]
+        assert row.lower < 0.0 < row.upper and not row.changed, (row.method, row.lower, row.upper)
+    # 40 of 10,000 against 0 is a difference in every way
+    forty = np.zeros(10_000, dtype=bool)
+    forty[:40] = True
+    assert compare_datasets(_synthetic(none, 10_000, 1), _synthetic(forty, 10_000, 1)).differences[0].changed
+
+
+def test_every_target_met_is_not_compared_when_the_targets_differ(tmp_path):
+    flags = np.ones(1000, dtype=bool)
+    a = _synthetic(flags, 100, 1)
+    b = _synthetic(flags, 100, 1).assign_coords(target=["t2"])
+    comparison = compare_datasets(a, b)
+    joint = comparison.differences[-1]
+    assert joint.method == "not comparable" and math.isnan(joint.difference) and not joint.changed
+    assert comparison.only_reference == ("t1",) and comparison.only_other == ("t2",)

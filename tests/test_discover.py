@@ -136,3 +136,20 @@ def test_kept_paths_refused_when_weighted_or_missing(kept_paths):
         discover(kept_paths.drop_vars("kept_target_met"), "t")
     with pytest.raises(TargetsimError, match="none of the 3000 kept paths misses other"):
         discover(kept_paths, "other")
+
+
+def test_no_dense_box_is_said_not_reported_as_the_whole_space():
+    """Cases of interest spread so that no box reaches 80 %: an error naming --density, never the whole
+    input space labelled 'box 1'."""
+    rng = np.random.default_rng(11)
+    n = 400
+    x = rng.uniform(0.0, 1.0, (n, 2))
+    p = np.where(rng.uniform(size=n) < np.where(x[:, 0] < 0.5, 0.6, 0.2), 0.2, 0.8)
+    keys = ["indicators.a.process.growth.mean", "indicators.b.process.volatility"]
+    ds = xr.Dataset({"attainment_probability": (("variant", "target"), p[:, None]),
+                     "joint_attainment_probability": ("variant", p)},
+                    coords={"variant": np.arange(n), "target": ["t"],
+                            **{k: ("variant", x[:, j]) for j, k in enumerate(keys)}},
+                    attrs={"sweep_keys": json.dumps(keys), "scenario_file": "synthetic"})
+    with pytest.raises(TargetsimError, match="no box whose density reaches 80%.*lower --density"):
+        discover(ds, "t", threshold=0.5, density=0.8)

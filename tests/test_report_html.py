@@ -327,6 +327,9 @@ def test_report_shows_what_drives_each_target_from_a_sensitivity_file(runs, tmp_
     other = targetsim.write_dataset(sens.assign_attrs(scenario_name="another"), tmp_path / "other.nc")
     with pytest.raises(TargetsimError, match="none of the results files"):
         html.build_report([runs["base"]], style=NO_FONT, sensitivity=other)
+    stale = targetsim.write_dataset(sens.assign_attrs(scenario_sha256="0" * 64), tmp_path / "stale.nc")
+    with pytest.raises(TargetsimError, match="scenario_sha256 differs"):
+        html.build_report([runs["base"]], style=NO_FONT, sensitivity=stale)
 
 
 def test_report_refuses_a_missing_or_foreign_file(tmp_path):

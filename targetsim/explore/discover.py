@@ -175,6 +175,15 @@ def discover(ds: "xr.Dataset", target: str, *, threshold: float = 0.5, density: 
                 break
             trajectory = box.peeling_trajectory.reset_index(drop=True)
             dense = trajectory.index[trajectory["density"] >= density]
+            if len(dense) == 0 and len(trajectory) == 1:
+                # the Workbench's "dump box": its peeled box missed the density, and it returns the whole
+                # remaining space instead, which is not a box
+                if found:
+                    break
+                share = float(trajectory["density"].iloc[0])
+                raise TargetsimError(f"PRIM found no box whose density reaches {density:.0%}: the {cases} of interest "
+                                     f"({share:.0%} of all) are spread across the inputs' ranges; try a lower "
+                                     f"--density (between {share:.0%} and {density:.0%}), or more {cases}")
             if len(dense) == 0:
                 if found:
                     break  # a later box that never gets dense is what remains, not a box

@@ -57,6 +57,11 @@ def _pct(value: float, digits: int = 1) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value * 100:.{digits}f} %"
 
 
+def _points(value: float) -> str:
+    """A difference of probabilities in signed percentage points; – where it is not defined."""
+    return "–" if value is None or not math.isfinite(value) else f"{value * 100:+.1f}"
+
+
 def _rate(value: float) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value * 100:.1f} %/yr"
 
@@ -650,7 +655,9 @@ def _sensitivity_section(sens: xr.Dataset, path: Path, labels: dict[str, str], f
             def index(name: str) -> str:
                 value = float(sens[name].sel(target=t).values[i])
                 conf = float(sens[f"{name}_conf"].sel(target=t).values[i])
-                return f"{value:.2f} ± {conf:.2f}" if math.isfinite(value) else "–"
+                if not math.isfinite(value):
+                    return "–"
+                return f"{value:.2f} ± {conf:.2f}" if math.isfinite(conf) else f"{value:.2f} (no interval)"
             rows.append(f"<tr>{cell}<td class='id'>{_e(key)}</td><td class='num'>{index('sobol_first_order')}</td>"
                         f"<td class='num'>{index('sobol_total')}</td><td class='num'>"
                         f"{_pct(float(sens['tornado_swing'].sel(target=t).values[i]))}</td></tr>")
@@ -690,7 +697,7 @@ def _differences_section(datasets: list[xr.Dataset], names: list[str]) -> str:
         body = "".join(
             f"<tr><td>{_e(d.label)}</td><td class='num'>{_pct(d.reference)}</td><td class='num'>{_pct(d.other)}</td>"
             f"<td class='num cat {'bad' if d.changed and d.difference < 0 else 'good' if d.changed else ''}'>"
-            f"{d.difference * 100:+.1f}</td><td class='num'>{d.lower * 100:+.1f} – {d.upper * 100:+.1f}</td></tr>"
+            f"{_points(d.difference)}</td><td class='num'>{_points(d.lower)} – {_points(d.upper)}</td></tr>"
             for d in c.differences)
         out.append(f"<h3>{_e(name)} − {_e(names[0])}: P(met), difference in points</h3>"
                    f"<p class='small'>{_e(c.note)} Coloured: the 95 % interval excludes 0.</p>"
@@ -776,10 +783,15 @@ def load_sensitivity(path: str | Path, datasets: list[xr.Dataset]) -> tuple[int,
     from targetsim.report.results_file import load_results
 
     sens = load_results(path, ("sobol_total", "tornado_swing", "nominal_probability"))
-    name = str(sens.attrs.get("scenario_name", ""))
-    for n, ds in enumerate(datasets):
-        if str(ds.attrs.get("scenario_name", "")) == name:
+    name, sha = str(sens.attrs.get("scenario_name", "")), str(sens.attrs.get("scenario_sha256", ""))
+    named = [n for n, ds in enumerate(datasets) if str(ds.attrs.get("scenario_name", "")) == name]
+    for n in named:
+        if str(datasets[n].attrs.get("scenario_sha256", "")) == sha:
             return n, sens
+    if named:
+        raise TargetsimError(f"{path}: a sensitivity analysis of scenario {name!r} as it was before its last change "
+                             "(its scenario_sha256 differs from the results file's): run `targetsim sensitivity` "
+                             "again on the scenario that was run")
     raise TargetsimError(f"{path}: a sensitivity analysis of scenario {name!r}, which none of the results files "
                          "is; give the results file of that scenario too")
 

@@ -20,7 +20,7 @@ def load_results(path: str | Path, required: tuple[str, ...] = ("attainment_prob
         raise TargetsimError(f"{path}: no such results file; write one with `targetsim run SCENARIO -o {path}`")
     try:
         ds = read_dataset(path)
-    except Exception as exc:  # netCDF4/HDF5 raise OSError, ValueError, ... for a file they cannot read
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # what netCDF4/HDF5 and xarray raise for a bad file
         raise TargetsimError(f"{path}: not a NetCDF results file ({exc})") from None
     missing = [v for v in required if v not in ds.variables]
     if missing or "target" not in ds.dims:
