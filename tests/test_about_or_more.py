@@ -120,10 +120,11 @@ def test_aspirational_and_reading_are_recorded_and_shown():
     assert flag.dtype == np.int8 and list(flag.values) == [1, 0]
     assert list(flag.attrs["flag_values"]) == [0, 1] and flag.attrs["flag_meanings"] == "binding aspirational"
     assert list(ds["target_reading_note"].values) == ["test: a note", ""]
-    console = Console(width=200, record=True)
+    console = Console(width=300, record=True)   # wide enough for the id column beside the labels
     print_results(full, console=console)
     text = console.export_text()
-    assert "strive * (力争)" in text and "plain * (力争)" not in text and "plain *" in text
+    rows = {tid: next(line for line in text.splitlines() if f"│ {tid} " in line) for tid in ("strive", "plain")}
+    assert "* (力争)" in rows["strive"] and "(力争)" not in rows["plain"] and " * " in rows["plain"]
     assert "≈≥ 10.0 %/yr (from 9.0 %/yr)" in text
 
 

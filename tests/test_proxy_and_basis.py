@@ -130,12 +130,14 @@ def test_the_table_marks_a_target_on_a_proxy(tmp_path):
 
     text = TEXT.replace("indicator: total", "indicator: cbec")
     ds = targetsim.run(load_edited(tmp_path, text), paths=1000)
-    console = Console(width=200, record=True)
+    console = Console(width=300, record=True)   # wide enough for the id column beside the labels
     print_results(ds, console=console)
     out = console.export_text()
     mark = PROXY_MARK.strip()
-    assert f"t_total *{PROXY_MARK}" in out
-    assert f"t_share *{PROXY_MARK}" not in out and f"t_real *{PROXY_MARK}" not in out
+    rows = {tid: next(line for line in out.splitlines() if f"│ {tid} " in line)
+            for tid in ("t_total", "t_share", "t_real")}
+    assert f"*{PROXY_MARK} " in rows["t_total"]
+    assert f"*{PROXY_MARK} " not in rows["t_share"] and f"*{PROXY_MARK} " not in rows["t_real"]
     assert f"{mark} proxy:" in out and "indicator_proxy_for" in out
     ds = targetsim.run(load_edited(tmp_path, TEXT, "    proxy_for:", "    # proxy_for:"), paths=1000)
     console = Console(width=200, record=True)
