@@ -157,10 +157,49 @@ def test_count_additions_match_the_margin_law_by_closed_form():
             assert mu == pytest.approx(target * math.exp(h * centre + (h * sd) ** 2 / 2), rel=1e-6)
             assert var == pytest.approx(target ** 2 * math.exp(2 * h * centre + (h * sd) ** 2)
                                         * math.expm1((h * sd) ** 2), rel=1e-6)
-    # a small count: its Poisson noise is wider than the margin's spread, so the mean is known
+    # a small count: its Poisson noise is wider than the margin's spread; with no floor the mean is known,
+    # with the predicted margin's standard error as the floor its s.d. is that floor
     small = ov.outside_view_count_additions(5, 0, 1, 0.25, 0.23, on_stock=False)
     assert small.mean_sd == 0.0 and "already" in small.note
     assert small.mean == pytest.approx(5 * math.exp(0.25 + 0.23 ** 2 / 2), rel=1e-6)
+    floored = ov.outside_view_count_additions(5, 0, 1, 0.25, 0.23, on_stock=False, mean_se=0.4)
+    assert floored.mean_sd == 0.4 and floored.mean == small.mean and "standard error" in floored.note
+    # a floor below the spread's share changes nothing
+    wide = ov.outside_view_count_additions(720, 0, 3, 0.05, 0.15, on_stock=False)
+    assert ov.outside_view_count_additions(720, 0, 3, 0.05, 0.15, on_stock=False, mean_se=1.0) == wide
+    assert wide.mean_sd > 1.0
+
+
+def test_a_small_outside_view_count_keeps_its_centres_uncertainty(tmp_path):
+    """A count target of 3 over 2 years: the Poisson noise is wider than the outside view's spread, so the
+    per-path mean's s.d. is the predicted margin's standard error mapped to the yearly mean, by the
+    delta method: d/dc of ``E[target·e^{h·m}]/h`` is ``target·e^{h·c + (h·s)²/2}``, times ``se_c``
+    (before, 0: the centre's uncertainty dropped)."""
+    import textwrap
+
+    text = textwrap.dedent("""\
+        name: small-count
+        base_year: 2025
+        horizon: 2027
+        paths: 1000
+        seed: 3
+        indicators:
+          x:
+            label: X
+            unit: count
+            start: {value: 0, assumption: test}
+            process: {kind: count, additions: {distribution: poisson, mean: {outside_view: {centre: margin}}}}
+        targets:
+          - {id: t, indicator: x, kind: cumulative, threshold: 3, by: 2027}
+        """)
+    ind = _load(tmp_path, text).indicator_by_id["x"]
+    centre, spread, centre_se = ov.outside_view_margin(2, "count", centre="margin")
+    mean = 3 * math.exp(2 * centre + (2 * spread) ** 2 / 2) / 2
+    assert ind.process.mean == pytest.approx(mean, rel=1e-6)
+    implied_var = mean ** 2 * math.expm1((2 * spread) ** 2)
+    assert implied_var < mean / 2                              # the count's own noise is the wider: the floor
+    assert ind.process.mean_sd == pytest.approx(2 * mean * centre_se, rel=0.01)
+    assert ind.process.mean_sd > 0.0
     with pytest.raises(ov.FitError):
         ov.outside_view_count_additions(0, 0, 3, 0.1, 0.1, on_stock=False)
 
@@ -353,7 +392,9 @@ def test_a_fit_with_the_outside_view_as_its_prior(tmp_path):
     f = fit(range(2016, 2023), [100, 109, 121, 126, 146, 158, 171], "lognormal")
     centre, spread, _ = ov.outside_view_margin(3, "level", centre="margin")
     prior = math.log(250 / 171) / 3 + centre
-    mean, sd = ov.combine_normal(prior, spread, f.estimates["log_growth"], f.std_errors["log_growth"])
+    # the prior's variance: the predictive spread less the volatility the simulation adds (vol²/3)
+    prior_var = spread ** 2 - f.estimates["volatility"] ** 2 / 3
+    mean, sd = ov.combine_normal(prior, math.sqrt(prior_var), f.estimates["log_growth"], f.std_errors["log_growth"])
     assert ind.process.growth.mean == pytest.approx(mean, rel=1e-4) and ind.process.growth.sd == pytest.approx(sd,
                                                                                                              rel=1e-3)
     # the series (7 points, s.e. ~0.01) outweighs the outside view's wide prior, which still pulls toward the target
@@ -364,6 +405,65 @@ def test_a_fit_with_the_outside_view_as_its_prior(tmp_path):
         pytest.approx(ind.process.growth.mean)
     with pytest.raises(ScenarioError, match="prior must be outside_view"):
         _load(tmp_path, text.replace("prior: outside_view", "prior: hunch"))
+
+
+def test_a_short_noisy_fit_with_the_outside_view_adds_the_volatility_once(tmp_path):
+    """Four points (three growths, s.e. ~0.11, volatility ~0.19): the prior of the growth mean is the outside
+    view's predictive variance less the volatility's share (vol²/h), so the simulated average growth's
+    variance, posterior + vol²/h, stays below the outside view's own predictive variance (the series adds
+    information); the prior at the whole spread (before) gave a posterior s.d. 0.089 instead of 0.077."""
+    import textwrap
+
+    from targetsim.estimate.fitting import fit
+
+    (tmp_path / "b.csv").write_text("indicator,year,value,unit,source,quote,assumption,notes\n" + "".join(
+        f"x,{y},{v},CNY_100m,doc A,,,\n" for y, v in zip(range(2019, 2023), (100, 130, 115, 150))), encoding="utf-8")
+    ind = _load(tmp_path, textwrap.dedent("""\
+        name: fitted
+        base_year: 2022
+        horizon: 2025
+        paths: 1000
+        seed: 3
+        baselines: b.csv
+        indicators:
+          x: {label: X, unit: CNY_100m, start: baseline, process: {fit: lognormal, prior: outside_view}}
+        targets:
+          - {id: t, indicator: x, kind: level, threshold: 250, by: 2025}
+        """)).indicator_by_id["x"]
+    f = fit(range(2019, 2023), [100, 130, 115, 150], "lognormal")
+    _, spread, _ = ov.outside_view_margin(3, "level", centre="margin")
+    vol, se = float(ind.process.volatility), f.std_errors["log_growth"]
+    assert vol == pytest.approx(f.estimates["volatility"], rel=1e-5)  # the fit's (rounded to six places)
+    posterior_var = 1.0 / (1.0 / (spread ** 2 - vol ** 2 / 3) + 1.0 / se ** 2)
+    assert ind.process.growth.sd == pytest.approx(math.sqrt(posterior_var), rel=1e-4)
+    assert ind.process.growth.sd ** 2 + vol ** 2 / 3 < spread ** 2
+    assert abs(ind.process.growth.sd - 1.0 / math.sqrt(1 / spread ** 2 + 1 / se ** 2)) > 0.01  # not the old rule
+
+
+def test_growth_mean_prior_sd_leaves_the_outside_views_predictive_variance_without_information():
+    """The growth mean's prior plus the volatility the simulation adds is the outside view's predictive
+    variance: a fit with no information (huge s.e.) leaves exactly that; never below the centre's s.e."""
+    spread, vol, h, centre_se = 0.15, 0.12, 3, 0.02
+    prior_sd = ov.growth_mean_prior_sd(spread, vol, h, centre_se)
+    _, sd = ov.combine_normal(0.05, prior_sd, 0.3, 1e6)
+    assert sd ** 2 + vol ** 2 / h == pytest.approx(spread ** 2, rel=1e-9)
+    assert ov.growth_mean_prior_sd(0.1, 0.5, 1, 0.02) == 0.02        # the volatility alone is wider: the floor
+    with pytest.raises(ov.FitError):
+        ov.growth_mean_prior_sd(0.1, 0.1, 0, 0.02)
+
+
+def test_the_combination_without_series_information_is_the_outside_view():
+    """A trend of (almost) no earlier years carries no information on the growth mean: the combined
+    forecast's law is then the outside view's, N(t + c, s²), so the two P(met) agree (before, the year's noise
+    was added on top of the whole predictive spread: s² + σ²)."""
+    rows = ov.load_reference()
+    annual = [r for r in rows if r.kind == "growth" and r.horizon == 1 and r.margin is not None
+              and r.plan_level == "city" and r.binding == "expected"][:3]
+    assert annual
+    trends = {r.id: ov.SeriesTrend(mean=0.3, sd=0.03, n=1e-12, years=()) for r in annual}
+    for r, p_ov, _, p_comb in ov.combined_forecasts(rows, trends):
+        assert p_comb == pytest.approx(p_ov, abs=1e-6), r.id
+        assert abs(p_ov - 0.5) > 1e-3  # the margin's centre is off zero, so the agreement says something
 
 
 def _annual_rows(values, *, plan_suffix="年X市政府工作报告", target=7.0, start=2001, prefix="r"):

@@ -81,7 +81,7 @@ from targetsim.errors import FitError
 __all__ = ["REFERENCE_FILES", "ReferenceRow", "load_reference", "margin_of", "MarginFit", "fit_margin_model",
            "MetLogit", "fit_met_logit", "outside_view_growth", "default_fit", "KINDS", "BINDINGS", "PLAN_LEVELS",
            "inconsistencies", "leave_one_plan_out", "default_logit", "CENTRES", "family_of", "plan_group", "EXACT_HIT",
-           "outside_view_margin", "CountAdditions", "outside_view_count_additions", "combine_normal",
+           "outside_view_margin", "growth_mean_prior_sd", "CountAdditions", "outside_view_count_additions", "combine_normal",
            "SeriesTrend", "series_trends", "combined_forecasts"]
 
 REFERENCE_FILES = ("reference_targets.csv", "reference_targets_national.csv", "reference_targets_subnational.csv",
@@ -717,12 +717,25 @@ def outside_view_margin(horizon: float, kind: str = "level", binding: str = "exp
     return float(mean), float(sd), math.sqrt(float(x @ model.cov @ x))
 
 
+def growth_mean_prior_sd(spread: float, volatility: float, horizon: float, centre_se: float) -> float:
+    """The s.d. of a process's growth mean (its per-path yearly mean) that the outside view implies:
+    the predictive s.d. ``spread`` of the yearly margin over ``horizon`` years holds both the growth
+    mean's uncertainty and the process's own yearly noise averaged over the horizon
+    (``volatility²/horizon``), which the simulation adds again; so the mean gets what is left,
+    ``sqrt(spread² − volatility²/horizon)``, never below the predicted margin's standard error
+    ``centre_se`` (the outside view's centre is never known better than that). The one rule for the
+    outside view's parameters and for the prior of ``prior: outside_view``."""
+    if not horizon > 0:
+        raise FitError(f"outside view: the horizon must be positive, not {horizon!r}")
+    return math.sqrt(max(spread ** 2 - volatility ** 2 / horizon, centre_se ** 2))
+
+
 @dataclass(frozen=True)
 class CountAdditions:
     """A count's yearly additions from the outside view: the per-path mean ``mean`` and its s.d.
     ``mean_sd`` (a gamma law, what ``additions: {mean: {mean, sd}}`` draws), the moments of the yearly
     additions the margin implies (``implied_mean``, ``implied_sd``), and ``note`` (empty, or why the
-    s.d. is 0: the count's own noise is already wider than the outside view's spread)."""
+    s.d. is only the floor: the count's own noise is already about as wide as the outside view's spread)."""
 
     mean: float
     mean_sd: float
@@ -735,7 +748,8 @@ _HERMITE = 64  # Gauss-Hermite nodes for the moments of a function of the normal
 
 
 def outside_view_count_additions(target: float, start: float, horizon: float, margin_centre: float, margin_sd: float,
-                                 *, on_stock: bool, dispersion: float | None = None) -> CountAdditions:
+                                 *, on_stock: bool, dispersion: float | None = None,
+                                 mean_se: float = 0.0) -> CountAdditions:
     """The yearly additions of a count whose target's margin ``m`` (yearly, on the log scale) is
     ``Normal(margin_centre, margin_sd)``, over ``horizon`` years.
 
@@ -749,8 +763,14 @@ def outside_view_count_additions(target: float, start: float, horizon: float, ma
     does not already give: ``Var(λ) = Var(A/h) − E[λ]/h − E[λ]²/(h·k)``, divided by ``1 + 1/(h·k)``.
     So the total additions over the horizon have (to this moment match) the outside view's mean and
     variance, and P(met) is close to the margin's ``P(m ≥ 0)``.
+
+    ``mean_se``: the standard error of the yearly mean that the predicted margin's own uncertainty
+    gives (the caller maps the margin's ``centre_se`` through this law); the s.d. of the per-path mean
+    is never below it, as the lognormal and share mappings floor theirs at ``centre_se``
+    (:func:`growth_mean_prior_sd`): a count whose own noise is wider than the spread still does not
+    know the outside view's centre better than the reference class does.
     """
-    if not (target > 0 and horizon > 0 and margin_sd >= 0 and start >= 0):
+    if not (target > 0 and horizon > 0 and margin_sd >= 0 and start >= 0 and mean_se >= 0):
         raise FitError(f"outside view for a count: needs a positive target and horizon and a start >= 0 "
                        f"(target {target!r}, start {start!r}, horizon {horizon!r})")
     nodes, weights = np.polynomial.hermite_e.hermegauss(_HERMITE)
@@ -765,9 +785,11 @@ def outside_view_count_additions(target: float, start: float, horizon: float, ma
     own = mean / horizon + mean * mean / (horizon * k)
     param_var = (var - own) / (1.0 + 1.0 / (horizon * k))
     note = ""
-    if param_var <= 0.0:
-        param_var = 0.0
-        note = "the count's own yearly noise is already as wide as the outside view's spread: mean known"
+    if param_var <= mean_se ** 2:
+        param_var = mean_se ** 2
+        note = ("the count's own yearly noise leaves less than the predicted margin's own uncertainty: the s.d. "
+                "of the mean is that standard error" if mean_se > 0 else
+                "the count's own yearly noise is already as wide as the outside view's spread: mean known")
     return CountAdditions(mean=mean, mean_sd=math.sqrt(param_var), implied_mean=mean, implied_sd=math.sqrt(var),
                           note=note)
 
@@ -837,9 +859,12 @@ def combined_forecasts(rows: Sequence[ReferenceRow], trends: dict[str, SeriesTre
 
     - outside view: the realised growth ``~ N(t + c, s²)``;
     - trend: ``~ N(ḡ, σ²(1 + 1/n))`` (the textbook predictive of a new year);
-    - combined: the outside view as the prior of the growth mean, ``μ ~ N(t + c, s²)``, updated by the
-      series, ``ḡ ~ N(μ, σ²/n)`` (:func:`combine_normal`), and the year's own noise on top:
-      ``~ N(μ*, v* + σ²)``.
+    - combined: the outside view as the prior of the growth mean, ``μ ~ N(t + c, s_μ²)`` with
+      ``s_μ² = max(s² − σ², se_c²)`` (:func:`growth_mean_prior_sd`: the predictive ``s²`` already holds
+      a year's own noise, which comes back on top; ``se_c`` the predicted margin's standard error),
+      updated by the series, ``ḡ ~ N(μ, σ²/n)`` (:func:`combine_normal`), and the year's own noise on
+      top: ``~ N(μ*, v* + σ²)``. With no series (``n → 0``) that is the outside view's ``N(t + c, s²)``
+      (unless ``σ > s``).
 
     Each P(met) is ``P(growth ≥ t)``.
     """
@@ -857,10 +882,12 @@ def combined_forecasts(rows: Sequence[ReferenceRow], trends: dict[str, SeriesTre
             sigma = max(tr.sd, min_sd)
             need = math.log1p(r.target_value / 100.0)
             c, s, _ = fit.predict(r.kind, r.binding, r.plan_level, r.horizon)
+            x = fit.vector(r.kind, r.binding, r.plan_level, r.horizon)
+            prior_sd = growth_mean_prior_sd(s, sigma, r.horizon, math.sqrt(float(x @ fit.cov @ x)))
             p_ov = float(stats.norm.sf(need, need + c, s))
             p_trend = float(stats.norm.sf(need, tr.mean, sigma * math.sqrt(1.0 + 1.0 / tr.n)))
-            mu, sd = combine_normal(need + c, s, tr.mean, sigma / math.sqrt(tr.n))
-            p_comb = float(stats.norm.sf(need, mu, math.sqrt(sd ** 2 + sigma ** 2)))
+            mu, sd = combine_normal(need + c, prior_sd, tr.mean, sigma / math.sqrt(tr.n))
+            p_comb = float(stats.norm.sf(need, mu, math.sqrt(sd ** 2 + sigma ** 2 / r.horizon)))
             out.append((r, p_ov, p_trend, p_comb))
     return out
 

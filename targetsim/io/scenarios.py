@@ -289,12 +289,16 @@ def _apply_fit_priors(scenario: Scenario, src: YamlSource, priors: dict[str, str
     """Combine each ``process: {fit: lognormal, prior: outside_view}``: the outside view of the
     indicator's first target (an expected target of a city plan, centred on the predicted margin:
     :func:`targetsim.estimate.outside_view.outside_view_margin`) is the prior of the growth mean,
-    ``N(required + m̂, s²)`` with ``s`` the predictive s.d.; the fit's ``N(μ̂, se²)`` is the
-    likelihood; the growth becomes the posterior (:func:`targetsim.estimate.outside_view.combine_normal`).
-    The fit's volatility stays. ``benches/outside_view_combined.py`` checks the rule on the reference
-    class (leave one plan out)."""
+    ``N(required + m̂, s_μ²)`` with ``s_μ = sqrt(max(s² − σ²/h, se_m̂²))`` (``s`` the predictive s.d.,
+    which already holds the fit's volatility ``σ`` averaged over the ``h`` years and the simulation
+    adds it again: :func:`targetsim.estimate.outside_view.growth_mean_prior_sd`, the rule the outside
+    view's own parameters use); the fit's ``N(μ̂, se²)`` is the likelihood; the growth becomes the
+    posterior (:func:`targetsim.estimate.outside_view.combine_normal`). The fit's volatility stays.
+    ``benches/outside_view_combined.py`` checks the rule on the reference class (leave one plan out)."""
     from targetsim.errors import FitError
-    from targetsim.estimate.outside_view import combine_normal, default_fit, outside_view_margin
+    from targetsim.estimate.outside_view import (
+        combine_normal, default_fit, growth_mean_prior_sd, outside_view_margin,
+    )
 
     indicators = []
     for ind in scenario.indicators:
@@ -316,14 +320,17 @@ def _apply_fit_priors(scenario: Scenario, src: YamlSource, priors: dict[str, str
             required, kind = math.log1p(target.threshold), "growth"
         down = target.comparator in ("<", "<=")
         try:
-            centre, spread, _ = outside_view_margin(horizon, kind, fit=default_fit(), centre="margin")
+            centre, spread, centre_se = outside_view_margin(horizon, kind, fit=default_fit(), centre="margin")
         except FitError as exc:
             raise src.error(at, str(exc)) from None
         prior_mean = required + (-centre if down else centre)
+        volatility = float(ind.process.volatility)
+        prior_sd = growth_mean_prior_sd(spread, volatility, horizon, centre_se)
         growth = ind.process.growth
-        mean, sd = combine_normal(prior_mean, spread, growth.log_mean, growth.log_sd)
+        mean, sd = combine_normal(prior_mean, prior_sd, growth.log_mean, growth.log_sd)
         note = (f"growth mean combined with the outside view (prior: outside_view): prior N({prior_mean:.4f}, "
-                f"{spread:.4f}) from {target.id} ({kind} target of a city plan over {horizon} years), the fit's "
+                f"{prior_sd:.4f}) from {target.id} ({kind} target of a city plan over {horizon} years; predictive "
+                f"s.d. {spread:.4f} less the volatility's {volatility:g}²/{horizon}), the fit's "
                 f"N({growth.log_mean:.4f}, {growth.log_sd:.4f}), posterior N({mean:.4f}, {sd:.4f})")
         process = dataclasses.replace(ind.process, growth=Growth(mean=mean, sd=sd, log=True))
         fitted = dataclasses.replace(ind.fitted, notes=(*ind.fitted.notes, note),
@@ -356,7 +363,7 @@ def _with_outside_view(ind: Indicator, process, text: str, estimates, fit) -> In
 
 
 def _outside_view_lognormal(ind, target, horizon, request, fit, src, at) -> Indicator:
-    from targetsim.estimate.outside_view import outside_view_margin
+    from targetsim.estimate.outside_view import growth_mean_prior_sd, outside_view_margin
 
     start = ind.start.value
     if target.kind == "level":
@@ -379,7 +386,7 @@ def _outside_view_lognormal(ind, target, horizon, request, fit, src, at) -> Indi
     ahead = favourable + centre
     log_mean = -ahead if down else ahead
     volatility = float(ind.process.volatility)
-    log_sd = math.sqrt(max(spread ** 2 - volatility ** 2 / horizon, centre_se ** 2))
+    log_sd = growth_mean_prior_sd(spread, volatility, horizon, centre_se)
     if not MIN_LOG_GROWTH <= log_mean <= math.log1p(MAX_RATE):
         raise src.error(at, f"the outside view gives ln(1+g) = {log_mean:.4g}, outside "
                             f"[{MIN_LOG_GROWTH:g}, {math.log1p(MAX_RATE):.4g}]: is the target ({target.id}) "
@@ -399,7 +406,7 @@ def _outside_view_lognormal(ind, target, horizon, request, fit, src, at) -> Indi
 
 
 def _outside_view_share(ind, target, horizon, request, fit, src, at) -> Indicator:
-    from targetsim.estimate.outside_view import outside_view_margin
+    from targetsim.estimate.outside_view import growth_mean_prior_sd, outside_view_margin
 
     start = ind.start.value
     if target.kind != "share" or not 0.0 < target.threshold < 1.0 or not 0.0 < start < 1.0:
@@ -416,7 +423,7 @@ def _outside_view_share(ind, target, horizon, request, fit, src, at) -> Indicato
     ahead = favourable + centre
     drift = -ahead if down else ahead
     volatility = float(ind.process.volatility)
-    drift_sd = math.sqrt(max(spread ** 2 - volatility ** 2 / horizon, centre_se ** 2))
+    drift_sd = growth_mean_prior_sd(spread, volatility, horizon, centre_se)
     text = (f"outside view: logit drift from {fit.n} past plan targets (baselines/reference_targets*.csv, "
             f"targetsim.estimate.outside_view): {_cell(request, kind, horizon)}, {target.id} ({target.comparator} "
             f"{target.threshold:g} by {target.by}) needs a logit change (logit {target.threshold:g} − logit "
@@ -453,15 +460,16 @@ def _outside_view_count(ind, target, horizon, request, fit, src, at) -> Indicato
                                                     centre=request["centre"])
     dispersion = ind.process.dispersion
 
-    def law(c: float):
+    def law(c: float, mean_se: float = 0.0):
         return outside_view_count_additions(target.threshold, start, h, c, spread, on_stock=on_stock,
-                                            dispersion=dispersion)
+                                            dispersion=dispersion, mean_se=mean_se)
 
-    additions = law(centre)
+    # the yearly mean's standard error from the predicted margin's own (the floor of the mean's s.d.)
+    mean_se = abs(law(centre + centre_se).mean - law(centre - centre_se).mean) / 2.0
+    additions = law(centre, mean_se)
     if not additions.mean > 0.0:
         raise src.error(at, f"the outside view gives no additions for {ind.id}: the start {start:g} is far above "
                             f"{target.id}'s {target.threshold:g}; drop outside_view and give the additions")
-    mean_se = abs(law(centre + centre_se).mean - law(centre - centre_se).mean) / 2.0
     text = (f"outside view: additions from {fit.n} past plan targets (baselines/reference_targets*.csv, "
             f"targetsim.estimate.outside_view): {_cell(request, kind, h)}, {target.id} ({target.comparator} "
             f"{target.threshold:g} by {target.by}) read on {reading}, yearly log margin "
