@@ -117,7 +117,8 @@ def test_the_joint_probability_has_the_product_models_indices(result):
         assert _within(estimate, conf, expected), (name, key, estimate, conf, expected)
         assert conf < 0.35  # an interval that says something at these sample sizes
     for name in ("sobol_first_order", "sobol_total"):  # p_a (truth ~0.84) is told apart from p_b (~0.15)
-        (a, b), (ca, cb) = col[name].sel(input=[KEY_A, KEY_B]).values, col[f"{name}_conf"].sel(input=[KEY_A, KEY_B]).values
+        a, b = col[name].sel(input=[KEY_A, KEY_B]).values
+        ca, cb = col[f"{name}_conf"].sel(input=[KEY_A, KEY_B]).values
         assert _apart(a, ca, b, cb), (name, a, ca, b, cb)
 
 

@@ -81,8 +81,8 @@ from targetsim.errors import FitError
 __all__ = ["REFERENCE_FILES", "ReferenceRow", "load_reference", "margin_of", "MarginFit", "fit_margin_model",
            "MetLogit", "fit_met_logit", "outside_view_growth", "default_fit", "KINDS", "BINDINGS", "PLAN_LEVELS",
            "inconsistencies", "leave_one_plan_out", "default_logit", "CENTRES", "family_of", "plan_group", "EXACT_HIT",
-           "outside_view_margin", "growth_mean_prior_sd", "CountAdditions", "outside_view_count_additions", "combine_normal",
-           "SeriesTrend", "series_trends", "combined_forecasts"]
+           "outside_view_margin", "growth_mean_prior_sd", "CountAdditions", "outside_view_count_additions",
+           "combine_normal", "SeriesTrend", "series_trends", "combined_forecasts"]
 
 REFERENCE_FILES = ("reference_targets.csv", "reference_targets_national.csv", "reference_targets_subnational.csv",
                    "reference_targets_sectoral.csv")
