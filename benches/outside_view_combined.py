@@ -13,7 +13,9 @@ leave one plan out (:func:`targetsim.estimate.outside_view.combined_forecasts`) 
 - the outside view alone (the margin model fitted to the other plans),
 - the series alone (the predictive of a new year from the earlier ones),
 - the combination a scenario's ``process: {fit: lognormal, prior: outside_view}`` uses: the outside
-  view as the prior of the growth mean, updated by the series (normal-normal), plus the year's noise.
+  view as the prior of the growth mean (its predictive variance less the year's own noise,
+  :func:`targetsim.estimate.outside_view.growth_mean_prior_sd`), updated by the series (normal-normal),
+  plus the year's noise.
 
 Printed: the number of targets, the share met, each forecaster's mean forecast (calibration in the large)
 and Brier score, with the base rate (the share met, in sample: a flattering reference) and the plan pace
