@@ -284,3 +284,37 @@ def test_cli_precision_and_kept_paths(tmp_path):
     ds = targetsim.read_dataset(out)
     assert ds.attrs["paths"] == 40_000 and ds.sizes["kept_path"] == 100
     assert ds.kept_target_met.dtype == np.int8
+
+
+# --- kept growth: always the growth rate g (a share's or logistic's drift stays a drift) ----------------------
+
+
+def test_kept_growth_is_the_rate_g_also_when_given_on_the_log_scale():
+    """``growth: {log_mean, log_sd}`` draws ln(1+g) ~ N(log_mean, log_sd): the kept value is g itself, whose
+    law is closed-form log-normal (mean exp(μ + σ²/2) − 1), not ln(1+g) (review: it kept ≈ 0.40, g ≈ 0.49)."""
+    from tests.conftest import make_scenario, scenario_dict
+
+    mu, sd, n = 0.4, 0.1, 4096
+    indicators = {
+        "logged": {"start": {"value": 10.0, "assumption": "test value"},
+                   "process": {"kind": "lognormal", "growth": {"log_mean": mu, "log_sd": sd}, "volatility": 0.05}},
+        "ar": {"start": {"value": 10.0, "assumption": "test value"},
+               "process": {"kind": "ar1_growth", "long_run_growth": {"log_mean": 0.05, "log_sd": 0.02},
+                           "persistence": 0.5, "volatility": 0.05, "initial_growth": 0.05}},
+        "plain": {"start": {"value": 10.0, "assumption": "test value"},
+                  "process": {"kind": "lognormal", "growth": {"mean": 0.08, "sd": 0.05}, "volatility": 0.05}},
+        "share": {"start": {"value": 0.3, "assumption": "test value"},
+                  "process": {"kind": "logit_share", "drift": {"mean": 0.1, "sd": 0.05}, "volatility": 0.1}},
+    }
+    targets = [{"id": "t", "indicator": "logged", "kind": "level", "threshold": 20.0, "by": 2027}]
+    ds = targetsim.run(make_scenario(scenario_dict(indicators, targets, paths=n)), keep_paths=n, threads=1)
+    g = ds.kept_growth_draw.sel(indicator="logged").values
+    assert abs(g.mean() - math.expm1(mu + sd**2 / 2)) < 4.5 * 0.15 / math.sqrt(n)  # s.d. of g ≈ 1.49·0.1
+    np.testing.assert_allclose(np.log1p(g).std(), sd, rtol=4.5 / math.sqrt(2 * n))
+    ar = np.log1p(ds.kept_growth_draw.sel(indicator="ar").values)
+    assert abs(ar.mean() - 0.05) < 4.5 * 0.02 / math.sqrt(n)
+    plain = ds.kept_growth_draw.sel(indicator="plain").values
+    assert abs(plain.mean() - 0.08) < 4.5 * 0.05 / math.sqrt(n)
+    drift = ds.kept_growth_draw.sel(indicator="share").values
+    assert abs(drift.mean() - 0.1) < 4.5 * 0.05 / math.sqrt(n)
+    assert list(ds.kept_growth_scale.values) == ["rate", "rate", "rate", "logit drift"]

@@ -276,7 +276,7 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
         coords["factor_source"] = ("factor", [f.source or f"assumption: {f.assumption}" for f in scenario.factors])
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
     if stats.kept is not None:
-        ds = ds.merge(kept_paths_dataset(scenario, stats.kept))
+        ds = ds.merge(kept_paths_dataset(scenario, stats.kept, plan))
     if any(ind.fitted is not None for ind in inds):
         ds = ds.assign(_fitted_variables(inds))
     for i, ind in enumerate(inds):
@@ -325,7 +325,40 @@ def project_names(scenario: Scenario) -> list[str]:
     return [name if names.count(name) == 1 else f"{ind_id}: {name}" for ind_id, name in pairs]
 
 
-def kept_paths_dataset(scenario: Scenario, kept) -> xr.Dataset:
+#: What ``kept_growth_draw`` holds for an indicator (its ``kept_growth_scale``): the growth rate g of a level
+#: (also when the growth is given on the log scale, ``{log_mean, log_sd}``: ``expm1`` of the drawn ln(1+g)), the
+#: drift added to the logit of a share or logistic each year, or nothing (not drawn per path).
+GROWTH_SCALE_RATE, GROWTH_SCALE_DRIFT, GROWTH_SCALE_NONE = "rate", "logit drift", ""
+
+
+def kept_growth_scales(scenario: Scenario) -> list[str]:
+    """Per indicator, what ``kept_growth_draw`` holds (see :data:`GROWTH_SCALE_RATE`)."""
+    scales = []
+    for ind in scenario.indicators:
+        if ind.process.kind in ("lognormal", "ar1_growth", "buildout"):
+            scales.append(GROWTH_SCALE_RATE)
+        elif PROCESS_SPECS[ind.process.kind].additive:  # logit_share, logistic: a drift on the logit
+            scales.append(GROWTH_SCALE_DRIFT)
+        else:
+            scales.append(GROWTH_SCALE_NONE)
+    return scales
+
+
+def kept_growth_rates(scenario: Scenario, plan: SimulationPlan, growth_draw: np.ndarray) -> np.ndarray:
+    """The kept parameter draws as the documented quantity: the kernel keeps the parameter as drawn
+    (``p_mean + p_sd·dev``), which for a growth given on the log scale is ln(1+g) (the plan marks it
+    ``additive`` although its kind is not); that is turned back into the rate g, so the variable always
+    holds g for a level (and the drift for a share or logistic)."""
+    log_rate = np.array([bool(plan.arrays["additive"][i]) and not PROCESS_SPECS[ind.process.kind].additive
+                         for i, ind in enumerate(scenario.indicators)], dtype=bool)
+    if not log_rate.any():
+        return growth_draw
+    out = growth_draw.copy()
+    out[:, log_rate] = np.expm1(growth_draw[:, log_rate])
+    return out
+
+
+def kept_paths_dataset(scenario: Scenario, kept, plan: SimulationPlan) -> xr.Dataset:
     """The kept paths (``--keep-paths``) as variables on the ``kept_path`` dimension (coordinate: the
     path's index in the run). A public contract: scenario discovery and ``compare`` read these names."""
     inds, targets = scenario.indicators, scenario.targets
@@ -348,10 +381,11 @@ def kept_paths_dataset(scenario: Scenario, kept) -> xr.Dataset:
         "kept_start_value": (("kept_path", "indicator"), kept.start_value,
                              {"long_name": "the indicator's value on the kept path in the base year (drawn per path "
                                            "where the start is uncertain)"}),
-        "kept_growth_draw": (("kept_path", "indicator"), kept.growth_draw,
-                             {"long_name": "the kept path's drawn growth rate (a drift for a share or logistic: "
-                                           "added to the logit) of the indicator; NaN where it is not drawn per path "
-                                           "(no growth s.d.)"}),
+        "kept_growth_draw": (("kept_path", "indicator"), kept_growth_rates(scenario, plan, kept.growth_draw),
+                             {"long_name": "the kept path's drawn growth rate g of the indicator (also where the "
+                                           "growth is given as {log_mean, log_sd}: g = exp(ln(1+g)) - 1), or for a "
+                                           "share or logistic its drift added to the logit: see kept_growth_scale; "
+                                           "NaN where it is not drawn per path (no growth s.d.)"}),
         "kept_count_mean": (("kept_path", "indicator"), kept.count_mean,
                             {"long_name": "a count's mean additions a year drawn for the kept path (an uncertain mean); "
                                           "NaN where not drawn per path"}),
@@ -376,6 +410,10 @@ def kept_paths_dataset(scenario: Scenario, kept) -> xr.Dataset:
         "project_indicator": ("project", [ind_id for ind_id, _ in projects]),
         "target": ("target", [t.id for t in targets]),
         "indicator": ("indicator", [ind.id for ind in inds]),
+        "kept_growth_scale": ("indicator", kept_growth_scales(scenario),
+                              {"long_name": "what kept_growth_draw holds for the indicator: 'rate' (the growth rate "
+                                            "g), 'logit drift' (a share's or logistic's yearly change of the logit), "
+                                            "'' (no drawn growth)"}),
     }
     return xr.Dataset(data_vars=data_vars, coords=coords)
 
