@@ -318,3 +318,46 @@ def test_kept_growth_is_the_rate_g_also_when_given_on_the_log_scale():
     drift = ds.kept_growth_draw.sel(indicator="share").values
     assert abs(drift.mean() - 0.1) < 4.5 * 0.05 / math.sqrt(n)
     assert list(ds.kept_growth_scale.values) == ["rate", "rate", "rate", "logit drift"]
+
+
+# --- the stopping rule at p̂ = 0 or 1, and without weight ---------------------------------------------------
+
+
+def _rare_plan(threshold: float):
+    from tests.conftest import lognormal, make_scenario, scenario_dict
+
+    targets = [{"id": "t", "indicator": "a", "kind": "level", "threshold": threshold, "by": 2026}]
+    return build_plan(make_scenario(scenario_dict({"a": lognormal(100.0, 0.05, volatility=0.02)}, targets,
+                                                  horizon=2026)))
+
+
+@pytest.mark.parametrize("threshold", [1e6, 1.0])  # never met (p̂ = 0), always met (p̂ = 1)
+def test_precision_does_not_stop_on_a_zero_standard_error_at_the_extremes(threshold):
+    """At p̂ ∈ {0, 1} the Wald s.e. is 0: the rule uses p̃ = (k + 1)/(n + 2) instead, so a target never (or
+    always) met in n paths counts as known to about 1/n, and the run goes on until that meets the precision.
+    Closed form at p̂ = 0: sqrt(p̃(1 − p̃)/n) with p̃ = 1/(n + 2): 0.0039 at 256 paths, 0.00195 at 512."""
+    stats = simulate_to_precision(_rare_plan(threshold), precision=0.002, seed=1, threads=1, first_paths=256,
+                                  max_paths=4096)
+    assert stats.attained[0] == (0 if threshold > 1 else stats.paths)
+    assert stats.precision.paths == 512 and stats.precision.stages == 2 and stats.precision.met
+    assert stats.precision.reached == 0.0  # the reported (Wald) standard error is unchanged
+    n = 512
+    assert math.isclose(stats.precision.stopping, math.sqrt((1 / (n + 2)) * (1 - 1 / (n + 2)) / n), rel_tol=1e-12)
+
+
+def test_precision_without_weight_stops_at_once_and_says_why():
+    """Every path impossible under the observations: no standard error can be computed (NaN); the run stops at
+    its first stage with a note rather than running to the cap, and the run is then refused as before."""
+    from tests.conftest import make_scenario, scenario_dict
+
+    count = {"start": {"value": 5, "assumption": "test value"},
+             "process": {"kind": "count", "additions": {"distribution": "poisson", "mean": 1.0}}}
+    scenario = make_scenario(scenario_dict({"c": count}, [{"id": "t", "indicator": "c", "kind": "level",
+                                                            "threshold": 6, "by": 2026}],
+                                           horizon=2026, observations={"c": {2025: 3}}))
+    stats = simulate_to_precision(build_plan(scenario), precision=0.01, seed=1, threads=1, first_paths=256,
+                                  max_paths=1 << 20)
+    assert stats.paths == 256 and stats.precision.stages == 1 and not stats.precision.met
+    assert "no weight" in stats.precision.note
+    with pytest.raises(TargetsimError, match="impossible under the model"):
+        targetsim.run(scenario, precision=0.01, max_paths=1 << 20, threads=1)

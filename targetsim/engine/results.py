@@ -308,10 +308,14 @@ def build_dataset(scenario: Scenario, plan: SimulationPlan, stats: Statistics, *
             "precision_reached": float(outcome.reached),
             "precision_met": int(outcome.met),
             "max_paths": int(outcome.max_paths),
-            "precision_note": (f"every target's standard error is at most {outcome.target:g} at {outcome.paths:,} "
+            "precision_note": (outcome.note if outcome.note else
+                               f"every target's standard error is at most {outcome.target:g} at {outcome.paths:,} "
                                f"paths" if outcome.met else
                                f"stopped at --max-paths {outcome.max_paths:,}: the largest standard error is "
-                               f"{outcome.reached:.3g}, above the {outcome.target:g} asked for"),
+                               f"{outcome.stopping:.3g}" + (f" (a target never or always met: from p̃ = (k + 1)/(n + 2); "
+                                                            f"the reported one is {outcome.reached:.3g})"
+                                                            if outcome.stopping > outcome.reached else "")
+                               + f", above the {outcome.target:g} asked for"),
         })
     return ds
 

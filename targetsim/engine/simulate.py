@@ -82,6 +82,19 @@ class Statistics:
             p = self.attained / self.weight_total
             return np.sqrt(p * (1 - p) / self.effective_sample_size)
 
+    def stopping_standard_error(self) -> np.ndarray:
+        """Each target's standard error as the stopping rule of a run to a precision sees it: the larger of
+        the reported binomial one and ``sqrt(p̃(1 − p̃)/n)`` with ``p̃ = (k + 1)/(n + 2)`` (``k = p̂·n``, ``n``
+        the effective sample size). At ``p̂ ∈ {0, 1}`` the reported one is 0, which would "meet" any
+        precision at the first stage; ``p̃`` counts a target never (or always) met in ``n`` paths as known to
+        about ``1/n``. NaN where there is no weight (every path impossible)."""
+        n = self.effective_sample_size
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k = self.attained / self.weight_total * n
+            smoothed = (k + 1.0) / (n + 2.0)
+            return np.fmax(self.attainment_standard_error(), np.sqrt(smoothed * (1.0 - smoothed) / n)) \
+                if n > 0 else np.full(self.attained.shape, np.nan)
+
 
 @dataclass(frozen=True)
 class PrecisionOutcome:
@@ -92,10 +105,14 @@ class PrecisionOutcome:
     paths: int        # the paths it stopped at
     max_paths: int    # the cap
     stages: int       # how many times it extended the run
+    #: the largest standard error the stopping rule saw (:meth:`Statistics.stopping_standard_error`: not 0 at
+    #: p̂ ∈ {0, 1}); NaN when there was no weight to compute one
+    stopping: float = math.nan
+    note: str = ""    # why it stopped when neither met nor capped (no weight)
 
     @property
     def met(self) -> bool:
-        return self.reached <= self.target
+        return self.stopping <= self.target
 
 
 @contextmanager
@@ -495,8 +512,15 @@ def simulate_to_precision(plan: SimulationPlan, *, precision: float, seed: int,
                 stats = again.statistics()
             errors = stats.attainment_standard_error()
             reached = float(np.max(errors)) if errors.size else 0.0
-            if reached <= precision or stop == schedule[-1]:
+            stopping_errors = stats.stopping_standard_error()
+            stopping = float(np.max(stopping_errors)) if stopping_errors.size else 0.0
+            # no weight (every path impossible under the observations): more paths cannot help; stop and say so
+            # (the run is then refused with the observations' ranges, see api.check_statistics)
+            note = (f"no weight at {stop:,} paths: every path is impossible under the observations, so no "
+                    "standard error can be computed; stopped at the first stage" if math.isnan(stopping) else "")
+            if stopping <= precision or note or stop == schedule[-1]:
                 stats.precision = PrecisionOutcome(target=float(precision), reached=reached, paths=stop,
-                                                   max_paths=int(max_paths), stages=stage)
+                                                   max_paths=int(max_paths), stages=stage, stopping=stopping,
+                                                   note=note)
                 return stats
     raise AssertionError("unreachable: the schedule ends at max_paths")
