@@ -163,9 +163,9 @@ def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None 
                                 keep_paths=keep_paths)
     check_memory(est)
     if output is not None:
-        from targetsim.io.netcdf import check_destination, estimate_output_bytes
+        from targetsim.io import netcdf
 
-        check_destination(output, estimate_output_bytes(scenario))
+        netcdf.check_destination(output, netcdf.estimate_output_bytes(scenario, keep_paths=keep_paths))
     return est
 
 

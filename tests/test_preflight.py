@@ -133,6 +133,28 @@ def test_estimated_output_size_is_generous(tmp_path, scenario):
     assert out.stat().st_size <= estimate_output_bytes(sc)
 
 
+def test_estimated_output_size_counts_the_kept_paths(tmp_path, scenario):
+    """--keep-paths adds ~65 bytes a path here (int8 met, weight, 6 float64 per indicator): 20,000 kept paths
+    write a file larger than the estimate without them, which the estimate with them bounds."""
+    sc = targetsim.load_scenario(scenario)
+    out = tmp_path / "kept.nc"
+    targetsim.write_dataset(targetsim.run(sc, paths=20_000, keep_paths=20_000, threads=1), out)
+    size = out.stat().st_size
+    assert estimate_output_bytes(sc) < size <= estimate_output_bytes(sc, keep_paths=20_000)
+    assert estimate_output_bytes(sc, keep_paths=1000) < estimate_output_bytes(sc, keep_paths=20_000)
+
+
+def test_free_space_check_counts_the_kept_paths(tmp_path, scenario, monkeypatch):
+    """The preflight's free-space check asks for the kept paths' bytes too."""
+    import targetsim.io.netcdf as netcdf
+
+    asked = []
+    monkeypatch.setattr(netcdf, "check_destination", lambda output, needed: asked.append(needed))
+    sc = targetsim.load_scenario(scenario)
+    targetsim.api.preflight(sc, output=tmp_path / "out.nc", keep_paths=50_000)
+    assert asked == [estimate_output_bytes(sc, keep_paths=50_000)]
+
+
 def test_not_enough_memory_is_refused_with_the_numbers(tmp_path, scenario, no_simulation, monkeypatch):
     monkeypatch.setattr(resources, "available_memory", lambda: 10 * 2**20)
     result = invoke(str(scenario), "-o", str(tmp_path / "out.nc"), "--threads", "1")

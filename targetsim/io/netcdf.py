@@ -120,13 +120,26 @@ def locate_recorded_file(name: str | Path, results_file: str | Path | None = Non
     return None
 
 
-def estimate_output_bytes(scenario) -> int:
-    """A generous estimate of the NetCDF file's size (data, strings and HDF5 metadata)."""
+def kept_paths_bytes(scenario, keep_paths: int) -> int:
+    """Bytes of the kept-path variables ``kept_paths_dataset`` writes for ``keep_paths`` paths: per path the
+    targets met (int8), its index and weight, six float64/int64 values per indicator (final and start value,
+    growth, count mean, delivery, jumps), and per build-out project whether (int8) and when (float64) it
+    completes."""
+    n_i = len(scenario.indicators)
+    n_t = len(scenario.targets)
+    n_p = sum(len(ind.process.projects) for ind in scenario.indicators if ind.process.kind == "buildout")
+    return int(keep_paths) * (n_t + n_p + 8 * (2 + 6 * n_i + n_p))
+
+
+def estimate_output_bytes(scenario, keep_paths: int = 0) -> int:
+    """A generous estimate of the NetCDF file's size (data, strings and HDF5 metadata), with the kept
+    paths' variables (``--keep-paths``)."""
     n_i = len(scenario.indicators)
     n_t = len(scenario.targets)
     n_y = scenario.horizon - scenario.base_year + 1
     n_q = len(scenario.quantiles)
     numbers = 8 * (n_i * n_y * (n_q + 1) + n_t * (n_y + 2 * n_t + 12) + n_i * 4 + 16)
+    numbers += kept_paths_bytes(scenario, keep_paths)
     text = 0
     for t in scenario.targets:
         text += len(t.id) + len(t.indicator) + len(t.kind) + len(t.label or "") + len(t.source.render())
