@@ -361,3 +361,30 @@ def test_precision_without_weight_stops_at_once_and_says_why():
     assert "no weight" in stats.precision.note
     with pytest.raises(TargetsimError, match="impossible under the model"):
         targetsim.run(scenario, precision=0.01, max_paths=1 << 20, threads=1)
+
+
+@pytest.mark.parametrize("precision", [None, 0.02])
+def test_memory_estimate_of_kept_paths_bounds_what_is_alive(precision):
+    """The kept rows alive at the peak: the running statistics', a range's own, with the precision's second
+    pass the repeated pass's too, and the dataset's copies (measured here: about 3 rows' bytes a kept path).
+    The estimate's kept-path part bounds the measured growth of the peak with the kept paths."""
+    from targetsim.engine.resources import estimate_for_scenario
+
+    observed = drawn_inputs(observed=EXTREME_OBSERVATION)  # weights that need the second pass
+    keep = 20_000
+    options = dict(paths=keep) if precision is None else dict(precision=precision)
+    targetsim.run(observed, threads=1, keep_paths=10, **options)  # compiled, caches filled
+
+    def peak(kept: int) -> int:
+        tracemalloc.start()
+        targetsim.run(observed, threads=1, keep_paths=kept, **options)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    grown = peak(keep) - peak(0)
+    n_t, n_i, n_p = len(observed.targets), len(observed.indicators), 1
+    assert grown > 2.5 * keep * (n_t + 8 * (1 + 6 * n_i + n_p))  # the old count, two rows, was too low
+    estimated = (estimate_for_scenario(observed, threads=1, keep_paths=keep).memory_bytes
+                 - estimate_for_scenario(observed, threads=1).memory_bytes)
+    assert grown <= estimated

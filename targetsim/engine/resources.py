@@ -35,6 +35,8 @@ LONG_RUN_S = 10.0
 #: Interpreter, numba and scratch space not counted cell by cell.
 OVERHEAD_BYTES = 64 * 2**20
 F8 = 8  # bytes of an int64 or float64
+#: Copies of the kept paths' kernel rows alive at once (see "kept paths" in :func:`estimate`).
+KEPT_COPIES = 3
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,12 @@ def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, pa
         "chunk sums": n_chunks * (cells + 1) * F8,
         "results": 4 * F8 * (cells * (n_quantiles + 2) + n_targets * (n_y + 2 * n_targets + 8)),
         "plan": int(plan_bytes),
-        # the kept paths' rows (targets met, weight, 6 values per indicator, projects), and their dataset copy
-        "kept paths": 2 * keep_paths * (n_targets + F8 * (1 + 6 * n_indicators + n_projects)),
+        # the kept paths' rows (targets met, weight, 6 values per indicator, projects): alive at once are the
+        # running statistics', a range's own (up to all of them), with a precision's second pass the repeated
+        # pass's, and the dataset's copies (astype, the completion flags and years, the merge) - measured about
+        # 3 rows a kept path (tests/test_precision_and_kept_paths.py), counted as 3 rows and the dataset's row
+        "kept paths": keep_paths * (KEPT_COPIES * (n_targets + F8 * (1 + 6 * n_indicators + n_projects))
+                                    + n_targets + n_projects + F8 * (2 + 6 * n_indicators + n_projects)),
         "overhead": OVERHEAD_BYTES,
     }
     ns_per_path_year = (n_indicators - n_counts) * NS_PER_CELL + n_counts * NS_PER_COUNT_CELL
