@@ -69,7 +69,8 @@ def run(scenario: Scenario | str | Path, *, paths: int | None = None, seed: int 
     use_seed = scenario.seed if seed is None else seed
     if checked is None:
         preflight(scenario, paths=cap if precision is not None else n_paths, seed=use_seed, threads=threads,
-                  block_size=block_size, keep_paths=keep_paths)
+                  block_size=block_size, keep_paths=keep_paths,
+                  distributed=not (scheduler is None and workers is None and client is None))
     plan = build_plan(scenario)  # memory was checked by preflight, from the scenario's dimensions
     with _executor(scheduler, workers, client, task_paths) as executor:
         if precision is not None:
@@ -132,7 +133,7 @@ def observation_warnings(scenario: Scenario, stats, *, seed: int, threads: int |
 
 def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None = None,
               threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE,
-              output: str | Path | None = None, keep_paths: int = 0) -> "RunEstimate":
+              output: str | Path | None = None, keep_paths: int = 0, distributed: bool = False) -> "RunEstimate":
     """Everything that can be refused before simulating, in a moment; returns the run's estimate.
 
     Refuses (:class:`~targetsim.errors.TargetsimError`, with the numbers): ``paths`` or ``seed`` out
@@ -140,7 +141,8 @@ def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None 
     above the memory available now, and, when ``output`` is given, a destination that cannot be
     written or whose disk has too little free space for the results file
     (:func:`targetsim.io.netcdf.check_destination`). ``RunEstimate.seconds`` says how long the run
-    should take (:meth:`~targetsim.engine.resources.RunEstimate.is_long`).
+    should take (:meth:`~targetsim.engine.resources.RunEstimate.is_long`). ``distributed``: the run's paths
+    go to Dask tasks (the memory check then counts the results waiting at the client).
     """
     from targetsim.engine.resources import check_memory, estimate_for_scenario
     from targetsim.errors import TargetsimError
@@ -160,7 +162,7 @@ def preflight(scenario: Scenario, *, paths: int | None = None, seed: int | None 
         raise TargetsimError(f"--keep-paths must be at least 0, got {keep_paths:,}")
     check_numeric_range(scenario)
     est = estimate_for_scenario(scenario, paths=n_paths, threads=threads, block_size=block_size,
-                                keep_paths=keep_paths)
+                                keep_paths=keep_paths, distributed=distributed)
     check_memory(est)
     if output is not None:
         from targetsim.io import netcdf

@@ -161,7 +161,8 @@ def run(scenario: Path, output: Path | None, paths: int | None, seed: int | None
     with user_errors(debug), interruptible(out):
         loaded = load_scenario(scenario)
         estimate = preflight(loaded, paths=paths if precision is None else (max_paths or DEFAULT_MAX_PATHS),
-                             seed=seed, threads=threads, output=out, keep_paths=keep_paths)
+                             seed=seed, threads=threads, output=out, keep_paths=keep_paths,
+                             distributed=scheduler is not None or workers is not None)
         if precision is not None:  # the paths are not known: say nothing about the duration
             estimate = replace(estimate, seconds=0.0)
         if estimate.is_long() and not quiet:

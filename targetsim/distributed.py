@@ -13,6 +13,7 @@ from typing import Any
 
 # imported here, at the top, so that a worker process loads the compiled kernels once (numba's on-disk
 # cache), not per task
+from targetsim.engine.resources import DASK_WINDOW_BYTES
 from targetsim.engine.simulate import simulate_range
 from targetsim.errors import TargetsimError
 import targetsim.kernels.paths  # noqa: F401,E402 - see above
@@ -88,9 +89,31 @@ TASKS_PER_THREAD = 4
 #: At most this many tasks per worker thread are submitted ahead of the first unfinished one: results that
 #: finish out of order wait for it, so the client's memory stays bounded whatever the number of paths.
 WINDOW_PER_THREAD = 8
+#: ... and at most so many that the chunk sums waiting at the client (window − 1 tasks' worth) stay within
+#: this many bytes (a task's are ``paths / 256 × (indicators × years + 1)`` floats: 37 MB for
+#: wuhan_all_plans at 2^22 paths, so 8 × threads of them would be gigabytes), but never fewer than
+#: threads + 1 (every thread busy, one waiting); :func:`paths_per_task` makes tasks small enough for that.
+WINDOW_BYTES = DASK_WINDOW_BYTES
 #: Environment variable of the fault-injection test: when set to a directory holding a file ``kill-worker``,
 #: the first task to claim (remove) that file ends its worker process abruptly, as a machine lost mid-run.
 FAULT_DIR_ENV = "TARGETSIM_TEST_FAULT_DIR"
+
+
+def task_result_bytes(plan: Any, task_paths: int) -> int:
+    """Bytes of a task's chunk sums (the part of its result that waits at the client for earlier tasks): per
+    256 paths, a float per indicator and year and the sum of squared weights."""
+    from targetsim.kernels.geometry import CHUNK
+
+    return -(-task_paths // CHUNK) * (plan.n_indicators * (plan.n_steps + 1) + 1) * 8
+
+
+def submission_window(threads: int, task_bytes: int) -> int:
+    """Tasks submitted ahead of the first unfinished one: :data:`WINDOW_PER_THREAD` per thread, fewer where
+    the results that may wait (window − 1 of them) would pass :data:`WINDOW_BYTES`, never fewer than
+    ``threads + 1``."""
+    threads = max(threads, 1)
+    by_bytes = WINDOW_BYTES // max(task_bytes, 1) + 1
+    return max(threads + 1, min(WINDOW_PER_THREAD * threads, by_bytes))
 
 
 def paths_per_task(plan: Any, paths: int, threads: int, *, overhead_s: float = TASK_OVERHEAD_S) -> int:
@@ -99,8 +122,9 @@ def paths_per_task(plan: Any, paths: int, threads: int, *, overhead_s: float = T
     (:func:`targetsim.engine.resources.estimate_for_plan`): :data:`TASKS_PER_THREAD` tasks per thread (the
     last ones balance the load), fewer where the overhead would pass :data:`SCHEDULING_SHARE` of a task's
     time, but one per thread where that keeps the overhead below :data:`BUSY_SHARE` (an idle thread costs
-    more than the overhead), and none longer than :data:`MAX_TASK_PATHS`. The run is split evenly; a
-    multiple of the default block size."""
+    more than the overhead), and none longer than :data:`MAX_TASK_PATHS` or than lets ``threads`` tasks' chunk
+    sums (those that may wait at the client, :func:`submission_window`) fit in :data:`WINDOW_BYTES`. The run
+    is split evenly; a multiple of the default block size."""
     from targetsim.engine.resources import estimate_for_plan
     from targetsim.kernels.geometry import DEFAULT_BLOCK_SIZE
     from targetsim.kernels.sketch import OFF_GRID_BINS
@@ -111,7 +135,10 @@ def paths_per_task(plan: Any, paths: int, threads: int, *, overhead_s: float = T
     per_task_s = overhead_s + result_bytes / RESULT_BYTES_PER_S
     work_s = paths * per_path_s
     tasks = min(TASKS_PER_THREAD * threads, math.floor(work_s * SCHEDULING_SHARE / per_task_s))
-    tasks = max(tasks, min(threads, math.floor(work_s * BUSY_SHARE / per_task_s)), math.ceil(paths / MAX_TASK_PATHS), 1)
+    # no longer than MAX_TASK_PATHS, nor than lets threads (+1 waiting) tasks' chunk sums fit in WINDOW_BYTES
+    chunk_bytes = task_result_bytes(plan, DEFAULT_BLOCK_SIZE)
+    longest = max(DEFAULT_BLOCK_SIZE, min(MAX_TASK_PATHS, WINDOW_BYTES // threads // chunk_bytes * DEFAULT_BLOCK_SIZE))
+    tasks = max(tasks, min(threads, math.floor(work_s * BUSY_SHARE / per_task_s)), math.ceil(paths / longest), 1)
     return math.ceil(paths / tasks / DEFAULT_BLOCK_SIZE) * DEFAULT_BLOCK_SIZE
 
 
@@ -134,7 +161,7 @@ class DaskExecutor:
     """Runs ranges of paths as Dask tasks (:class:`targetsim.engine.simulate.PathExecutor`).
 
     The plan is sent to every worker once (``client.scatter(plan, broadcast=True)``), and each task
-    receives a reference to it; tasks are submitted in a window (:data:`WINDOW_PER_THREAD`) and their
+    receives a reference to it; tasks are submitted in a window (:func:`submission_window`) and their
     results handed to the run as they complete (``distributed.as_completed``), which merges them exactly
     in any order. ``task_paths``: paths per task (default: :func:`paths_per_task`)."""
 
@@ -147,6 +174,7 @@ class DaskExecutor:
         self.task_paths = task_paths
         self._scattered: tuple[Any, Any] | None = None
         self.tasks_run = 0
+        self.most_in_flight = 0  # the most tasks submitted and not yet handed to the run, at once
 
     def threads(self) -> int:
         return max(1, sum(self.client.nthreads().values()))
@@ -163,7 +191,7 @@ class DaskExecutor:
         size = self.task_paths or paths_per_task(plan, stop - start, threads)
         ranges = [(a, min(a + size, stop)) for a in range(start, stop, size)]
         plan_future = self._plan_future(plan)
-        window = WINDOW_PER_THREAD * threads
+        window = submission_window(threads, task_result_bytes(plan, size))
         submitted = 0
         finished: set[int] = set()
         first_unfinished = 0
@@ -183,6 +211,7 @@ class DaskExecutor:
             submitted += 1
         pending = distributed.as_completed(initial)
         for future in pending:
+            self.most_in_flight = max(self.most_in_flight, submitted - self.tasks_run)
             partial = future.result()
             index = index_of.pop(future.key)
             future.release()

@@ -149,8 +149,13 @@ def test_task_size_keeps_scheduling_a_small_share():
     # MAX_TASK_PATHS)
     tasks, share = tasks_and_share(2 * 10**7, 2)
     assert tasks == 8 and share <= SCHEDULING_SHARE
+    # on 64 threads the 256 tasks' chunk sums (3.9 MB each) would let 64 of them pass WINDOW_BYTES waiting at
+    # the client: the tasks are made a little smaller instead
+    from targetsim.distributed import WINDOW_BYTES, task_result_bytes
+
     tasks, share = tasks_and_share(10**9, 64)
-    assert tasks == 256 and share <= SCHEDULING_SHARE
+    assert 256 < tasks < 320 and share <= SCHEDULING_SHARE
+    assert 64 * task_result_bytes(plan, paths_per_task(plan, 10**9, 64)) <= WINDOW_BYTES
     # a run too short for that: one task per thread while the overhead stays below BUSY_SHARE
     tasks, share = tasks_and_share(2 * 10**6, 2)
     assert tasks == 2 and share <= BUSY_SHARE
@@ -186,3 +191,68 @@ def test_bad_distributed_options(scenario, monkeypatch, tmp_path):
                                        "--paths", "1000", "--scheduler", "tcp://127.0.0.1:9", "--quiet"])
     assert result.exit_code == 1 and "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in result.output
     assert not (tmp_path / "x.nc").exists()
+
+
+# --- the client's memory: the submission window is sized by bytes -------------------------------------------
+
+
+def test_the_window_holds_a_byte_budget_of_waiting_chunk_sums_and_keeps_every_thread_busy():
+    from targetsim.distributed import WINDOW_BYTES, WINDOW_PER_THREAD, submission_window
+
+    assert submission_window(4, task_bytes=1000) == WINDOW_PER_THREAD * 4  # small results: by threads
+    big = 37 * 10**6  # wuhan_all_plans' chunk sums at 2^22 paths a task (reviewed)
+    assert submission_window(4, task_bytes=big) == WINDOW_BYTES // big + 1 == 8  # 7 waiting, one running
+    # the results waiting for an unfinished task (window − 1 of them) stay within the budget ...
+    for threads in (1, 2, 4, 6):
+        for task_bytes in (1, 10**5, 10**7, 3 * 10**7):
+            window = submission_window(threads, task_bytes=task_bytes)
+            assert window >= threads + 1
+            assert (window - 1) * task_bytes <= max(WINDOW_BYTES, threads * task_bytes)
+    # ... except that every thread keeps a task and one waits (the budget then gives way, and the tasks
+    # are made smaller: see paths_per_task)
+    assert submission_window(16, task_bytes=big) == 17
+
+
+def test_tasks_are_small_enough_for_the_window_on_many_threads():
+    from targetsim.distributed import WINDOW_BYTES, submission_window, task_result_bytes
+    from targetsim.engine.plan import build_plan
+    from targetsim.kernels.geometry import CHUNK
+    from tests.conftest import lognormal, make_scenario, scenario_dict
+
+    # 200 indicators × 31 years: 50 kB of chunk sums per 256 paths, 800 MB for a task of 2^22 paths
+    indicators = {f"i{k}": lognormal(100.0, 0.05) for k in range(200)}
+    targets = [{"id": "t", "indicator": "i0", "kind": "level", "threshold": 200.0, "by": 2054}]
+    plan = build_plan(make_scenario(scenario_dict(indicators, targets, horizon=2054)))
+    assert task_result_bytes(plan, CHUNK) == 8 * (200 * 31 + 1)
+    for threads in (2, 16, 64):
+        size = paths_per_task(plan, 10**9, threads)
+        window = submission_window(threads, task_result_bytes(plan, size))
+        assert (window - 1) * task_result_bytes(plan, size) <= WINDOW_BYTES
+
+
+def test_tasks_in_flight_stay_within_the_window(client, scenario, local, monkeypatch):
+    import targetsim.distributed as dd
+
+    monkeypatch.setattr(dd, "WINDOW_BYTES", 1)  # the smallest window: threads + 1 tasks
+    executor = DaskExecutor(client, task_paths=1024)
+    ds = targetsim.run(scenario, paths=PATHS, keep_paths=3000, client=client, task_paths=1024)
+    assert_identical(local, ds)
+    from targetsim.engine.plan import build_plan
+    from targetsim.engine.simulate import simulate
+
+    stats = simulate(build_plan(scenario), paths=PATHS, seed=scenario.seed, executor=executor)
+    assert executor.tasks_run == -(-PATHS // 1024)
+    assert executor.most_in_flight == executor.threads() + 1 == 3
+
+
+def test_a_distributed_preflight_counts_the_waiting_results(scenario):
+    from targetsim.api import preflight
+    from targetsim.distributed import WINDOW_BYTES
+
+    here = preflight(scenario, paths=10**6, threads=1)
+    there = preflight(scenario, paths=10**6, threads=1, distributed=True)
+    waiting = dict(there.parts)["task results waiting"]
+    assert there.memory_bytes - here.memory_bytes == waiting
+    # the budget, or the whole run's chunk sums when smaller (1 indicator-year row of 8 bytes a chunk here)
+    cells = len(scenario.indicators) * (scenario.horizon - scenario.base_year + 1)
+    assert waiting == min(WINDOW_BYTES, 8 * (cells + 1) * (10**6 // 256 + 1))

@@ -37,6 +37,10 @@ OVERHEAD_BYTES = 64 * 2**20
 F8 = 8  # bytes of an int64 or float64
 #: Copies of the kept paths' kernel rows alive at once (see "kept paths" in :func:`estimate`).
 KEPT_COPIES = 3
+#: A distributed run's client holds the chunk sums of tasks that finished ahead of an unfinished one (they are
+#: added in path order): the submission window keeps them within this many bytes
+#: (:func:`targetsim.distributed.submission_window`), which the memory check counts.
+DASK_WINDOW_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,11 @@ class RunEstimate:
 def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, paths: int,
              threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE, n_quantiles: int = 7,
              plan_bytes: int = 0, n_counts: int = 0, n_projects: int = 0, n_jumps: int = 0,
-             keep_paths: int = 0) -> RunEstimate:
+             keep_paths: int = 0, distributed: bool = False) -> RunEstimate:
     """Estimate from a plan's dimensions (``n_steps`` years after the base year; ``n_bins`` sketch
-    bins; ``n_counts`` of the indicators are counts; ``keep_paths`` paths kept, ``--keep-paths``)."""
+    bins; ``n_counts`` of the indicators are counts; ``keep_paths`` paths kept, ``--keep-paths``;
+    ``distributed``: run as Dask tasks, whose chunk sums may wait at the client, up to
+    :data:`DASK_WINDOW_BYTES`)."""
     from targetsim.kernels.layout import work_bytes
     from targetsim.kernels.sketch import OFF_GRID_BINS
 
@@ -109,6 +115,8 @@ def estimate(*, n_indicators: int, n_steps: int, n_targets: int, n_bins: int, pa
                                     + n_targets + n_projects + F8 * (2 + 6 * n_indicators + n_projects)),
         "overhead": OVERHEAD_BYTES,
     }
+    if distributed:  # the whole run's chunk sums, at most the window's budget
+        parts["task results waiting"] = min(DASK_WINDOW_BYTES, -(-paths // CHUNK) * (cells + 1) * F8)
     ns_per_path_year = (n_indicators - n_counts) * NS_PER_CELL + n_counts * NS_PER_COUNT_CELL
     seconds = paths * max(n_steps, 1) * ns_per_path_year * 1e-9 / slots
     ordered = tuple(sorted(parts.items(), key=lambda kv: -kv[1]))
@@ -131,7 +139,8 @@ def estimate_for_plan(plan, *, paths: int, threads: int | None = None,
 
 
 def estimate_for_scenario(scenario, *, paths: int | None = None, threads: int | None = None,
-                          block_size: int = DEFAULT_BLOCK_SIZE, keep_paths: int = 0) -> RunEstimate:
+                          block_size: int = DEFAULT_BLOCK_SIZE, keep_paths: int = 0,
+                          distributed: bool = False) -> RunEstimate:
     """The same from a validated scenario, without building its plan."""
     from targetsim.engine.plan import SKETCH_BINS
     from targetsim.model.scenario import CountProcess
@@ -156,7 +165,7 @@ def estimate_for_scenario(scenario, *, paths: int | None = None, threads: int | 
                     n_quantiles=len(scenario.quantiles), plan_bytes=plan_bytes, n_counts=n_counts,
                     n_projects=sum(len(ind.process.projects) for ind in scenario.indicators
                                    if ind.process.kind == "buildout"),
-                    n_jumps=len(scenario.jumps), keep_paths=keep_paths)
+                    n_jumps=len(scenario.jumps), keep_paths=keep_paths, distributed=distributed)
 
 
 def _meminfo_available(path: str = "/proc/meminfo") -> int | None:
