@@ -69,7 +69,7 @@ def test_different_seeds_are_independent_and_cover_the_closed_form(tmp_path):
     result = CliRunner().invoke(main, ["compare", str(a), str(b), "--format", "json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)[0]
-    assert doc["method"] == "independent"
+    assert doc["method"] == "independent" and doc["method_description"] == "different seeds: independent runs"
     row = next(r for r in doc["targets"] if r["target"] == "t1")
     pa, pb = row["reference_probability"], row["other_probability"]
     se_a, se_b = math.sqrt(pa * (1 - pa) / 40_000), math.sqrt(pb * (1 - pb) / 40_000)

@@ -289,7 +289,8 @@ def format_comparisons(comparisons: list[Comparison], fmt: str) -> str:
     if fmt == "json":
         def clean(v):
             return None if isinstance(v, float) and not math.isfinite(v) else v
-        doc = [{"reference": c.reference_name, "other": c.other_name, "method": c.method, "note": c.note,
+        doc = [{"reference": c.reference_name, "other": c.other_name, "method": c.method,
+                "method_description": METHODS[c.method], "note": c.note,
                 "kept_paths": c.kept_paths, "only_in_reference": list(c.only_reference),
                 "only_in_other": list(c.only_other),
                 "targets": [{k: clean(r[k]) for k in ROW_KEYS[2:]} for r in difference_rows([c])]}
