@@ -361,16 +361,9 @@ def test_a_fit_with_the_outside_view_as_its_prior(tmp_path):
     from targetsim.errors import ScenarioError
     from targetsim.estimate.fitting import fit
 
-    (tmp_path / "b.csv").write_text(textwrap.dedent("""\
-        indicator,year,value,unit,source,quote,assumption,notes
-        x,2016,100,CNY_100m,doc A,,,
-        x,2017,109,CNY_100m,doc A,,,
-        x,2018,121,CNY_100m,doc A,,,
-        x,2019,126,CNY_100m,doc A,,,
-        x,2020,146,CNY_100m,doc A,,,
-        x,2021,158,CNY_100m,doc A,,,
-        x,2022,171,CNY_100m,doc B,,,
-        """), encoding="utf-8")
+    from tests.test_fit_scenarios import BASELINES  # the same seven-year series the load-time fit tests use
+
+    (tmp_path / "b.csv").write_text(BASELINES, encoding="utf-8")
     text = textwrap.dedent("""\
         name: fitted
         base_year: 2022

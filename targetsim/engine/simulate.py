@@ -413,6 +413,20 @@ def _check_run(plan: SimulationPlan, paths: int, block_size: int) -> None:
         raise TargetsimError(f"with observations at most {MAX_WEIGHTED_PATHS} paths, got {paths}")
 
 
+def _statistics_to(stop: int, running: "RunningStatistics", extend, plan: SimulationPlan,
+                   keep_paths: int) -> Statistics:
+    """Extend ``running`` to ``stop`` paths and return the statistics; when the weights need it, they are
+    made again over the same paths relative to the likeliest path (the second pass), ``running`` kept as it
+    is for further extension."""
+    extend(running, stop, stop, 0.0)
+    stats = running.statistics()
+    if _needs_second_pass(plan, stats):
+        again = RunningStatistics(plan, keep_paths)
+        extend(again, stop, stop, stats.log_weight_max)
+        stats = again.statistics()
+    return stats
+
+
 def _needs_second_pass(plan: SimulationPlan, stats: Statistics) -> bool:
     """Whether a weighted run's rounding of the weights relative to 0 could matter (see
     :mod:`targetsim.kernels.weights`): it is then repeated relative to its likeliest path."""
@@ -443,14 +457,7 @@ def simulate(plan: SimulationPlan, *, paths: int, seed: int, threads: int | None
     key = key_from_seed(seed)
     with _extender(plan, key, threads=threads, block_size=block_size, keep_paths=keep_paths, executor=executor,
                    progress=progress) as extend:
-        running = RunningStatistics(plan, keep_paths)
-        extend(running, paths, paths, 0.0)
-        stats = running.statistics()
-        if _needs_second_pass(plan, stats):
-            running = RunningStatistics(plan, keep_paths)
-            extend(running, paths, paths, stats.log_weight_max)
-            stats = running.statistics()
-        return stats
+        return _statistics_to(paths, RunningStatistics(plan, keep_paths), extend, plan, keep_paths)
 
 
 #: A run to a stated precision starts with this many paths and doubles them until every target's
@@ -504,12 +511,7 @@ def simulate_to_precision(plan: SimulationPlan, *, precision: float, seed: int,
                    progress=progress) as extend:
         running = RunningStatistics(plan, keep_paths)
         for stage, stop in enumerate(schedule, start=1):
-            extend(running, stop, stop, 0.0)
-            stats = running.statistics()
-            if _needs_second_pass(plan, stats):
-                again = RunningStatistics(plan, keep_paths)
-                extend(again, stop, stop, stats.log_weight_max)
-                stats = again.statistics()
+            stats = _statistics_to(stop, running, extend, plan, keep_paths)
             errors = stats.attainment_standard_error()
             reached = float(np.max(errors)) if errors.size else 0.0
             stopping_errors = stats.stopping_standard_error()

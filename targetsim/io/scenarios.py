@@ -362,9 +362,22 @@ def _with_outside_view(ind: Indicator, process, text: str, estimates, fit) -> In
     return dataclasses.replace(ind, process=process, parameters=parameters, fitted=fitted)
 
 
-def _outside_view_lognormal(ind, target, horizon, request, fit, src, at) -> Indicator:
+def _outside_view_pace(required: float, target, horizon: int, kind: str, request, fit, volatility: float):
+    """The yearly pace (ln-growth, or a logit drift) the outside view expects of an indicator whose target needs
+    ``required`` a year: the pace needed, moved by the margin past targets like it predict, on the side the
+    target asks for; and that pace's prior s.d. (the predictive spread less the volatility's share). Returns
+    ``(pace, pace_sd, centre, spread, centre_se, down)``, ``down`` for a target asking for a fall."""
     from targetsim.estimate.outside_view import growth_mean_prior_sd, outside_view_margin
 
+    down = target.comparator in ("<", "<=")  # the margin is on the side the target asks for
+    centre, spread, centre_se = outside_view_margin(horizon, kind, request["binding"], request["plan_level"], fit=fit,
+                                                    centre=request["centre"])
+    ahead = (-required if down else required) + centre
+    pace = -ahead if down else ahead
+    return pace, growth_mean_prior_sd(spread, volatility, horizon, centre_se), centre, spread, centre_se, down
+
+
+def _outside_view_lognormal(ind, target, horizon, request, fit, src, at) -> Indicator:
     start = ind.start.value
     if target.kind == "level":
         if not target.threshold > 0:
@@ -379,14 +392,9 @@ def _outside_view_lognormal(ind, target, horizon, request, fit, src, at) -> Indi
         raise src.error(at, f"outside_view reads a level or cagr target; the first target on {ind.id}, "
                             f"{target.id}, is {target.kind!r}")
     kind = request["kind"] or ("growth" if target.kind == "cagr" else "level")
-    down = target.comparator in ("<", "<=")  # the margin is on the side the target asks for
-    favourable = -required if down else required
-    centre, spread, centre_se = outside_view_margin(horizon, kind, request["binding"], request["plan_level"], fit=fit,
-                                                    centre=request["centre"])
-    ahead = favourable + centre
-    log_mean = -ahead if down else ahead
     volatility = float(ind.process.volatility)
-    log_sd = growth_mean_prior_sd(spread, volatility, horizon, centre_se)
+    log_mean, log_sd, centre, spread, centre_se, down = _outside_view_pace(required, target, horizon, kind,
+                                                                           request, fit, volatility)
     if not MIN_LOG_GROWTH <= log_mean <= math.log1p(MAX_RATE):
         raise src.error(at, f"the outside view gives ln(1+g) = {log_mean:.4g}, outside "
                             f"[{MIN_LOG_GROWTH:g}, {math.log1p(MAX_RATE):.4g}]: is the target ({target.id}) "
@@ -406,8 +414,6 @@ def _outside_view_lognormal(ind, target, horizon, request, fit, src, at) -> Indi
 
 
 def _outside_view_share(ind, target, horizon, request, fit, src, at) -> Indicator:
-    from targetsim.estimate.outside_view import growth_mean_prior_sd, outside_view_margin
-
     start = ind.start.value
     if target.kind != "share" or not 0.0 < target.threshold < 1.0 or not 0.0 < start < 1.0:
         raise src.error(at, f"outside_view for a logit_share reads a share target with a threshold and a start "
@@ -416,14 +422,9 @@ def _outside_view_share(ind, target, horizon, request, fit, src, at) -> Indicato
     logit = lambda p: math.log(p / (1.0 - p))  # noqa: E731
     required = (logit(target.threshold) - logit(start)) / horizon
     kind = request["kind"] or "share"
-    down = target.comparator in ("<", "<=")
-    favourable = -required if down else required
-    centre, spread, centre_se = outside_view_margin(horizon, kind, request["binding"], request["plan_level"], fit=fit,
-                                                    centre=request["centre"])
-    ahead = favourable + centre
-    drift = -ahead if down else ahead
     volatility = float(ind.process.volatility)
-    drift_sd = growth_mean_prior_sd(spread, volatility, horizon, centre_se)
+    drift, drift_sd, centre, spread, centre_se, _ = _outside_view_pace(required, target, horizon, kind, request,
+                                                                       fit, volatility)
     text = (f"outside view: logit drift from {fit.n} past plan targets (baselines/reference_targets*.csv, "
             f"targetsim.estimate.outside_view): {_cell(request, kind, horizon)}, {target.id} ({target.comparator} "
             f"{target.threshold:g} by {target.by}) needs a logit change (logit {target.threshold:g} − logit "
