@@ -43,7 +43,8 @@ def bases() -> dict:
                      else list(ind.process.terms) if ind.process.kind == "sum" else [ind.id])
             out["targets"][t.id] = {"plan": t.plan or sc.name, "basis": by_indicator[t.indicator],
                                     "indicator": t.indicator,
-                                    "parts": {p: by_indicator[p] for p in parts}}
+                                    "parts": {p: by_indicator[p] for p in parts},
+                                    "processes": {p: repr(sc.indicator_by_id[p].process) for p in parts}}
         out["counts"].update(basis_counts(sc))
     return out
 
@@ -62,6 +63,10 @@ def _moved(before: dict, after: dict, p0: float, p1: float, se: float) -> str:
     if changed:
         words = "; ".join(f"{p}: {a} → {b}" for p, (a, b) in changed.items())
         return f"parameters: {words}"
+    # the same basis, other parameters (a fit combined with the outside view, a delivery re-derived)
+    moved = [p for p, proc in after.get("processes", {}).items() if before.get("processes", {}).get(p, proc) != proc]
+    if moved:
+        return "parameters: " + "; ".join(f"{p} (basis {after['parts'][p]} kept)" for p in moved)
     if abs(p1 - p0) <= 3 * se:
         return "nothing: same parameters (within Monte Carlo error)"
     return "another indicator's change (shared observations, factor or weights)"

@@ -398,6 +398,16 @@ def test_a_fit_with_the_outside_view_as_its_prior(tmp_path):
         pytest.approx(ind.process.growth.mean)
     with pytest.raises(ScenarioError, match="prior must be outside_view"):
         _load(tmp_path, text.replace("prior: outside_view", "prior: hunch"))
+    # a city model names the target the prior reads: the same posterior whatever the plan's own target
+    named = text.replace("prior: outside_view}", "prior: {outside_view: {target: {kind: level, threshold: 250, "
+                                                 "by: 2025}}}}")
+    other = named.replace("threshold: 250, by: 2025}\n", "threshold: 300, by: 2025}\n")
+    assert other != named
+    for variant in (named, other):
+        growth = _load(tmp_path, variant).indicator_by_id["x"].process.growth
+        assert growth.mean == pytest.approx(mean, rel=1e-4) and growth.sd == pytest.approx(sd, rel=1e-3)
+    with pytest.raises(ScenarioError, match="names the target the outside view reads"):
+        _load(tmp_path, text.replace("prior: outside_view}", "prior: {outside_view: {threshold: 250}}}"))
 
 
 def test_a_short_noisy_fit_with_the_outside_view_adds_the_volatility_once(tmp_path):

@@ -234,7 +234,8 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
                                                    "c_sd", "h0", "vol_df")}
     packed["scale"] = np.ones(n)
     packed.update(s_plan=np.zeros((n, n_steps + 1)), s_delivery=np.zeros(n), s_carry=np.zeros(n),
-                  s_delivery_kappa=np.zeros(n), s_carry_kappa=np.zeros(n))
+                  s_delivery_kappa=np.zeros(n), s_carry_kappa=np.zeros(n), s_to_stock=np.zeros(n),
+                  s_to_margin=np.ones(n), s_to_cum=np.zeros((n, n_steps + 1)))
     packed["additive"] = np.zeros(n, dtype=np.bool_)
     packed.update({name: np.zeros(n, dtype=np.int64) for name in ("ref_a", "ref_b", "sum_start", "sum_len")})
     packed.update({name: [] for name in ("sum_terms", "proj_ind", "proj_size", "proj_prob", "proj_first",
@@ -286,6 +287,7 @@ def build_plan(scenario: Scenario) -> SimulationPlan:
         c_cdf=c_cdf, c_guide=c_guide, c_cdf_start=c_cdf_start, c_guide_start=c_guide_start,
         c_guide_size=c_guide_size, s_plan=packed["s_plan"], s_delivery=packed["s_delivery"], s_carry=packed["s_carry"],
         s_delivery_kappa=packed["s_delivery_kappa"], s_carry_kappa=packed["s_carry_kappa"],
+        s_to_stock=packed["s_to_stock"], s_to_margin=packed["s_to_margin"], s_to_cum=packed["s_to_cum"],
         ref_a=packed["ref_a"], ref_b=packed["ref_b"], sum_start=packed["sum_start"], sum_len=packed["sum_len"],
         sum_terms=np.array(packed["sum_terms"], dtype=np.int64), derived_order=_derived_order(scenario, index),
         shocked=shocked, chol=chol, correlated=correlated, shock_kind=SHOCK_CODES[shocks.distribution],

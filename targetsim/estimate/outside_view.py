@@ -46,6 +46,9 @@ centre ``x'β̂`` and scale ``sqrt(s²·v(x) + x' Ĉov(β̂) x)`` (``v(x)`` the 
 ``s²`` the WLS scale, ``Ĉov(β̂) = s²(X'WX)⁻¹``): with ``variance_model=False`` it is the textbook OLS
 predictive ``s²(1 + x'(X'X)⁻¹x)``. ``P(met) = P(m ≥ 0 | x)``.
 
+A scheduled count (:func:`outside_view_delivery`) takes the logistic model's P(met) itself: its delivery
+law's mean is the one that meets its target with that P, computed exactly (:func:`scheduled_met_given_delivery`).
+
 :func:`outside_view_growth` turns it into a lognormal process's ``growth: {log_mean, log_sd}``: the
 indicator's average log growth is ``required + m``, so ``log_mean = required + x'β̂`` and ``log_sd``
 the predictive scale. That spread is the whole spread of the realised average growth over the horizon
@@ -69,7 +72,7 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +85,9 @@ __all__ = ["REFERENCE_FILES", "ReferenceRow", "load_reference", "margin_of", "Ma
            "MetLogit", "fit_met_logit", "outside_view_growth", "default_fit", "KINDS", "BINDINGS", "PLAN_LEVELS",
            "inconsistencies", "leave_one_plan_out", "default_logit", "CENTRES", "family_of", "plan_group", "EXACT_HIT",
            "outside_view_margin", "growth_mean_prior_sd", "CountAdditions", "outside_view_count_additions",
-           "combine_normal", "SeriesTrend", "series_trends", "combined_forecasts"]
+           "combine_normal", "SeriesTrend", "series_trends", "combined_forecasts", "SCHEDULED_MEASURES", "DELIVERY_SD",
+           "ScheduledDelivery", "scheduled_met_given_delivery", "scheduled_p_met", "outside_view_delivery",
+           "START_NODES", "start_nodes", "scheduled_met_planned_from_start"]
 
 REFERENCE_FILES = ("reference_targets.csv", "reference_targets_national.csv", "reference_targets_subnational.csv",
                    "reference_targets_sectoral.csv")
@@ -595,6 +600,16 @@ class MetLogit:
         _validate(kind, binding, plan_level, horizon)
         return self._p(_covariates(kind, binding, plan_level, horizon, None, None))
 
+    def p_met_interval(self, kind: str, binding: str, plan_level: str, horizon: float,
+                       z: float = 1.0) -> tuple[float, float, float]:
+        """``(P(met), low, high)``: the logistic of the linear predictor and of it ± ``z`` standard errors
+        (from the coefficients' covariance)."""
+        _validate(kind, binding, plan_level, horizon)
+        covariates = _covariates(kind, binding, plan_level, horizon, None, None)
+        x = np.array([covariates[c] for c in self.columns])
+        eta, se = float(x @ self.beta), math.sqrt(max(float(x @ self.cov @ x), 0.0))
+        return tuple(1.0 / (1.0 + math.exp(-e)) for e in (eta, eta - z * se, eta + z * se))
+
     def _p(self, covariates: dict[str, float]) -> float:
         eta = float(np.array([covariates[c] for c in self.columns]) @ self.beta)
         return 1.0 / (1.0 + math.exp(-eta))
@@ -792,6 +807,219 @@ def outside_view_count_additions(target: float, start: float, horizon: float, ma
                 "the count's own yearly noise is already as wide as the outside view's spread: mean known")
     return CountAdditions(mean=mean, mean_sd=math.sqrt(param_var), implied_mean=mean, implied_sd=math.sqrt(var),
                           note=note)
+
+
+# ------------------------------------------------------------------------------------------------ scheduled counts
+
+#: what a scheduled count's target reads (:func:`scheduled_met_given_delivery`)
+SCHEDULED_MEASURES = ("stock", "cumulative", "in_year", "per_year")
+#: bins of δ on [0, 1] over which :func:`scheduled_p_met` integrates P(met | δ) against the per-path
+#: delivery law (Beta): P(met | δ) at each bin's middle times the law's mass in the bin
+_DELIVERY_BINS = 1024
+#: the default s.d. of a scheduled count's per-path delivery probability (programme-level risk) under the
+#: outside view: the shipped models' assumption (models/wuhan.yaml header), the reference class has no
+#: record of how delivery varies between a city's programmes
+DELIVERY_SD = 0.1
+
+
+@dataclass(frozen=True)
+class ScheduledDelivery:
+    """A scheduled count's delivery law from the outside view: the per-path Beta law's ``mean`` (with
+    its standard error ``mean_se`` from the logistic model's own) and ``sd``; ``p_target`` the outside
+    view's P(met) it reproduces (and ``p_low``, ``p_high``: ± one standard error of the logistic model's
+    linear predictor)."""
+
+    mean: float
+    mean_se: float
+    sd: float
+    p_target: float
+    p_low: float
+    p_high: float
+
+
+def _binomial_rows(n: int, p: np.ndarray) -> np.ndarray:
+    """``Binomial(n, p_j)``'s pmf on 0..n, one row per ``p_j`` (from its logarithm: the log binomial
+    coefficient once, then ``k ln p + (n − k) ln(1 − p)``, 0·ln 0 = 0)."""
+    from scipy import special
+
+    k = np.arange(n + 1, dtype=float)
+    log_choose = special.gammaln(n + 1.0) - special.gammaln(k + 1.0) - special.gammaln(n - k + 1.0)
+    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.exp(log_choose[None, :] + special.xlogy(k[None, :], p) + special.xlog1py(n - k[None, :], -p))
+
+
+def _convolve_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise convolution of two pmf arrays (FFT; tiny negative round-off clipped)."""
+    size = a.shape[1] + b.shape[1] - 1
+    fft = 1 << (size - 1).bit_length()
+    out = np.fft.irfft(np.fft.rfft(a, fft, axis=1) * np.fft.rfft(b, fft, axis=1), fft, axis=1)[:, :size]
+    return np.clip(out, 0.0, None)
+
+
+def _deliveries_pmf(planned: Sequence[int], chances: Sequence[np.ndarray]) -> np.ndarray:
+    """pmf (rows: δ values) of the units delivered, a sum of independent binomials: ``planned[t]`` units,
+    each delivered with probability ``chances[t]`` (one per δ)."""
+    pmf = np.ones((len(chances[0]), 1))
+    for n, p in zip(planned, chances):
+        if n > 0:
+            pmf = _convolve_rows(pmf, _binomial_rows(int(n), p))
+    return pmf
+
+
+def _tail(pmf: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """``P(D ≥ need_k)`` for each row of ``pmf`` and each whole ``need_k``: shape (rows, len(need))."""
+    survival = np.concatenate([np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1], np.zeros((pmf.shape[0], 1))], axis=1)
+    index = np.clip(need, 0, pmf.shape[1]).astype(np.int64)
+    return np.minimum(survival[:, index], 1.0)
+
+
+def scheduled_met_given_delivery(delivery: np.ndarray, planned: Sequence[int], carry_over: float, *, measure: str,
+                                 step: int, need: float, strict: bool = False,
+                                 start_values: Sequence[float] = (0.0,),
+                                 start_probs: Sequence[float] = (1.0,)) -> np.ndarray:
+    """P(the target is met | the path's delivery probability δ), exactly, for each δ of ``delivery``.
+
+    The scheduled count (README "A scheduled count"): ``planned[t − 1]`` units planned in year ``t`` (years
+    after the base year), each delivered in year ``t + k`` with probability ``δ·r^k``, ``r = (1 − δ)·c``
+    (slipped ``k`` times, each time carried with probability ``c`` = ``carry_over``), independently given
+    δ. ``measure`` (:data:`SCHEDULED_MEASURES`), read at year ``step`` after the base year:
+
+    - ``stock``: the start plus the deliveries by ``step`` (start law: ``start_values``/``start_probs``);
+    - ``cumulative``: the deliveries by ``step``; ``in_year``: the deliveries in year ``step`` alone;
+    - ``per_year``: the average over years 1..``step`` of P(that year's deliveries meet ``need``) (each
+      year's margin is exact; the years are coupled by carry-over, so their joint is not computed here).
+
+    Met: the measure ``≥ need`` (``strict``: ``> need``); a whole count, so ``≥ ⌈need⌉`` (``≥ ⌊need⌋ + 1``).
+    """
+    if measure not in SCHEDULED_MEASURES:
+        raise FitError(f"scheduled count: measure must be one of {', '.join(SCHEDULED_MEASURES)}, not {measure!r}")
+    delta = np.asarray(delivery, dtype=float)
+    r = (1.0 - delta) * carry_over
+    years = list(planned[:step])
+    least = math.floor(need) + 1 if strict else math.ceil(need - 1e-9)
+
+    def by_year(y: int) -> np.ndarray:  # P(met) on that year's deliveries alone
+        chances = [delta * r ** (y - t) for t in range(1, y + 1)]
+        return _tail(_deliveries_pmf(years[:y], chances), np.array([least]))[:, 0]
+
+    if measure == "in_year":
+        return by_year(step)
+    if measure == "per_year":
+        return np.mean([by_year(y) for y in range(1, step + 1)], axis=0)
+    # delivered by `step`: δ(1 + r + … + r^(step − t))
+    chances = [delta * np.where(r < 1.0, (1.0 - r ** (step - t + 1)) / np.where(r < 1.0, 1.0 - r, 1.0),
+                                step - t + 1.0) for t in range(1, step + 1)]
+    pmf = _deliveries_pmf(years, chances)
+    if measure == "cumulative":
+        return _tail(pmf, np.array([least]))[:, 0]
+    values = np.asarray(start_values, dtype=float)
+    probs = np.asarray(start_probs, dtype=float)
+    need_each = np.maximum(least - values, 0.0)
+    return _tail(pmf, need_each) @ (probs / probs.sum())
+
+
+#: the most start values over which :func:`scheduled_met_planned_from_start` sums (beyond it: equiprobable
+#: quantile nodes of the start's law)
+START_NODES = 32
+
+
+def start_nodes(values: Sequence[float], probs: Sequence[float], nodes: int = START_NODES) -> tuple[np.ndarray, np.ndarray]:
+    """The start law itself where it has at most ``nodes`` values, else ``nodes`` equiprobable quantile
+    nodes of it (the value at each ``(j + 1/2)/nodes`` quantile, weight ``1/nodes``)."""
+    values, probs = np.asarray(values, dtype=float), np.asarray(probs, dtype=float)
+    probs = probs / probs.sum()
+    if len(values) <= nodes:
+        return values, probs
+    cdf = np.cumsum(probs)
+    picks = values[np.minimum(np.searchsorted(cdf, (np.arange(nodes) + 0.5) / nodes), len(values) - 1)]
+    return picks, np.full(nodes, 1.0 / nodes)
+
+
+def scheduled_met_planned_from_start(delivery: np.ndarray, plan_of_start: Callable[[float], Sequence[int]],
+                                     carry_over: float, *, step: int, need: float, strict: bool,
+                                     start_values: Sequence[float], start_probs: Sequence[float]) -> np.ndarray:
+    """P(the stock meets the target | δ) of a scheduled count that plans from each path's own start
+    (``plan_to``): :func:`scheduled_met_given_delivery` (measure ``stock``) for each start node
+    (:func:`start_nodes`) with the units ``plan_of_start(start)`` plans, weighted by the node's
+    probability. Exact for a start law of at most :data:`START_NODES` values; beyond, a quadrature over
+    the start's quantiles."""
+    values, probs = start_nodes(start_values, start_probs)
+    total = np.zeros(len(np.asarray(delivery)))
+    for value, prob in zip(values, probs):
+        total += prob * scheduled_met_given_delivery(delivery, plan_of_start(value), carry_over, measure="stock",
+                                                     step=step, need=need, strict=strict, start_values=(value,),
+                                                     start_probs=(1.0,))
+    return total
+
+
+def _delivery_grid(bins: int = _DELIVERY_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """The bins' edges and middles on [0, 1]."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return edges, (edges[:-1] + edges[1:]) / 2.0
+
+
+def _beta_masses(mean: float, sd: float, edges: np.ndarray) -> np.ndarray:
+    """The mass the Beta law with this mean and s.d. (the kernel's per-path law) puts in each bin."""
+    from scipy import special
+
+    kappa = mean * (1.0 - mean) / sd ** 2 - 1.0
+    return np.diff(special.betainc(mean * kappa, (1.0 - mean) * kappa, edges))
+
+
+def scheduled_p_met(met_given: Callable[[np.ndarray], np.ndarray], mean: float, sd: float) -> float:
+    """P(met) of a scheduled count whose delivery probability is ``Beta(mean, sd)`` per path (``sd`` 0:
+    ``mean`` on every path), given ``met_given(δ)`` (:func:`scheduled_met_given_delivery`)."""
+    if sd <= 0.0:
+        return float(met_given(np.array([mean]))[0])
+    edges, middles = _delivery_grid()
+    return float(_beta_masses(mean, sd, edges) @ met_given(middles))
+
+
+def outside_view_delivery(met_given: Callable[[np.ndarray], np.ndarray], p_target: float, sd: float, *,
+                          p_low: float | None = None, p_high: float | None = None,
+                          bins: int = _DELIVERY_BINS) -> ScheduledDelivery:
+    """The mean of a scheduled count's per-path delivery law (``Beta``, s.d. ``sd``) that meets its target
+    with probability ``p_target`` (the outside view's P(met)); ``p_low``/``p_high`` (default
+    ``p_target``) give the mean's standard error, half the distance between the means they need.
+    Raises :class:`FitError` where no mean can (the schedule plans too few units, or so many that the
+    target is met even at the lowest mean)."""
+    from scipy import optimize
+
+    if not 0.0 < p_target < 1.0:
+        raise FitError(f"scheduled count: the outside view's P(met) must lie in (0, 1), not {p_target!r}")
+    if not 0.0 <= sd < 0.5:
+        raise FitError(f"scheduled count: the delivery s.d. must lie in [0, 0.5), not {sd!r}")
+    edges, middles = _delivery_grid(bins)
+    table = met_given(middles)
+
+    def met(mean: float) -> float:
+        if sd <= 0.0:
+            return float(np.interp(mean, middles, table))
+        return float(_beta_masses(mean, sd, edges) @ table)
+
+    # the Beta law needs sd² < m(1 − m): the means it allows
+    reach = math.sqrt(max(1.0 - 4.0 * sd * sd, 0.0))
+    low, high = (1.0 - reach) / 2.0 + 1e-6, (1.0 + reach) / 2.0 - 1e-6
+    if sd <= 0.0:
+        low, high = 0.0, 1.0
+
+    def solve(p: float) -> float:
+        at_high, at_low = met(high), met(low)
+        if at_high < p:
+            raise FitError(f"the schedule cannot reach the outside view's P(met) {p:.3f}: at the highest delivery "
+                           f"mean the delivery s.d. {sd:g} allows ({high:.4f}) the target is met with P "
+                           f"{at_high:.3f}; plan more units (or a smaller delivery s.d.)")
+        if at_low > p:
+            raise FitError(f"the schedule meets its target with P {at_low:.3f} even at the lowest delivery mean "
+                           f"({low:.4f}), above the outside view's {p:.3f}: it plans far more than the target needs")
+        return float(optimize.brentq(lambda m: met(m) - p, low, high, xtol=1e-9))
+
+    mean = solve(p_target)
+    lo = solve(p_low) if p_low is not None and p_low != p_target else mean
+    hi = solve(p_high) if p_high is not None and p_high != p_target else mean
+    return ScheduledDelivery(mean=mean, mean_se=abs(hi - lo) / 2.0, sd=sd, p_target=p_target,
+                             p_low=p_target if p_low is None else p_low, p_high=p_target if p_high is None else p_high)
 
 
 # ------------------------------------------------------------------------------------------------ combining

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from targetsim.model.numeric import numeric_range_problem, zero_denominator_prob
 from targetsim.model.parse import MAX_RATE, MIN_LOG_GROWTH, check_start, parse_scenario
 from targetsim.model.scenario import (Ar1GrowthProcess, FittedParameters, Growth, Indicator, LogitShareProcess,
                                       LognormalProcess, Parameters, Scenario)
+from targetsim.model.processes import ScheduledProcess, whole_start_pmf
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -42,7 +44,7 @@ def scenario_from_document(source: YamlSource, path: str | Path, *, sha256: str 
     document was loaded from (relative ``baselines`` are relative to its folder). ``source.data`` is
     changed in place where it asks for fits or the outside view: pass a copy to keep it."""
     path = Path(path)
-    priors: dict[str, str] = {}
+    priors: dict = {}  # indicator: "outside_view", or the target it reads (_Reading)
     fitted = _fit_requested_processes(source, path, priors)
     outside = _outside_view_requests(source)
     scenario = parse_scenario(source.data, source, file=path, sha256=sha256)
@@ -116,9 +118,17 @@ def _fit_requested_processes(src: YamlSource, path: Path,
             raise src.error((*at, "until"), f"until must be a year no later than the base year {base_year}")
         if not isinstance(breaks, list) or not all(isinstance(b, int) and not isinstance(b, bool) for b in breaks):
             raise src.error((*at, "breaks"), "breaks is a list of years, e.g. [2019]")
-        prior = request.get("prior")
+        prior, reading = request.get("prior"), None
+        if isinstance(prior, dict) and set(prior) == {"outside_view"}:  # {outside_view: {target: {...}}}
+            spec = prior["outside_view"]
+            if not isinstance(spec, dict) or set(spec) != {"target"}:
+                raise src.error((*at, "prior", "outside_view"), "prior: {outside_view: {target: {kind, threshold, "
+                                                                "by}}} names the target the outside view reads")
+            reading = _reading(src, (*at, "prior", "outside_view", "target"), spec["target"])
+            prior = "outside_view"
         if prior is not None and prior not in FIT_PRIORS:
-            raise src.error((*at, "prior"), f"prior must be {' or '.join(FIT_PRIORS)}, not {prior!r}")
+            raise src.error((*at, "prior"), f"prior must be {' or '.join(FIT_PRIORS)} (or {{outside_view: {{target: "
+                                            f"...}}}}), not {prior!r}")
         try:
             series = series_from_rows(table.rows, name, until=until, breaks=tuple(breaks), origin=str(table_path))
             result = fit_series(series, kind)
@@ -129,7 +139,7 @@ def _fit_requested_processes(src: YamlSource, path: Path,
                 raise src.error((*at, "prior"), f"prior: {prior} updates a lognormal fit's growth mean; the fit of "
                                                 f"{name} chose {result.kind!r}: ask for fit: lognormal")
             if priors is not None:
-                priors[name] = prior
+                priors[name] = reading or prior
         indicators[name]["process"] = dict(result.process)
         if indicators[name].get("parameters") is None:
             indicators[name]["parameters"] = result.parameters()
@@ -144,14 +154,34 @@ def _fit_requested_processes(src: YamlSource, path: Path,
 # The keys of ``growth: {outside_view: {...}}``: the cell of the reference class the indicator's first
 # target falls in (defaults: an expected target of a city plan, of the kind its target suggests), and
 # the centre of the growth (the one that gives the logistic model's P(met), or the predicted margin).
-OUTSIDE_VIEW_KEYS = ("binding", "plan_level", "kind", "centre")
+OUTSIDE_VIEW_KEYS = ("binding", "plan_level", "kind", "centre", "sd", "target")
+# ``target: {kind, threshold, by, comparator}``: the target the outside view reads, given in the city model
+# (default: the indicator's first target in the loaded scenario). An indicator that several plans use needs
+# it, so that every plan reads one definition (tests/test_shipped_models.py).
+READING_KEYS = ("kind", "threshold", "by", "comparator")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Reading:
+    """The target an outside view reads when the model gives it (``target: {...}``): the attributes of a
+    :class:`targetsim.model.targets.Target` the outside view uses."""
+
+    kind: str
+    threshold: float
+    by: int
+    comparator: str = ">="
+    id: str = "the model's reference target"
 OUTSIDE_VIEW_DEFAULTS = {"binding": "expected", "plan_level": "city", "centre": "p_met"}
+# ``sd`` is a scheduled count's alone (its delivery law's s.d., default
+# targetsim.estimate.outside_view.DELIVERY_SD), and ``centre`` is not its: its mean is always the one that
+# gives the logistic model's P(met).
 # Where each process kind takes the outside view: (the key path under ``process``, the placeholder put
 # there until the start is known).
 OUTSIDE_VIEW_PLACES = {
     "lognormal": (("growth",), {"log_mean": 0.0, "log_sd": 0.0}),
     "logit_share": (("drift",), {"mean": 0.0, "sd": 0.0}),
     "count": (("additions", "mean"), 1.0),
+    "scheduled": (("delivery",), {"mean": 0.5, "sd": 0.0}),
 }
 
 
@@ -217,16 +247,47 @@ def _outside_view_requests(src: YamlSource) -> dict[str, dict[str, str | None]]:
             raise src.error((*at, "outside_view"), "outside_view is true, or a mapping with any of "
                                                    f"{', '.join(OUTSIDE_VIEW_KEYS)}")
         allowed = {"binding": BINDINGS, "plan_level": PLAN_LEVELS, "kind": KINDS, "centre": CENTRES}
+        keys = tuple(k for k in OUTSIDE_VIEW_KEYS if (k == "sd") == (kind == "scheduled") or k != "sd" and k != "centre")
         for key, value in request.items():
-            if key not in OUTSIDE_VIEW_KEYS:
+            if key not in keys:
                 raise src.error((*at, "outside_view", key),
-                                f"unknown key {key!r}; allowed: {', '.join(OUTSIDE_VIEW_KEYS)}")
-            if value not in allowed[key]:
+                                f"unknown key {key!r}; allowed here: {', '.join(keys)}")
+            if key == "target":
+                continue  # checked below
+            if key == "sd":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 0.5:
+                    raise src.error((*at, "outside_view", key), f"sd (the s.d. of the per-path delivery "
+                                                                f"probability) is a number in [0, 0.5), not {value!r}")
+            elif value not in allowed[key]:
                 raise src.error((*at, "outside_view", key),
                                 f"{key} must be one of {', '.join(allowed[key])}, not {value!r}")
         requests[name] = {**OUTSIDE_VIEW_DEFAULTS, "kind": None, **request}
+        requests[name]["target"] = (_reading(src, (*at, "outside_view", "target"), request["target"])
+                                    if "target" in request else None)
         holder[key_name] = dict(placeholder) if isinstance(placeholder, dict) else placeholder
+        if kind == "scheduled":
+            from targetsim.estimate.outside_view import DELIVERY_SD
+
+            requests[name]["sd"] = float(request.get("sd", DELIVERY_SD))
+            holder[key_name]["sd"] = min(requests[name]["sd"], 0.49)
     return requests
+
+
+def _reading(src: YamlSource, at, value) -> _Reading:
+    """Check ``target: {kind, threshold, by, comparator}`` of an outside-view request."""
+    if not isinstance(value, dict) or set(value) - set(READING_KEYS) or not {"kind", "threshold", "by"} <= set(value):
+        raise src.error(at, f"target (the target the outside view reads) is a mapping with kind, threshold and by "
+                            f"(and optionally comparator), not {value!r}")
+    threshold, by, comparator = value["threshold"], value["by"], value.get("comparator", ">=")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise src.error((*at, "threshold"), f"threshold is a number, not {threshold!r}")
+    if isinstance(by, bool) or not isinstance(by, int):
+        raise src.error((*at, "by"), f"by is a year, not {by!r}")
+    if comparator not in (">=", ">", "<=", "<", "~"):
+        raise src.error((*at, "comparator"), f"comparator is one of >=, >, <=, <, ~, not {comparator!r}")
+    if not isinstance(value["kind"], str):
+        raise src.error((*at, "kind"), f"kind is a target kind, not {value['kind']!r}")
+    return _Reading(kind=value["kind"], threshold=float(threshold), by=by, comparator=comparator)
 
 
 def _apply_outside_view(scenario: Scenario, src: YamlSource, requests: dict[str, dict[str, str | None]]) -> Scenario:
@@ -261,10 +322,10 @@ def _apply_outside_view(scenario: Scenario, src: YamlSource, requests: dict[str,
             continue
         keys = OUTSIDE_VIEW_PLACES[ind.process.kind][0]
         at = ("indicators", ind.id, "process", *keys, "outside_view")
-        target = next((t for t in scenario.targets if t.indicator == ind.id), None)
+        target = request["target"] or next((t for t in scenario.targets if t.indicator == ind.id), None)
         if target is None:
             raise src.error(at, f"outside_view reads the growth needed from the indicator's first target: no target "
-                                f"is on {ind.id}")
+                                f"is on {ind.id} (or give the target it reads: target: {{kind, threshold, by}})")
         horizon = target.by - scenario.base_year
         if horizon < 1:
             raise src.error(at, f"outside_view needs a target after the base year; {target.id} is for {target.by}")
@@ -273,6 +334,8 @@ def _apply_outside_view(scenario: Scenario, src: YamlSource, requests: dict[str,
                 ind = _outside_view_lognormal(ind, target, horizon, request, fit, src, at)
             elif isinstance(ind.process, LogitShareProcess):
                 ind = _outside_view_share(ind, target, horizon, request, fit, src, at)
+            elif isinstance(ind.process, ScheduledProcess):
+                ind = _outside_view_scheduled(ind, target, horizon, request, src, at)
             else:
                 ind = _outside_view_count(ind, target, horizon, request, fit, src, at)
         except FitError as exc:
@@ -285,7 +348,7 @@ def _apply_outside_view(scenario: Scenario, src: YamlSource, requests: dict[str,
     return scenario
 
 
-def _apply_fit_priors(scenario: Scenario, src: YamlSource, priors: dict[str, str]) -> Scenario:
+def _apply_fit_priors(scenario: Scenario, src: YamlSource, priors: dict) -> Scenario:
     """Combine each ``process: {fit: lognormal, prior: outside_view}``: the outside view of the
     indicator's first target (an expected target of a city plan, centred on the predicted margin:
     :func:`targetsim.estimate.outside_view.outside_view_margin`) is the prior of the growth mean,
@@ -306,7 +369,9 @@ def _apply_fit_priors(scenario: Scenario, src: YamlSource, priors: dict[str, str
             indicators.append(ind)
             continue
         at = ("indicators", ind.id, "process", "prior")
-        target = next((t for t in scenario.targets if t.indicator == ind.id), None)
+        given = priors[ind.id]
+        target = given if isinstance(given, _Reading) else next((t for t in scenario.targets if t.indicator == ind.id),
+                                                                  None)
         if target is None or target.kind not in ("level", "cagr") or target.by <= scenario.base_year:
             raise src.error(at, f"prior: outside_view reads the growth needed from the indicator's first target, a "
                                 f"level or cagr target after the base year; {ind.id} has none")
@@ -352,13 +417,13 @@ def _centre_words(request: dict[str, str | None], centre: float, unit: str) -> s
     return f"centred {centre:+.4f}{unit} on the side the target asks for, to meet it with the logistic model's P(met)"
 
 
-def _with_outside_view(ind: Indicator, process, text: str, estimates, fit) -> Indicator:
+def _with_outside_view(ind: Indicator, process, text: str, estimates, df: float) -> Indicator:
     given = ind.parameters
     parameters = Parameters(
         source=text + (f"; {given.source}" if given.source else ""),
         assumption=given.assumption or ("the indicator is assumed to fare as comparable past plan targets "
                                         "did (the reference class), and its volatility is assumed"))
-    fitted = OutsideViewParameters(kind="outside_view", estimates=estimates, years=(), df=fit.df, outside_view=text)
+    fitted = OutsideViewParameters(kind="outside_view", estimates=estimates, years=(), df=df, outside_view=text)
     return dataclasses.replace(ind, process=process, parameters=parameters, fitted=fitted)
 
 
@@ -410,7 +475,7 @@ def _outside_view_lognormal(ind, target, horizon, request, fit, src, at) -> Indi
             f"{volatility:g}²/{horizon} taken out of the spread)")
     process = dataclasses.replace(ind.process, growth=Growth(mean=log_mean, sd=log_sd, log=True))
     return _with_outside_view(ind, process, text, (("growth_log_mean", log_mean, centre_se),
-                                                   ("growth_log_sd", log_sd, float("nan"))), fit)
+                                                   ("growth_log_sd", log_sd, float("nan"))), fit.df)
 
 
 def _outside_view_share(ind, target, horizon, request, fit, src, at) -> Indicator:
@@ -433,7 +498,7 @@ def _outside_view_share(ind, target, horizon, request, fit, src, at) -> Indicato
             f"taken out of the spread)")
     process = dataclasses.replace(ind.process, drift=Growth(mean=drift, sd=drift_sd, log=False))
     return _with_outside_view(ind, process, text, (("drift_mean", drift, centre_se),
-                                                   ("drift_sd", drift_sd, float("nan"))), fit)
+                                                   ("drift_sd", drift_sd, float("nan"))), fit.df)
 
 
 # count target kinds read on each year's additions (a yearly count target of the reference class)
@@ -481,7 +546,96 @@ def _outside_view_count(ind, target, horizon, request, fit, src, at) -> Indicato
             + (f"; {additions.note}" if additions.note else "") + ")")
     process = dataclasses.replace(ind.process, mean=additions.mean, mean_sd=additions.mean_sd)
     return _with_outside_view(ind, process, text, (("additions_mean", additions.mean, mean_se),
-                                                   ("additions_mean_sd", additions.mean_sd, float("nan"))), fit)
+                                                   ("additions_mean_sd", additions.mean_sd, float("nan"))), fit.df)
+
+
+# what a scheduled count's target reads, by target kind (targetsim.estimate.outside_view.SCHEDULED_MEASURES)
+_SCHEDULED_MEASURE = {"count_stock": "stock", "level": "stock", "cumulative": "cumulative", "in_year": "in_year",
+                      "count_per_year": "per_year"}
+
+
+def _schedule_words(proc: ScheduledProcess) -> str:
+    if proc.plan_to > 0.0:
+        return f"planned from each path's start: {proc.plan_margin:g} x what reaching {proc.plan_to:g} needs"
+    return f"{proc.total_planned} units"
+
+
+def _planned_years(schedule, base: int, horizon: int) -> tuple[int, ...]:
+    """The units a schedule plans in each year after the base year, up to ``horizon`` years."""
+    planned = [0] * horizon
+    for year, n in schedule:
+        if base < year <= base + horizon:
+            planned[year - base - 1] = n
+    return tuple(planned)
+
+
+#: δ bins for a scheduled count planned from its start (plan_to): its P(met | δ) sums over start nodes
+PLAN_TO_BINS = 256
+
+
+@functools.lru_cache(maxsize=1024)
+def _delivery_law(planned, base, carry_over, measure, step, need, strict, start_values, start_probs, p, sd, p_low,
+                  p_high):
+    """:func:`targetsim.estimate.outside_view.outside_view_delivery` for one scheduled count, cached: every plan
+    of a city model reads the same indicators, and a run loads its plans more than once. ``planned``: the
+    units planned each year, or the process itself where it plans from each path's start (``plan_to``)."""
+    from targetsim.estimate.outside_view import (outside_view_delivery, scheduled_met_given_delivery,
+                                                 scheduled_met_planned_from_start)
+
+    if isinstance(planned, ScheduledProcess):
+        def met_given(delta):
+            return scheduled_met_planned_from_start(
+                delta, lambda start: _planned_years(planned.planned_from(start), base, step), carry_over, step=step,
+                need=need, strict=strict, start_values=start_values, start_probs=start_probs)
+
+        return outside_view_delivery(met_given, p, sd, p_low=p_low, p_high=p_high, bins=PLAN_TO_BINS)
+
+    def met_given(delta):
+        return scheduled_met_given_delivery(delta, planned, carry_over, measure=measure, step=step, need=need,
+                                            strict=strict, start_values=start_values, start_probs=start_probs)
+
+    return outside_view_delivery(met_given, p, sd, p_low=p_low, p_high=p_high)
+
+
+def _outside_view_scheduled(ind, target, horizon, request, src, at) -> Indicator:
+    from targetsim.estimate.outside_view import default_logit
+
+    proc = ind.process
+    if target.comparator not in (">=", ">") or target.kind not in _SCHEDULED_MEASURE:
+        raise src.error(at, f"outside_view for a scheduled count reads a floor (>=, >) on a count_stock, level, "
+                            f"cumulative, count_per_year or in_year target; the first target on {ind.id}, "
+                            f"{target.id}, is {target.kind} {target.comparator} {target.threshold:g}")
+    if proc.carry_over_sd > 0.0:
+        raise src.error(at, "outside_view sets the delivery of a scheduled count whose carry_over is a number; "
+                            "this one is drawn per path ({mean, sd}): give carry_over as a number")
+    measure = _SCHEDULED_MEASURE[target.kind]
+    values, probs = whole_start_pmf(proc, ind.start)
+    if measure == "stock" and values.max() <= 0.0:
+        measure = "cumulative"  # a stock from 0 is its additions: a count target, not a level
+    kind = request["kind"] or ("level" if measure == "stock" else "count")
+    h = 1 if measure in ("in_year", "per_year") else horizon
+    base = target.by - horizon
+    sd = request["sd"]
+    p, p_low, p_high = default_logit().p_met_interval(kind, request["binding"], request["plan_level"], h)
+    if proc.plan_to > 0.0 and measure != "stock":
+        raise src.error(at, f"outside_view for a scheduled count planned from its start (plan_to) reads a target on "
+                            f"its stock (count_stock, level); {target.id} is {target.kind}")
+    law = _delivery_law(proc if proc.plan_to > 0.0 else _planned_years(proc.schedule, base, horizon), base,
+                        proc.carry_over, measure, horizon, target.threshold, target.comparator == ">",
+                        tuple(values), tuple(probs), p, sd, p_low, p_high)
+    reading = {"stock": f"the stock by {target.by}", "cumulative": f"the deliveries over {horizon} years",
+               "in_year": f"the deliveries in {target.by}",
+               "per_year": f"each year's deliveries (their average P over {horizon} years)"}[measure]
+    text = (f"outside view: delivery from the logistic model of met over {default_logit().n} past plan targets "
+            f"(baselines/reference_targets*.csv, targetsim.estimate.outside_view): {_cell(request, kind, h)} is met "
+            f"with P {p:.3f} (± one s.e. {p_low:.3f}-{p_high:.3f}); {target.id} ({target.comparator} "
+            f"{target.threshold:g} by {target.by}) read on {reading} is met with that P when each path's delivery "
+            f"probability is Beta(mean {law.mean:.4f}, s.d. {sd:g}) (mean s.e. {law.mean_se:.4f}); the schedule "
+            f"({_schedule_words(proc)}), carry_over {proc.carry_over:g} and the s.d. stay as written")
+    process = dataclasses.replace(proc, delivery=law.mean, delivery_sd=sd)
+    return _with_outside_view(ind, process, text, (("delivery_mean", law.mean, law.mean_se),
+                                                   ("delivery_sd", sd, float("nan"))),
+                              default_logit().n - len(default_logit().columns))
 
 
 def _resolve_starts(scenario: Scenario, src: YamlSource) -> Scenario:

@@ -66,6 +66,9 @@ class Counts(NamedTuple):
     s_carry: np.ndarray      # its probability that an undelivered unit is carried to the next year (0: lost)
     s_delivery_kappa: np.ndarray  # κ of a delivery drawn per path, Beta(s_delivery·κ, (1 − s_delivery)·κ); 0: known
     s_carry_kappa: np.ndarray     # likewise for the carry-over; 0: known
+    s_to_stock: np.ndarray   # plan_to: the stock each path plans to reach from its own start; 0: the schedule s_plan
+    s_to_margin: np.ndarray  # its margin: ⌈margin·(stock − start)⌉ units planned in all
+    s_to_cum: np.ndarray     # (indicator, step): the cumulative share of them planned by each year (0 in the base year)
 
 
 class Derived(NamedTuple):

@@ -123,6 +123,25 @@ def next_beta_mean(state, mean, kappa):
     return 1.0 / (1.0 + math.exp(ly - lx))
 
 
+@njit(cache=True, inline="always")
+def whole_start(law, a, b, u):
+    """A count's (or scheduled count's) uncertain start from its draw ``u``: ``uniform``, ``X = a +
+    ⌊(b − a + 1)·u⌋`` (uniform on the whole numbers a..b); ``lognormal``, ``X = ⌊e^(a + b·u) + 1/2⌋``
+    (the log-normal rounded to the nearest whole number)."""
+    if law == START_UNIFORM:
+        return min(a + math.floor((b - a + 1.0) * u), b)
+    return math.floor(math.exp(a + b * u) + 0.5)
+
+
+@njit(cache=True, inline="always")
+def planned_to(stock, margin, cum_now, cum_before, start):
+    """A scheduled count planned from its own start (``plan_to``): ``N = ⌈margin·max(stock − start, 0)⌉``
+    units in all, of which the year's share: ``⌊N·cum_now + 1/2⌋ − ⌊N·cum_before + 1/2⌋`` (cumulative
+    shares of the years' weights); ``targetsim.model.processes.ScheduledProcess.planned_from`` is the same rule."""
+    total = math.ceil(margin * max(stock - start, 0.0) - 1e-9)
+    return math.floor(total * cum_now + 0.5) - math.floor(total * cum_before + 0.5)
+
+
 # _nrt=False (here and below): the function allocates nothing, and without it numba wraps every
 # array argument in atomic reference-count updates, which cost more than the simulation itself.
 @njit(cache=True, _nrt=False)
@@ -156,6 +175,8 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
                                                 plan.counts.c_guide_size)
     s_plan, s_delivery, s_carry = plan.counts.s_plan, plan.counts.s_delivery, plan.counts.s_carry
     s_delivery_kappa, s_carry_kappa = plan.counts.s_delivery_kappa, plan.counts.s_carry_kappa
+    s_to_stock, s_to_margin, s_to_cum = plan.counts.s_to_stock, plan.counts.s_to_margin, plan.counts.s_to_cum
+    x0, x0_a, x0_b = plan.processes.x0, plan.processes.x0_a, plan.processes.x0_b
     proj_ind = plan.projects.proj_ind
     jump_prob, jump_mask = plan.jumps.jump_prob, plan.jumps.jump_mask
     obs, obs_step = plan.observations.obs, plan.observations.obs_step
@@ -189,8 +210,9 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
                 s_car[i, lane] = next_beta_mean(state, s_carry[i], s_carry_kappa[i])
                 s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
             # an uncertain start: the path's own, after its other parameters' draws (a count's or
-            # scheduled count's is drawn after every year's draws, below)
-            if x0_law[i] > 0 and kind[i] != COUNT and kind[i] != SCHEDULED:
+            # scheduled count's is drawn after every year's draws, below; but a scheduled count planned
+            # from its start (plan_to) needs it before its deliveries)
+            if x0_law[i] > 0 and ((kind[i] != COUNT and kind[i] != SCHEDULED) or s_to_stock[i] > 0.0):
                 if x0_law[i] == START_UNIFORM:
                     x0_u[i, lane], s0, s1, s2, s3 = double_from_words(s0, s1, s2, s3)
                 else:
@@ -223,8 +245,15 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
                 if kind[i] == SCHEDULED:  # never observed (validation refuses it)
                     last = t + 1 == n_steps1
                     own_dlv, own_car = s_delivery_kappa[i] > 0.0, s_carry_kappa[i] > 0.0
+                    to_start = s_to_stock[i] > 0.0
                     for lane in range(n):
-                        due = s_plan[i, t] + carried[t, i, lane]
+                        if to_start:  # planned from the path's own start
+                            start = (whole_start(x0_law[i], x0_a[i], x0_b[i], x0_u[i, lane]) if x0_law[i] > 0
+                                     else x0[i])
+                            due = planned_to(s_to_stock[i], s_to_margin[i], s_to_cum[i, t], s_to_cum[i, t - 1],
+                                             start) + carried[t, i, lane]
+                        else:
+                            due = s_plan[i, t] + carried[t, i, lane]
                         p_dlv = s_dlv[i, lane] if own_dlv else s_delivery[i]
                         done = next_binomial(states[lane], due, p_dlv)
                         added[t, i, lane] = done
@@ -257,7 +286,7 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
     # a count's (or scheduled count's) uncertain start: drawn last, so that its additions (and every other
     # draw) are those of the same path with a known start
     for i in range(n_ind):
-        if x0_law[i] > 0 and (kind[i] == COUNT or kind[i] == SCHEDULED):
+        if x0_law[i] > 0 and (kind[i] == COUNT or kind[i] == SCHEDULED) and not s_to_stock[i] > 0.0:
             for lane in range(n):
                 s0, s1, s2, s3 = states[lane, 0], states[lane, 1], states[lane, 2], states[lane, 3]
                 if x0_law[i] == START_UNIFORM:
@@ -482,10 +511,7 @@ def _start_group(n, plan, draws, paths):
         if k == COUNT or k == SCHEDULED:  # a whole number
             for lane in range(n):
                 u = x0_u[i, lane]
-                if law == START_UNIFORM:
-                    x = min(a + math.floor((b - a + 1.0) * u), b)
-                else:
-                    x = math.floor(math.exp(a + b * u) + 0.5)
+                x = whole_start(law, a, b, u)
                 val[i, 0, lane] = x
                 lg[i, 0, lane] = math.log(x) if x > 0.0 else -np.inf
             continue

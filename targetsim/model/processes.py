@@ -629,6 +629,12 @@ class ScheduledProcess:
     budget cut or a policy change hits every unit at once. Without carry-over the stock's additions over
     the horizon are then beta-binomial (mean ``N·m``, variance ``N·m(1 − m)·(1 + (N − 1)/(κ + 1))``, above
     the binomial's for ``N`` > 1). ``delivery_sd`` 0: a known probability, the same on every path.
+
+    Planned from the start (``plan_to: {stock, margin, years}``, ``plan_to`` > 0, ``schedule`` empty):
+    a city plans from the stock it has, which the model may know only as a range. Each path plans
+    ``N = ⌈margin·max(stock − start, 0)⌉`` units from its own start, spread over ``plan_weights``
+    (``(year, weight)``; the units planned by a year are ``⌊N·share + 1/2⌋``, ``share`` the weights'
+    cumulative share): :meth:`planned_from`, the kernel's ``planned_to``.
     """
 
     schedule: tuple[tuple[int, int], ...]
@@ -636,25 +642,87 @@ class ScheduledProcess:
     carry_over: float = 0.0
     delivery_sd: float = 0.0
     carry_over_sd: float = 0.0
+    plan_to: float = 0.0
+    plan_margin: float = 1.0
+    plan_weights: tuple[tuple[int, float], ...] = ()
     kind: Literal["scheduled"] = "scheduled"
 
     @property
     def total_planned(self) -> int:
+        """The units the schedule plans (for ``plan_to``: from a start of 0, the most any path plans)."""
+        if self.plan_to > 0.0:
+            return sum(n for _, n in self.planned_from(0.0))
         return sum(n for _, n in self.schedule)
 
+    def cumulative_shares(self) -> tuple[tuple[int, float], ...]:
+        """``plan_to``: each year's cumulative share of the weights (the last is 1)."""
+        total = sum(w for _, w in self.plan_weights)
+        out, running = [], 0.0
+        for year, weight in self.plan_weights:
+            running += weight
+            out.append((year, running / total))
+        return tuple(out[:-1]) + ((out[-1][0], 1.0),) if out else ()
 
-SCHEDULED_KEYS = ("kind", "schedule", "delivery", "carry_over")
+    def planned_from(self, start: float) -> tuple[tuple[int, int], ...]:
+        """The ``(year, units)`` planned on a path that starts at ``start`` (the schedule itself, unless
+        ``plan_to``)."""
+        if not self.plan_to > 0.0:
+            return self.schedule
+        total = math.ceil(self.plan_margin * max(self.plan_to - start, 0.0) - 1e-9)
+        out, before = [], 0
+        for year, share in self.cumulative_shares():
+            now = math.floor(total * share + 0.5)
+            out.append((year, now - before))
+            before = now
+        return tuple(out)
+
+
+SCHEDULED_KEYS = ("kind", "schedule", "plan_to", "delivery", "carry_over")
+PLAN_TO_KEYS = ("stock", "margin", "years")
 # The most units a schedule may plan in one year (each draw inverts a binomial in O(sqrt(n)) steps).
 MAX_SCHEDULED = 10**6
 
 
+def _parse_plan_to(r: Any, raw: Any, path: KeyPath, base_year: int, last: int) -> tuple[float, float, tuple]:
+    """``plan_to: {stock, margin, years: {year: weight}}``: ``(stock, margin, ((year, weight), …))``."""
+    m = r.mapping(raw, path, PLAN_TO_KEYS)
+    stock = r.number(r.required(m, "stock", path), (*path, "stock"), low=0.0, high=float(MAX_SCHEDULED),
+                     what="the stock the city plans to reach")
+    if not stock > 0.0:
+        raise r.fail((*path, "stock"), "plan_to's stock is the level the city plans to reach, above 0")
+    margin = r.number(m.get("margin", 1.0), (*path, "margin"), low=1.0, high=10.0,
+                      what="the margin planned above what the stock needs (1: exactly what it needs)")
+    years = r.required(m, "years", path)
+    if not isinstance(years, Mapping) or not years:
+        raise r.fail((*path, "years"), f"expected a mapping year: weight (the share of the planned units in "
+                                       f"that year), got {r.type_name(years)}")
+    weights = []
+    for year, weight in years.items():
+        ypath = (*path, "years", str(year))
+        if isinstance(year, bool) or not isinstance(year, int) or not base_year < year <= last:
+            raise r.fail(ypath, f"a plan_to year is a year after the base year ({base_year}) and at most at the "
+                                f"horizon ({last}), got {year!r}")
+        weights.append((year, r.number(weight, ypath, low=0.0, high=1e6, what="the year's weight")))
+    if not sum(w for _, w in weights) > 0.0:
+        raise r.fail((*path, "years"), "plan_to's years need a positive weight in at least one year")
+    return stock, margin, tuple(sorted(weights))
+
+
 def _parse_scheduled(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: int) -> ScheduledProcess:
+    horizon = getattr(r, "horizon", None)
+    last = horizon if horizon is not None else 2200
+    if "plan_to" in spec:
+        if "schedule" in spec:
+            raise r.fail((*path, "plan_to"), "give either schedule (the units planned each year) or plan_to (the "
+                                             "units planned from each path's start), not both")
+        stock, margin, weights = _parse_plan_to(r, spec["plan_to"], (*path, "plan_to"), base_year, last)
+        delivery, delivery_sd, carry, carry_sd = _scheduled_probabilities(r, spec, path)
+        return ScheduledProcess(schedule=(), delivery=delivery, carry_over=carry, delivery_sd=delivery_sd,
+                                carry_over_sd=carry_sd, plan_to=stock, plan_margin=margin, plan_weights=weights)
     spath = (*path, "schedule")
     raw = r.required(spec, "schedule", path)
     if not isinstance(raw, Mapping) or not raw:
         raise r.fail(spath, f"expected a mapping year: planned additions, got {r.type_name(raw)}")
-    horizon = getattr(r, "horizon", None)
-    last = horizon if horizon is not None else 2200
     schedule = []
     for year, planned in raw.items():
         ypath = (*spath, str(year))
@@ -668,13 +736,18 @@ def _parse_scheduled(r: Any, spec: Mapping[str, Any], path: KeyPath, base_year: 
             raise r.fail(ypath, f"planned additions are a whole number ≥ 0 (units: designations, platforms, "
                                 f"events), got {n:g}")
         schedule.append((year, int(n)))
+    delivery, delivery_sd, carry, carry_sd = _scheduled_probabilities(r, spec, path)
+    return ScheduledProcess(schedule=tuple(sorted(schedule)), delivery=delivery, carry_over=carry,
+                            delivery_sd=delivery_sd, carry_over_sd=carry_sd)
+
+
+def _scheduled_probabilities(r: Any, spec: Mapping[str, Any], path: KeyPath) -> tuple[float, float, float, float]:
     delivery, delivery_sd = _parse_probability(r, r.required(spec, "delivery", path), (*path, "delivery"),
                                                "the probability that each planned unit is delivered in its year")
     carry, carry_sd = _parse_probability(
         r, spec.get("carry_over", 0.0) if spec.get("carry_over") is not None else 0.0, (*path, "carry_over"),
         "the probability that an undelivered unit is delivered the next year instead; 0: lost")
-    return ScheduledProcess(schedule=tuple(sorted(schedule)), delivery=delivery, carry_over=carry,
-                            delivery_sd=delivery_sd, carry_over_sd=carry_sd)
+    return delivery, delivery_sd, carry, carry_sd
 
 
 PROBABILITY_KEYS = ("mean", "sd")
@@ -718,6 +791,13 @@ def beta_concentration(mean: float, sd: float) -> float:
 def _pack_scheduled(p: ScheduledProcess, i: int, a: dict[str, Any], index: dict[str, int], base_year: int) -> None:
     for year, n in p.schedule:
         a["s_plan"][i, year - base_year] = n
+    if p.plan_to > 0.0:
+        a["s_to_stock"][i], a["s_to_margin"][i] = p.plan_to, p.plan_margin
+        shares = dict(p.cumulative_shares())
+        running = 0.0
+        for step in range(1, a["s_to_cum"].shape[1]):
+            running = shares.get(base_year + step, running)
+            a["s_to_cum"][i, step] = running
     a["s_delivery"][i], a["s_carry"][i] = p.delivery, p.carry_over
     a["s_delivery_kappa"][i] = beta_concentration(p.delivery, p.delivery_sd)
     a["s_carry_kappa"][i] = beta_concentration(p.carry_over, p.carry_over_sd)
@@ -729,11 +809,15 @@ def _scheduled_grid(p: Any, i: int, a: dict[str, Any], n_steps: int, fat: float,
     half a unit above the start plus every planned unit: the stock's every possible value (an uncertain
     start: from its lowest to its highest plausible value, :func:`whole_start_range`)."""
     low, high = whole_start_range(a, i)
-    return math.log(max(low, 1.0) - 0.5), math.log(high + p.total_planned + 0.5)
+    planned = sum(n for _, n in p.planned_from(low))  # plan_to: the lowest start plans the most
+    return math.log(max(low, 1.0) - 0.5), math.log(high + planned + 0.5)
 
 
 def _describe_scheduled(p: ScheduledProcess) -> str:
     plan = ", ".join(f"{n} in {year}" for year, n in p.schedule)
+    if p.plan_to > 0.0:
+        years = ", ".join(f"{year}: {w:g}" for year, w in p.plan_weights)
+        plan = f"planned from each path's start to {p.plan_to:g} (margin {p.plan_margin:g}; weights {years})"
 
     def probability(mean: float, sd: float) -> str:
         drawn = beta_concentration(mean, sd) > 0.0  # as the kernel draws it
@@ -902,6 +986,27 @@ def start_scale(process: Any) -> tuple[Callable[[float], float], Callable[[float
         return math.log, math.exp
     top = bounds[1]
     return (lambda x: math.log(x / (top - x))), (lambda h: top / (1.0 + math.exp(-h)))
+
+
+def whole_start_pmf(process: Any, start: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A count's (or scheduled count's) start law as the kernel draws it (:func:`start_law`), as
+    ``(values, probabilities)`` on the whole numbers: a known start, one value; ``uniform``, ``low..high``
+    equally likely; ``lognormal``, ``X = ⌊e^h + 1/2⌋`` with ``h`` normal, over ``h``'s ±8 s.d."""
+    code, a, b, _ = start_law(process, start)
+    if code == 0:
+        return np.array([float(start.value)]), np.array([1.0])
+    if code == START_LAW_CODES["uniform"]:
+        values = np.arange(a, b + 1.0)
+        return values, np.full(len(values), 1.0 / len(values))
+    if code != START_LAW_CODES["lognormal"] or process.kind not in WHOLE_START_KINDS:
+        raise ValueError(f"whole_start_pmf reads a count's known, uniform or log-normal start, not {start!r}")
+    from scipy import stats
+
+    values = np.arange(math.floor(math.exp(a - 8.0 * b)), math.floor(math.exp(a + 8.0 * b) + 0.5) + 1.0)
+    edges = np.log(np.concatenate([np.maximum(values - 0.5, 1e-300), [values[-1] + 0.5]]))
+    edges[0] = -np.inf if values[0] == 0 else edges[0]
+    probs = np.diff(stats.norm.cdf((edges - a) / b))
+    return values, probs / probs.sum()
 
 
 def start_law(process: Any, start: Any) -> tuple[int, float, float, float]:
