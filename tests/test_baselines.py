@@ -36,6 +36,22 @@ def test_shipped_baselines_have_provenance(path):
         assert row.source or row.assumption, (row.indicator, row.year)
 
 
+def test_a_restated_reference_target_names_its_twin():
+    """``restates``: the same target (value and year) of another row, which must exist and not itself restate."""
+    from targetsim.estimate.outside_view import load_reference
+
+    rows = {r.id: r for r in load_reference(include_undetermined=True, include_restated=True)}
+    restated = [r for r in rows.values() if r.restates]
+    assert restated  # the national R&D-intensity targets restated by the S&T plans
+    for row in restated:
+        twin = rows[row.restates]
+        assert not twin.restates and twin.id != row.id
+        assert (twin.target_value, twin.target_year, twin.realised_value) == \
+            (row.target_value, row.target_year, row.realised_value), row.id
+    fitted = {r.id for r in load_reference()}
+    assert not fitted & {r.id for r in restated} and {r.restates for r in restated} <= fitted
+
+
 def test_missing_source_is_rejected(tmp_path):
     path = tmp_path / "b.csv"
     path.write_text("indicator,year,value,unit,source,assumption\na,2024,1,x,,\n", encoding="utf-8")

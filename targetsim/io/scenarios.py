@@ -159,18 +159,6 @@ OUTSIDE_VIEW_KEYS = ("binding", "plan_level", "kind", "centre", "sd", "target")
 # (default: the indicator's first target in the loaded scenario). An indicator that several plans use needs
 # it, so that every plan reads one definition (tests/test_shipped_models.py).
 READING_KEYS = ("kind", "threshold", "by", "comparator")
-
-
-@dataclasses.dataclass(frozen=True)
-class _Reading:
-    """The target an outside view reads when the model gives it (``target: {...}``): the attributes of a
-    :class:`targetsim.model.targets.Target` the outside view uses."""
-
-    kind: str
-    threshold: float
-    by: int
-    comparator: str = ">="
-    id: str = "the model's reference target"
 OUTSIDE_VIEW_DEFAULTS = {"binding": "expected", "plan_level": "city", "centre": "p_met"}
 # ``sd`` is a scheduled count's alone (its delivery law's s.d., default
 # targetsim.estimate.outside_view.DELIVERY_SD), and ``centre`` is not its: its mean is always the one that
@@ -186,11 +174,24 @@ OUTSIDE_VIEW_PLACES = {
 
 
 @dataclasses.dataclass(frozen=True)
+class _Reading:
+    """The target an outside view reads when the model gives it (``target: {...}``): the attributes of a
+    :class:`targetsim.model.targets.Target` the outside view uses."""
+
+    kind: str
+    threshold: float
+    by: int
+    comparator: str = ">="
+    id: str = "the model's reference target"
+
+
+@dataclasses.dataclass(frozen=True)
 class OutsideViewParameters(FittedParameters):
     """What ``{outside_view: ...}`` gave an indicator, recorded like a fit: the estimates (a lognormal's
     ``growth_log_mean`` and ``growth_log_sd``, a logit share's ``drift_mean`` and ``drift_sd``, a
-    count's ``additions_mean`` and ``additions_mean_sd``; the mean's standard error: the uncertainty of
-    the predicted margin alone) and ``outside_view``, the sentence that says how (the dataset's
+    count's ``additions_mean`` and ``additions_mean_sd``, a scheduled count's ``delivery_mean`` and
+    ``delivery_sd``; the mean's standard error: the uncertainty of the predicted margin alone, or of the
+    logistic model's P(met) for a delivery) and ``outside_view``, the sentence that says how (the dataset's
     ``indicator_outside_view`` and ``fit_description``)."""
 
     outside_view: str = ""
@@ -247,7 +248,7 @@ def _outside_view_requests(src: YamlSource) -> dict[str, dict[str, str | None]]:
             raise src.error((*at, "outside_view"), "outside_view is true, or a mapping with any of "
                                                    f"{', '.join(OUTSIDE_VIEW_KEYS)}")
         allowed = {"binding": BINDINGS, "plan_level": PLAN_LEVELS, "kind": KINDS, "centre": CENTRES}
-        keys = tuple(k for k in OUTSIDE_VIEW_KEYS if (k == "sd") == (kind == "scheduled") or k != "sd" and k != "centre")
+        keys = tuple(k for k in OUTSIDE_VIEW_KEYS if k != ("centre" if kind == "scheduled" else "sd"))
         for key, value in request.items():
             if key not in keys:
                 raise src.error((*at, "outside_view", key),
@@ -269,7 +270,7 @@ def _outside_view_requests(src: YamlSource) -> dict[str, dict[str, str | None]]:
             from targetsim.estimate.outside_view import DELIVERY_SD
 
             requests[name]["sd"] = float(request.get("sd", DELIVERY_SD))
-            holder[key_name]["sd"] = min(requests[name]["sd"], 0.49)
+            holder[key_name]["sd"] = requests[name]["sd"]
     return requests
 
 
