@@ -155,10 +155,12 @@ def _draw_group(key, first_path, n, plan, has_jumps, has_obs, has_counts, draws)
     (carry-over) probability, a beta draw kept in ``s_dlv`` (``s_car``); if its start is uncertain,
     the start's standard normal (a uniform for a uniform law) in ``x0_u``, but for a count or scheduled
     count, whose start is drawn after every year's draws (its additions are then those of the same path
-    with a known start); project
+    with a known start), unless it is a scheduled count planned from its start (``s_to_stock`` > 0:
+    ``plan_to``), whose deliveries need it; project
     completions; then year by year: jumps, shocks, fat-tail scale, then indicator by indicator the counts
     (by table inversion for a known mean, with the samplers at the path's ``λ`` for an uncertain one) and
-    the scheduled counts (its deliveries ``D ~ Binomial(planned + carried, delivery)`` (the path's own
+    the scheduled counts (its deliveries ``D ~ Binomial(planned + carried, delivery)``, ``planned`` from
+    the schedule or, for ``plan_to``, from the path's start (:func:`planned_to`) (the path's own
     delivery where it is drawn per path, likewise its carry-over), kept in ``added``,
     then, but in the last year, the units carried to the next year, ``Binomial(planned + carried − D,
     carry_over)``, kept in ``carried``; draws with a probability 0 or 1, or of 0 units, consume nothing));
