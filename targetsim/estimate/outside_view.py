@@ -1024,9 +1024,18 @@ def outside_view_delivery(met_given: Callable[[np.ndarray], np.ndarray], p_targe
                            f"({low:.4f}), above the outside view's {p:.3f}: it plans far more than the target needs")
         return float(optimize.brentq(lambda m: met(m) - p, low, high, xtol=1e-9))
 
+    def bound(p: float | None, limit: float) -> float:
+        """The mean for a P(met) one standard error away (the range's end where the schedule cannot reach it:
+        the standard error is then a lower bound)."""
+        if p is None or p == p_target:
+            return mean
+        try:
+            return solve(p)
+        except FitError:
+            return limit
+
     mean = solve(p_target)
-    lo = solve(p_low) if p_low is not None and p_low != p_target else mean
-    hi = solve(p_high) if p_high is not None and p_high != p_target else mean
+    lo, hi = bound(p_low, low), bound(p_high, high)
     return ScheduledDelivery(mean=mean, mean_se=abs(hi - lo) / 2.0, sd=sd, p_target=p_target,
                              p_low=p_target if p_low is None else p_low, p_high=p_target if p_high is None else p_high)
 
