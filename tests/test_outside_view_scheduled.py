@@ -108,19 +108,19 @@ def test_a_higher_p_met_needs_a_higher_delivery(p_low, gap):
     assert high > low
 
 
-def test_the_standard_error_stops_at_the_reach_of_the_schedule():
-    """A P(met) one standard error above the target's that the schedule cannot reach bounds the mean's standard
-    error at the highest mean the s.d. allows, rather than refusing a reachable target."""
-    def met(d):  # at most about 0.6 (see below)
-        return ov.scheduled_met_given_delivery(d, [2, 2, 2], 0.8, measure="stock", step=3, need=20,
-                                               start_values=np.arange(12, 17), start_probs=np.full(5, 0.2))
+def test_the_standard_error_of_the_mean_is_the_delta_method():
+    """The mean's standard error is the P(met) interval's half-width over dP/dmean: for a narrow interval, half
+    the distance between the means that meet each end of it (solved apart); never more than half the range of
+    means the s.d. allows."""
+    def met(d):
+        return ov.scheduled_met_given_delivery(d, [11, 11, 11], 0.5, measure="cumulative", step=3, need=30)
 
-    top = ov.scheduled_p_met(met, (1 + math.sqrt(1 - 0.04)) / 2 - 1e-6, 0.1)
-    law = ov.outside_view_delivery(met, top - 0.05, 0.1, p_low=top - 0.1, p_high=top + 0.05)
-    assert ov.scheduled_p_met(met, law.mean, 0.1) == pytest.approx(top - 0.05, abs=1e-6)
-    low = ov.outside_view_delivery(met, top - 0.1, 0.1).mean
-    high_end = (1 + math.sqrt(1 - 0.04)) / 2 - 1e-6
-    assert law.mean_se == pytest.approx((high_end - low) / 2, rel=1e-6)
+    law = ov.outside_view_delivery(met, 0.8, 0.1, p_low=0.79, p_high=0.81)
+    apart = (ov.outside_view_delivery(met, 0.81, 0.1).mean - ov.outside_view_delivery(met, 0.79, 0.1).mean) / 2
+    assert law.mean_se == pytest.approx(apart, rel=0.05)
+    wide = ov.outside_view_delivery(met, 0.8, 0.1, p_low=0.01, p_high=0.999)
+    assert wide.mean_se <= math.sqrt(1 - 0.04) / 2 + 1e-9
+    assert ov.outside_view_delivery(met, 0.8, 0.1).mean_se == 0.0
 
 
 def test_a_schedule_that_cannot_reach_the_p_met_is_refused():

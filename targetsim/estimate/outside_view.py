@@ -824,7 +824,7 @@ def outside_view_count_additions(target: float, start: float, horizon: float, ma
 SCHEDULED_MEASURES = ("stock", "cumulative", "in_year", "per_year")
 #: bins of δ on [0, 1] over which :func:`scheduled_p_met` integrates P(met | δ) against the per-path
 #: delivery law (Beta): P(met | δ) at each bin's middle times the law's mass in the bin
-_DELIVERY_BINS = 1024
+_DELIVERY_BINS = 512
 #: the default s.d. of a scheduled count's per-path delivery probability (programme-level risk) under the
 #: outside view: the shipped models' assumption (models/wuhan.yaml header), the reference class has no
 #: record of how delivery varies between a city's programmes
@@ -990,7 +990,8 @@ def outside_view_delivery(met_given: Callable[[np.ndarray], np.ndarray], p_targe
                           bins: int = _DELIVERY_BINS) -> ScheduledDelivery:
     """The mean of a scheduled count's per-path delivery law (``Beta``, s.d. ``sd``) that meets its target
     with probability ``p_target`` (the outside view's P(met)); ``p_low``/``p_high`` (default
-    ``p_target``) give the mean's standard error, half the distance between the means they need.
+    ``p_target``) give the mean's standard error by the delta method: their half-distance over the slope of
+    P(met) in the mean.
     Raises :class:`FitError` where no mean can (the schedule plans too few units, or so many that the
     target is met even at the lowest mean)."""
     from scipy import optimize
@@ -1013,30 +1014,23 @@ def outside_view_delivery(met_given: Callable[[np.ndarray], np.ndarray], p_targe
     if sd <= 0.0:
         low, high = 0.0, 1.0
 
-    def solve(p: float) -> float:
-        at_high, at_low = met(high), met(low)
-        if at_high < p:
-            raise FitError(f"the schedule cannot reach the outside view's P(met) {p:.3f}: at the highest delivery "
-                           f"mean the delivery s.d. {sd:g} allows ({high:.4f}) the target is met with P "
-                           f"{at_high:.3f}; plan more units (or a smaller delivery s.d.)")
-        if at_low > p:
-            raise FitError(f"the schedule meets its target with P {at_low:.3f} even at the lowest delivery mean "
-                           f"({low:.4f}), above the outside view's {p:.3f}: it plans far more than the target needs")
-        return float(optimize.brentq(lambda m: met(m) - p, low, high, xtol=1e-9))
-
-    def bound(p: float | None, limit: float) -> float:
-        """The mean for a P(met) one standard error away (the range's end where the schedule cannot reach it:
-        the standard error is then a lower bound)."""
-        if p is None or p == p_target:
-            return mean
-        try:
-            return solve(p)
-        except FitError:
-            return limit
-
-    mean = solve(p_target)
-    lo, hi = bound(p_low, low), bound(p_high, high)
-    return ScheduledDelivery(mean=mean, mean_se=abs(hi - lo) / 2.0, sd=sd, p_target=p_target,
+    at_high, at_low = met(high), met(low)
+    if at_high < p_target:
+        raise FitError(f"the schedule cannot reach the outside view's P(met) {p_target:.3f}: at the highest delivery "
+                       f"mean the delivery s.d. {sd:g} allows ({high:.4f}) the target is met with P "
+                       f"{at_high:.3f}; plan more units (or a smaller delivery s.d.)")
+    if at_low > p_target:
+        raise FitError(f"the schedule meets its target with P {at_low:.3f} even at the lowest delivery mean "
+                       f"({low:.4f}), above the outside view's {p_target:.3f}: it plans far more than the target needs")
+    mean = float(optimize.brentq(lambda m: met(m) - p_target, low, high, xtol=1e-8))
+    # the mean's standard error by the delta method: the P(met) interval's half-width over dP/dmean at the mean
+    # (never more than half the range of means the s.d. allows)
+    step = 1e-4 * (high - low)
+    there = min(mean + step, high)
+    slope = (met(there) - p_target) / (there - mean) if there > mean else 0.0
+    half = (abs((p_high if p_high is not None else p_target) - (p_low if p_low is not None else p_target)) / 2.0)
+    mean_se = min(half / slope, (high - low) / 2.0) if slope > 0.0 else (high - low) / 2.0 if half > 0 else 0.0
+    return ScheduledDelivery(mean=mean, mean_se=mean_se, sd=sd, p_target=p_target,
                              p_low=p_target if p_low is None else p_low, p_high=p_target if p_high is None else p_high)
 
 
