@@ -976,13 +976,21 @@ def _beta_masses(mean: float, sd: float, edges: np.ndarray) -> np.ndarray:
     return np.diff(special.betainc(mean * kappa, (1.0 - mean) * kappa, edges))
 
 
+def _p_met_on_grid(table: np.ndarray, edges: np.ndarray, middles: np.ndarray, mean: float, sd: float) -> float:
+    """P(met) from P(met | δ) tabulated at the bins' middles: weighted by the Beta law's mass in each bin (``sd``
+    0: interpolated at ``mean``)."""
+    if sd <= 0.0:
+        return float(np.interp(mean, middles, table))
+    return float(_beta_masses(mean, sd, edges) @ table)
+
+
 def scheduled_p_met(met_given: Callable[[np.ndarray], np.ndarray], mean: float, sd: float) -> float:
     """P(met) of a scheduled count whose delivery probability is ``Beta(mean, sd)`` per path (``sd`` 0:
     ``mean`` on every path), given ``met_given(δ)`` (:func:`scheduled_met_given_delivery`)."""
     if sd <= 0.0:
         return float(met_given(np.array([mean]))[0])
     edges, middles = _delivery_grid()
-    return float(_beta_masses(mean, sd, edges) @ met_given(middles))
+    return _p_met_on_grid(met_given(middles), edges, middles, mean, sd)
 
 
 def outside_view_delivery(met_given: Callable[[np.ndarray], np.ndarray], p_target: float, sd: float, *,
@@ -1004,9 +1012,7 @@ def outside_view_delivery(met_given: Callable[[np.ndarray], np.ndarray], p_targe
     table = met_given(middles)
 
     def met(mean: float) -> float:
-        if sd <= 0.0:
-            return float(np.interp(mean, middles, table))
-        return float(_beta_masses(mean, sd, edges) @ table)
+        return _p_met_on_grid(table, edges, middles, mean, sd)
 
     # the Beta law needs sd² < m(1 − m): the means it allows
     reach = math.sqrt(max(1.0 - 4.0 * sd * sd, 0.0))
